@@ -1,0 +1,3 @@
+//! FTGO adapters and Lambda handlers.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]

@@ -1,0 +1,246 @@
+//! Stored events: the envelope every event travels in, schema versions and upcasters.
+//!
+//! An event is stored (in the event table and in the archive) as a [`StoredEvent`]: the stream
+//! it belongs to, its version in that stream, a globally unique time-ordered `eventId`, its
+//! `eventType` and `schemaVersion`, and its `payload` as JSON. Reading an event back runs the
+//! payload through [`upcast`] first, so events written by older code keep loading after the
+//! schema moves on.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::aggregate::AggregateType;
+use crate::error::DomainError;
+
+/// An event of one aggregate type, as the domain sees it.
+pub trait DomainEvent:
+    Serialize + DeserializeOwned + Clone + Send + Sync + std::fmt::Debug
+{
+    /// The `eventType` name, e.g. `OrderCreated`.
+    fn event_type(&self) -> &'static str;
+}
+
+/// Correlation and causation ids carried by every event.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Metadata {
+    /// The id of the request that caused the command (API Gateway's request id).
+    pub correlation_id: String,
+    /// The id of the message or event that caused this one, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub causation_id: Option<String>,
+}
+
+/// One event as stored in the event table and the archive (camelCase attribute names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredEvent {
+    /// `<AggregateType>#<aggregateId>`.
+    pub stream_id: String,
+    /// 1, 2, 3 … within the stream.
+    pub version: u64,
+    /// Globally unique, time-ordered id.
+    pub event_id: String,
+    /// The event's name, e.g. `OrderApproved`.
+    pub event_type: String,
+    /// The payload's schema version.
+    pub schema_version: u32,
+    /// `Order` or `Delivery`.
+    pub aggregate_type: String,
+    /// The aggregate's id (for a delivery, its order's id).
+    pub aggregate_id: String,
+    /// When the event happened.
+    #[serde(with = "time::serde::rfc3339")]
+    pub occurred_at: OffsetDateTime,
+    /// The event's own fields.
+    pub payload: Value,
+    /// Correlation and causation ids.
+    #[serde(default)]
+    pub metadata: Metadata,
+}
+
+/// The identity and time a new event is given when it is recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventStamp {
+    /// Globally unique, time-ordered id.
+    pub event_id: String,
+    /// When the event happened.
+    pub occurred_at: OffsetDateTime,
+}
+
+impl StoredEvent {
+    /// Wraps a domain event of aggregate `aggregate_type`/`aggregate_id` at `version`.
+    pub fn record<E: DomainEvent>(
+        aggregate_type: AggregateType,
+        aggregate_id: &str,
+        version: u64,
+        event: &E,
+        stamp: EventStamp,
+        metadata: Metadata,
+    ) -> Result<Self, DomainError> {
+        let tagged = serde_json::to_value(event).map_err(|e| DomainError::Decode(e.to_string()))?;
+        let payload = match tagged {
+            Value::Object(mut map) => map
+                .remove("payload")
+                .unwrap_or(Value::Object(Default::default())),
+            other => {
+                return Err(DomainError::Decode(format!(
+                    "event is not an object: {other}"
+                )));
+            }
+        };
+        Ok(Self {
+            stream_id: aggregate_type.stream_id(aggregate_id),
+            version,
+            event_id: stamp.event_id,
+            event_type: event.event_type().to_owned(),
+            schema_version: current_schema_version(event.event_type()),
+            aggregate_type: aggregate_type.as_str().to_owned(),
+            aggregate_id: aggregate_id.to_owned(),
+            occurred_at: stamp.occurred_at,
+            payload,
+            metadata,
+        })
+    }
+
+    /// The aggregate type named by the envelope.
+    pub fn aggregate_kind(&self) -> Result<AggregateType, DomainError> {
+        AggregateType::parse(&self.aggregate_type).ok_or_else(|| {
+            DomainError::Decode(format!("unknown aggregateType {:?}", self.aggregate_type))
+        })
+    }
+
+    /// Reads the payload as a domain event, upcasting older schema versions first.
+    pub fn decode<E: DomainEvent>(&self) -> Result<E, DomainError> {
+        let payload = upcast(&self.event_type, self.schema_version, self.payload.clone())?;
+        let tagged = serde_json::json!({ "eventType": self.event_type, "payload": payload });
+        serde_json::from_value(tagged).map_err(|e| {
+            DomainError::Decode(format!(
+                "{} v{} (version {} of {}): {e}",
+                self.event_type, self.schema_version, self.version, self.stream_id
+            ))
+        })
+    }
+}
+
+/// The schema version new events of `event_type` are written with.
+pub fn current_schema_version(event_type: &str) -> u32 {
+    match event_type {
+        // v2 added `deliveryAddress`.
+        "OrderCreated" => 2,
+        _ => 1,
+    }
+}
+
+/// Rewrites a payload of `event_type` written at `schema_version` into the current schema.
+///
+/// Upcasters are chained one version at a time. A version newer than this code knows is an
+/// error, never a guess.
+pub fn upcast(
+    event_type: &str,
+    schema_version: u32,
+    mut payload: Value,
+) -> Result<Value, DomainError> {
+    let current = current_schema_version(event_type);
+    if schema_version == 0 || schema_version > current {
+        return Err(DomainError::Decode(format!(
+            "{event_type} schemaVersion {schema_version} is not known (this code reads up to {current})"
+        )));
+    }
+    let mut version = schema_version;
+    while version < current {
+        payload = match (event_type, version) {
+            ("OrderCreated", 1) => order_created_v1_to_v2(payload)?,
+            _ => {
+                return Err(DomainError::Decode(format!(
+                    "no upcaster for {event_type} v{version}"
+                )));
+            }
+        };
+        version += 1;
+    }
+    Ok(payload)
+}
+
+/// `OrderCreated` v1 had no delivery address: v2 reads it as `null` (unknown).
+fn order_created_v1_to_v2(payload: Value) -> Result<Value, DomainError> {
+    match payload {
+        Value::Object(mut map) => {
+            map.entry("deliveryAddress").or_insert(Value::Null);
+            Ok(Value::Object(map))
+        }
+        other => Err(DomainError::Decode(format!(
+            "OrderCreated v1 payload is not an object: {other}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::order::OrderEvent;
+
+    fn v1_order_created() -> StoredEvent {
+        StoredEvent {
+            stream_id: "Order#o-1".into(),
+            version: 1,
+            event_id: "e-1".into(),
+            event_type: "OrderCreated".into(),
+            schema_version: 1,
+            aggregate_type: "Order".into(),
+            aggregate_id: "o-1".into(),
+            occurred_at: time::macros::datetime!(2024-01-02 03:04:05 UTC),
+            payload: serde_json::json!({
+                "consumerId": "c-1", "restaurantId": "r-1", "restaurantName": "Ajanta",
+                "lineItems": [{"menuItemId": "m-1", "name": "Chicken Vindaloo", "quantity": 2, "price": 1234}],
+                "orderTotal": 2468
+            }),
+            metadata: Metadata::default(),
+        }
+    }
+
+    #[test]
+    fn v1_order_created_without_delivery_address_reads_as_v2() {
+        let event: OrderEvent = v1_order_created().decode().expect("v1 decodes");
+        match event {
+            OrderEvent::OrderCreated(created) => {
+                assert_eq!(created.delivery_address, None);
+                assert_eq!(created.order_total.cents(), 2468);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_future_schema_version_is_an_error() {
+        let mut event = v1_order_created();
+        event.schema_version = 3;
+        assert!(matches!(
+            event.decode::<OrderEvent>(),
+            Err(DomainError::Decode(_))
+        ));
+    }
+
+    #[test]
+    fn record_then_decode_round_trips() {
+        let event = OrderEvent::OrderApproved {};
+        let stamp = EventStamp {
+            event_id: "e".into(),
+            occurred_at: OffsetDateTime::UNIX_EPOCH,
+        };
+        let stored = StoredEvent::record(
+            AggregateType::Order,
+            "o-1",
+            2,
+            &event,
+            stamp,
+            Metadata::default(),
+        )
+        .unwrap();
+        assert_eq!(stored.stream_id, "Order#o-1");
+        assert_eq!(stored.event_type, "OrderApproved");
+        assert_eq!(stored.decode::<OrderEvent>().unwrap(), event);
+    }
+}

@@ -1,0 +1,25 @@
+//! The FTGO order domain, as plain Rust.
+//!
+//! * [`order::Order`] and [`delivery::Delivery`] are event-sourced aggregates in the shape
+//!   `cqrs-es` made familiar: [`Aggregate::handle`] decides which events a command produces,
+//!   [`Aggregate::apply`] evolves state from an event. Both are pure.
+//! * [`event`] holds the stored-event envelope, schema versions and upcasters.
+//! * [`view`] holds the order-history view rules: how each event changes a view item.
+//! * [`money`] keeps amounts in integer cents.
+//!
+//! Nothing here knows about DynamoDB, S3, SQS or Lambda: adapters live in `ftgo-aws`.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod aggregate;
+pub mod delivery;
+pub mod error;
+pub mod event;
+pub mod money;
+pub mod order;
+pub mod token;
+pub mod view;
+
+pub use aggregate::{Aggregate, AggregateType};
+pub use error::DomainError;
+pub use money::Money;
