@@ -1,0 +1,70 @@
+# FTGO serverless order platform: one entry point for people and CI.
+#
+#   make run     the local stack (moto + cargo lambda watch + API on 127.0.0.1:3000)
+#   make test    every test; starts the emulators it needs on free ports
+#   make build   release arm64 Lambda binaries (cargo-lambda)
+#   make lint    rustfmt, clippy (warnings denied), sam validate --lint
+#   make bench   benchmarks
+#   make deploy  sam build && sam deploy (--guided the first time, without samconfig.toml)
+#
+# Tools (moto server, cargo-lambda, SAM CLI) live in a Python virtual environment inside the
+# repository, pinned in infra/requirements.txt; AWS's DynamoDB Local comes from the npm package
+# pinned in package.json.
+
+SHELL := bash
+export SAM_CLI_TELEMETRY := 0
+.SHELLFLAGS := -euo pipefail -c
+
+PYTHON ?= python3
+VENV := .venv
+VENV_STAMP := $(VENV)/.requirements.stamp
+NODE_STAMP := node_modules/.install.stamp
+TOOLS_PATH := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
+TEMPLATE := template.yaml
+
+.PHONY: run test build lint bench deploy .venv node_modules
+
+# The virtual environment, (re)installed only when the pins change.
+.venv: $(VENV_STAMP)
+
+$(VENV_STAMP): infra/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --disable-pip-version-check --quiet -r infra/requirements.txt
+	touch $@
+
+# DynamoDB Local (Java 17+ runs it; without Java those tests say they are skipped).
+node_modules: $(NODE_STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --ignore-scripts --no-audit --no-fund && touch $@; \
+	else \
+	  echo "NOTE: npm not found: DynamoDB Local is not installed; its tests will be skipped (moto still runs)."; \
+	fi
+
+test: .venv node_modules
+	@command -v java >/dev/null 2>&1 || \
+	  echo "NOTE: java not found: DynamoDB Local tests will be skipped (moto still runs)."
+	$(TOOLS_PATH) cargo test --workspace
+
+build: .venv
+	$(TOOLS_PATH) cargo lambda build --release --arm64
+
+lint: .venv
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	$(VENV)/bin/sam validate --lint --template $(TEMPLATE)
+
+bench:
+	cargo bench --workspace
+
+deploy: .venv
+	$(TOOLS_PATH) sam build --template $(TEMPLATE)
+	@if [ -f samconfig.toml ]; then \
+	  $(TOOLS_PATH) sam deploy; \
+	else \
+	  $(TOOLS_PATH) sam deploy --guided; \
+	fi
+
+run: .venv
+	$(TOOLS_PATH) cargo run -p ftgo-infra --bin ftgo -- run
