@@ -1,3 +1,26 @@
 //! FTGO adapters and Lambda handlers.
+//!
+//! The domain (`ftgo-domain`) decides; this crate connects it to AWS:
+//! * [`event_store`]: DynamoDB event streams and snapshots, conditional appends;
+//! * [`commands`]: the application service that loads, decides, appends and retries;
+//! * [`http`]: the HTTP error shape and request parsing shared by the HTTP handlers;
+//! * [`order_commands`], [`delivery_commands`]: the command Lambdas' handlers.
+//!
+//! Each Lambda's `main.rs` builds its clients once and hands requests to a handler here.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod commands;
+pub mod config;
+pub mod delivery_commands;
+pub mod error;
+pub mod event_store;
+pub mod http;
+pub mod order_commands;
+
+pub use error::Error;
+
+/// Re-exported so that function crates depend on this crate alone.
+pub use lambda_http;
+/// Re-exported so that function crates depend on this crate alone.
+pub use lambda_runtime;

@@ -1,0 +1,338 @@
+//! The command application service: load the aggregate, let it decide, append its events
+//! conditionally, and on a lost race reload, re-decide and retry a bounded number of times.
+
+use std::time::Duration;
+
+use ftgo_domain::delivery::{Delivery, DeliveryCommand};
+use ftgo_domain::event::{EventStamp, Metadata, StoredEvent};
+use ftgo_domain::order::{CreateOrder, Order, OrderCommand};
+use ftgo_domain::token::ConsistencyToken;
+use ftgo_domain::{Aggregate, AggregateType, DomainError};
+use rand::Rng;
+use time::OffsetDateTime;
+
+use crate::error::Error;
+use crate::event_store::{EventStore, Loaded, StreamHead};
+
+/// How often and how patiently a command retries after losing a race.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts in all (the first included).
+    pub max_attempts: u32,
+    /// Backoff before the second attempt; doubles each time, with full jitter.
+    pub base_delay: Duration,
+    /// Upper bound of one backoff.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 6,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(200),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The jittered delay before attempt `attempt + 1` (full jitter: uniform in `0..=cap`).
+    fn backoff(&self, attempt: u32) -> Duration {
+        let cap = self
+            .base_delay
+            .saturating_mul(1 << attempt.min(16))
+            .min(self.max_delay);
+        let millis = u64::try_from(cap.as_millis()).unwrap_or(u64::MAX);
+        Duration::from_millis(rand::rng().random_range(0..=millis))
+    }
+}
+
+/// Who asks, and under which expectation.
+#[derive(Debug, Clone, Default)]
+pub struct CommandContext {
+    /// The request id, recorded as each event's correlation id.
+    pub request_id: String,
+    /// The client's `If-Match`: the version the aggregate must be at.
+    pub expected_version: Option<u64>,
+}
+
+/// The result of a command that succeeded.
+#[derive(Debug, Clone)]
+pub struct Outcome<A> {
+    /// The aggregate's id.
+    pub aggregate_id: String,
+    /// Its state after the command.
+    pub aggregate: A,
+    /// Its stream version after the command.
+    pub version: u64,
+}
+
+impl<A: Aggregate> Outcome<A> {
+    /// The read-your-writes token of this outcome.
+    pub fn token(&self) -> String {
+        ConsistencyToken {
+            aggregate_type: A::TYPE,
+            aggregate_id: self.aggregate_id.clone(),
+            version: self.version,
+        }
+        .encode()
+    }
+}
+
+/// A command on an existing order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderAction {
+    /// Approve it.
+    Approve,
+    /// Reject it.
+    Reject,
+    /// Cancel it (guarded by the delivery's head).
+    Cancel,
+    /// Change quantities.
+    Revise(std::collections::BTreeMap<String, u32>),
+}
+
+/// A command on an order's delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryAction {
+    /// The courier picks it up (guarded by the order's head).
+    PickUp,
+    /// The courier delivers it.
+    Deliver,
+}
+
+/// What a command read of the other aggregate of its order, and where that stream ended.
+#[derive(Debug, Clone)]
+struct OtherAggregate {
+    head: StreamHead,
+    order_status: Option<ftgo_domain::order::OrderStatus>,
+    delivery_status: Option<ftgo_domain::delivery::DeliveryStatus>,
+}
+
+/// Runs commands against the event store.
+#[derive(Debug, Clone)]
+pub struct CommandService {
+    store: EventStore,
+    retry: RetryPolicy,
+    snapshot_interval: u64,
+}
+
+impl CommandService {
+    /// A service over `store`, snapshotting every `snapshot_interval` events.
+    pub fn new(store: EventStore, retry: RetryPolicy, snapshot_interval: u64) -> Self {
+        Self {
+            store,
+            retry,
+            snapshot_interval: snapshot_interval.max(1),
+        }
+    }
+
+    /// The event store underneath.
+    pub fn store(&self) -> &EventStore {
+        &self.store
+    }
+
+    /// Places a new order under a fresh time-ordered id.
+    pub async fn create_order(
+        &self,
+        command: CreateOrder,
+        context: &CommandContext,
+    ) -> Result<Outcome<Order>, Error> {
+        let order_id = uuid::Uuid::now_v7().to_string();
+        self.execute::<Order>(&order_id, context, None, |_| {
+            Ok(OrderCommand::Create(command.clone()))
+        })
+        .await
+    }
+
+    /// Runs `action` on order `order_id`. A cancel reads the delivery and appends only while
+    /// the delivery's stream still ends where it was read.
+    pub async fn order_action(
+        &self,
+        order_id: &str,
+        action: OrderAction,
+        context: &CommandContext,
+    ) -> Result<Outcome<Order>, Error> {
+        let depends_on = (action == OrderAction::Cancel).then_some(AggregateType::Delivery);
+        self.execute::<Order>(order_id, context, depends_on, |other| {
+            Ok(match &action {
+                OrderAction::Approve => OrderCommand::Approve,
+                OrderAction::Reject => OrderCommand::Reject,
+                OrderAction::Revise(quantities) => OrderCommand::Revise {
+                    line_item_quantities: quantities.clone(),
+                },
+                OrderAction::Cancel => OrderCommand::Cancel {
+                    delivery_picked_up: other.is_some_and(|o| o.delivery_status.is_some()),
+                },
+            })
+        })
+        .await
+    }
+
+    /// Runs `action` on the delivery of order `order_id`. Both read the order (an unknown
+    /// order is 404); a pickup appends only while the order's stream still ends where it was
+    /// read.
+    pub async fn delivery_action(
+        &self,
+        order_id: &str,
+        action: DeliveryAction,
+        context: &CommandContext,
+    ) -> Result<Outcome<Delivery>, Error> {
+        self.execute::<Delivery>(order_id, context, Some(AggregateType::Order), |other| {
+            let order_status = other.and_then(|o| o.order_status);
+            match action {
+                DeliveryAction::PickUp => Ok(DeliveryCommand::PickUp { order_status }),
+                DeliveryAction::Deliver if order_status.is_none() => {
+                    Err(DomainError::NotFound("order not found".into()).into())
+                }
+                DeliveryAction::Deliver => Ok(DeliveryCommand::Deliver),
+            }
+        })
+        .await
+    }
+
+    /// What a command reads of the other aggregate of its order.
+    async fn read_other(
+        &self,
+        kind: AggregateType,
+        order_id: &str,
+    ) -> Result<OtherAggregate, Error> {
+        let stream_id = kind.stream_id(order_id);
+        Ok(match kind {
+            AggregateType::Order => {
+                let order = self.store.load::<Order>(order_id).await?;
+                OtherAggregate {
+                    head: StreamHead {
+                        stream_id,
+                        version: order.version,
+                    },
+                    order_status: order.aggregate.status,
+                    delivery_status: None,
+                }
+            }
+            AggregateType::Delivery => {
+                let delivery = self.store.load::<Delivery>(order_id).await?;
+                OtherAggregate {
+                    head: StreamHead {
+                        stream_id,
+                        version: delivery.version,
+                    },
+                    order_status: None,
+                    delivery_status: delivery.aggregate.status,
+                }
+            }
+        })
+    }
+
+    /// Load, check `If-Match`, read the aggregate the command depends on (if any), decide,
+    /// append (guarded by that aggregate's head); on a lost race start over, up to the retry
+    /// policy's bound.
+    async fn execute<A: Aggregate>(
+        &self,
+        id: &str,
+        context: &CommandContext,
+        depends_on: Option<AggregateType>,
+        command: impl Fn(Option<&OtherAggregate>) -> Result<A::Command, Error>,
+    ) -> Result<Outcome<A>, Error> {
+        let mut attempt = 0;
+        loop {
+            let loaded: Loaded<A> = self.store.load(id).await?;
+            if let Some(expected) = context.expected_version {
+                if expected != loaded.version {
+                    return Err(Error::VersionMismatch {
+                        expected,
+                        actual: loaded.version,
+                    });
+                }
+            }
+            let other = match depends_on {
+                Some(kind) => Some(self.read_other(kind, id).await?),
+                None => None,
+            };
+            let events = loaded.aggregate.handle(command(other.as_ref())?)?;
+            let mut aggregate = loaded.aggregate.clone();
+            let mut stored = Vec::with_capacity(events.len());
+            for (offset, event) in (1..).zip(&events) {
+                aggregate.apply(event);
+                let stamp = EventStamp {
+                    event_id: uuid::Uuid::now_v7().to_string(),
+                    occurred_at: OffsetDateTime::now_utc(),
+                };
+                let metadata = Metadata {
+                    correlation_id: context.request_id.clone(),
+                    causation_id: None,
+                };
+                stored.push(StoredEvent::record(
+                    A::TYPE,
+                    id,
+                    loaded.version + offset,
+                    event,
+                    stamp,
+                    metadata,
+                )?);
+            }
+            let version = loaded.version + stored.len() as u64;
+            let guards: Vec<StreamHead> = other.into_iter().map(|o| o.head).collect();
+            match self.store.append(&stored, &guards).await {
+                Ok(()) => {
+                    self.snapshot_if_due(id, &aggregate, loaded.version, version)
+                        .await;
+                    return Ok(Outcome {
+                        aggregate_id: id.to_owned(),
+                        aggregate,
+                        version,
+                    });
+                }
+                Err(Error::Conflict(reason)) => {
+                    attempt += 1;
+                    if attempt >= self.retry.max_attempts {
+                        return Err(Error::Conflict(format!(
+                            "gave up after {attempt} attempts: {reason}"
+                        )));
+                    }
+                    tracing::info!(stream = %A::TYPE.stream_id(id), attempt, %reason, "lost a race; reloading");
+                    tokio::time::sleep(self.retry.backoff(attempt)).await;
+                }
+                Err(other) => return Err(other),
+            }
+        }
+    }
+
+    /// Writes a snapshot when this append crossed a multiple of the interval. Best effort: a
+    /// failed snapshot only costs a longer load later.
+    async fn snapshot_if_due<A: Aggregate>(
+        &self,
+        id: &str,
+        aggregate: &A,
+        before: u64,
+        after: u64,
+    ) {
+        if before / self.snapshot_interval == after / self.snapshot_interval {
+            return;
+        }
+        if let Err(error) = self.store.write_snapshot(id, aggregate, after).await {
+            tracing::warn!(stream = %A::TYPE.stream_id(id), %error, "snapshot not written");
+        }
+    }
+}
+
+impl CommandService {
+    /// The service the command Lambdas run: DynamoDB clients from `sdk`, tables from `config`.
+    pub fn from_config(
+        sdk: &aws_config::SdkConfig,
+        config: &crate::config::Config,
+    ) -> Result<Self, Error> {
+        crate::config::Config::require(&config.events_table, "EVENTS_TABLE")?;
+        crate::config::Config::require(&config.snapshots_table, "SNAPSHOTS_TABLE")?;
+        let store = EventStore::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            &config.events_table,
+            &config.snapshots_table,
+        );
+        Ok(Self::new(
+            store,
+            RetryPolicy::default(),
+            config.snapshot_interval,
+        ))
+    }
+}

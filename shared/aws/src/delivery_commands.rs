@@ -1,0 +1,72 @@
+//! The `delivery-commands` Lambda: `POST /deliveries/{orderId}/pickup|deliver`.
+
+use ftgo_domain::delivery::Delivery;
+use http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::commands::{CommandContext, CommandService, DeliveryAction, Outcome};
+use crate::http::{
+    ApiError, if_match, json_response, no_route, path_segments, request_id, respond,
+};
+
+/// The answer of every delivery command.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryCommandAnswer {
+    /// The order (and delivery) id.
+    pub order_id: String,
+    /// The delivery's status after the command.
+    pub delivery_status: String,
+    /// The delivery stream's version after the command.
+    pub version: u64,
+    /// Read-your-writes token.
+    pub token: String,
+}
+
+impl From<&Outcome<Delivery>> for DeliveryCommandAnswer {
+    fn from(outcome: &Outcome<Delivery>) -> Self {
+        Self {
+            order_id: outcome.aggregate_id.clone(),
+            delivery_status: outcome
+                .aggregate
+                .status
+                .map(|s| s.as_str())
+                .unwrap_or_default()
+                .to_owned(),
+            version: outcome.version,
+            token: outcome.token(),
+        }
+    }
+}
+
+/// Serves one request of the `delivery-commands` function.
+pub async fn handle(
+    service: &CommandService,
+    request: Request,
+) -> Result<Response<Body>, lambda_http::Error> {
+    Ok(respond(route(service, &request).await))
+}
+
+async fn route(service: &CommandService, request: &Request) -> Result<Response<Body>, ApiError> {
+    let segments = path_segments(request);
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let (order_id, action) = match (request.method(), segments.as_slice()) {
+        (&http::Method::POST, ["deliveries", order_id, "pickup"]) => {
+            (*order_id, DeliveryAction::PickUp)
+        }
+        (&http::Method::POST, ["deliveries", order_id, "deliver"]) => {
+            (*order_id, DeliveryAction::Deliver)
+        }
+        _ => return Err(no_route(request)),
+    };
+    let context = CommandContext {
+        request_id: request_id(request),
+        expected_version: if_match(request)?,
+    };
+    let outcome = service.delivery_action(order_id, action, &context).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &DeliveryCommandAnswer::from(&outcome),
+    ))
+}

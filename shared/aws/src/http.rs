@@ -1,0 +1,286 @@
+//! The HTTP edge shared by the HTTP Lambdas: the error shape of DESIGN §3
+//! (`{"error":{"code","message"}}`), JSON body parsing that names the offending field, and
+//! small request accessors.
+
+use http::{HeaderMap, StatusCode, header};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use ftgo_domain::DomainError;
+
+use crate::error::Error;
+
+/// Request bodies above this many bytes answer 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// An error answer: status, machine-readable code, human message, optional extra headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// `VALIDATION_FAILED`, `NOT_FOUND`, …
+    pub code: &'static str,
+    /// What went wrong, naming the field where there is one.
+    pub message: String,
+    /// `Retry-After` seconds, for answers that invite a retry.
+    pub retry_after: Option<u32>,
+}
+
+impl ApiError {
+    /// An error answer without extra headers.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 400 `VALIDATION_FAILED` naming `field`.
+    pub fn validation(field: &str, message: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+            format!("{field}: {message}"),
+        )
+    }
+
+    /// 404 `NOT_FOUND`.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", message)
+    }
+
+    /// The JSON answer.
+    pub fn into_response(self) -> Response<Body> {
+        #[derive(Serialize)]
+        struct Envelope<'a> {
+            error: Inner<'a>,
+        }
+        #[derive(Serialize)]
+        struct Inner<'a> {
+            code: &'a str,
+            message: &'a str,
+        }
+        let body = Envelope {
+            error: Inner {
+                code: self.code,
+                message: &self.message,
+            },
+        };
+        let mut response = json_response(self.status, &body);
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, seconds.into());
+        }
+        response
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Domain(DomainError::Validation { field, message }) => {
+                ApiError::validation(&field, message)
+            }
+            Error::Domain(DomainError::InvalidState(message)) => {
+                ApiError::new(StatusCode::CONFLICT, "INVALID_STATE", message)
+            }
+            Error::Domain(DomainError::NotFound(message)) => ApiError::not_found(message),
+            Error::Conflict(message) => ApiError::new(StatusCode::CONFLICT, "CONFLICT", message),
+            Error::VersionMismatch { .. } => ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "VERSION_MISMATCH",
+                error.to_string(),
+            ),
+            other => {
+                tracing::error!(error = %other, "internal error");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INTERNAL",
+                    "internal error; the request was logged",
+                )
+            }
+        }
+    }
+}
+
+/// A JSON answer with `status`.
+pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
+    let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".to_owned());
+    let mut response = Response::new(Body::Text(text));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// Turns a handler's result into the answer, errors included.
+pub fn respond(result: Result<Response<Body>, ApiError>) -> Response<Body> {
+    result.unwrap_or_else(ApiError::into_response)
+}
+
+/// Whether `headers` declare a body this API reads as JSON. A missing type and curl's default
+/// form type are accepted (the body must still be JSON); anything else answers 415.
+fn accepts_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return true;
+    };
+    let Ok(text) = value.to_str() else {
+        return false;
+    };
+    let media_type = text
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    media_type == "application/json"
+        || media_type.ends_with("+json")
+        || media_type == "application/x-www-form-urlencoded"
+        || media_type == "text/plain"
+}
+
+/// Parses the request body as JSON `T`: 415 for a non-JSON content type, 413 over
+/// [`MAX_BODY_BYTES`], 400 naming the offending field otherwise.
+pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
+    if !accepts_content_type(request.headers()) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "the body must be application/json",
+        ));
+    }
+    let bytes: &[u8] = request.body().as_ref();
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            format!(
+                "the body has {} bytes; at most {MAX_BODY_BYTES} are accepted",
+                bytes.len()
+            ),
+        ));
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::validation("body", "a JSON body is required"));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let field = if path == "." || path.is_empty() {
+            "body".to_owned()
+        } else {
+            path
+        };
+        ApiError::validation(&field, error.into_inner())
+    })?;
+    deserializer
+        .end()
+        .map_err(|error| ApiError::validation("body", error))?;
+    Ok(value)
+}
+
+/// The API Gateway request id (the correlation id of what the request causes).
+pub fn request_id(request: &Request) -> String {
+    match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.request_id.clone(),
+        _ => None,
+    }
+    .or_else(|| {
+        request
+            .lambda_context_ref()
+            .map(|context| context.request_id.clone())
+    })
+    .unwrap_or_default()
+}
+
+/// The path's segments after the stage, e.g. `["orders", "o-1", "approve"]`.
+pub fn path_segments(request: &Request) -> Vec<String> {
+    let raw = request.raw_http_path();
+    let path = if raw.is_empty() {
+        request.uri().path()
+    } else {
+        raw
+    };
+    path.split('/')
+        .filter(|segment| !segment.is_empty())
+        .map(percent_decode)
+        .collect()
+}
+
+/// Decodes `%XX` escapes (invalid escapes are kept as they are).
+fn percent_decode(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[index] == b'%' && index + 2 < bytes.len() {
+            if let (Some(high), Some(low)) = (hex(bytes[index + 1]), hex(bytes[index + 2])) {
+                out.push((high * 16 + low) as u8);
+                index += 3;
+                continue;
+            }
+        }
+        out.push(bytes[index]);
+        index += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The `If-Match` version, if sent (`3` or `"3"`); 400 when it is not a version.
+pub fn if_match(request: &Request) -> Result<Option<u64>, ApiError> {
+    let Some(value) = request.headers().get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or_default().trim();
+    let text = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
+    text.parse::<u64>()
+        .map(Some)
+        .map_err(|_| ApiError::validation("If-Match", format!("{text:?} is not a version number")))
+}
+
+/// 405/404 for a method or path the function does not serve.
+pub fn no_route(request: &Request) -> ApiError {
+    ApiError::not_found(format!(
+        "no route for {} {}",
+        request.method(),
+        request.raw_http_path()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding_keeps_invalid_escapes() {
+        assert_eq!(percent_decode("a%20b"), "a b");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+    }
+
+    #[test]
+    fn error_answers_have_the_contract_shape() {
+        let response =
+            ApiError::validation("lineItems[0].quantity", "must be at least 1").into_response();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let Body::Text(text) = response.body() else {
+            panic!("text body")
+        };
+        let json: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(json["error"]["code"], "VALIDATION_FAILED");
+        assert!(
+            json["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("lineItems[0].quantity")
+        );
+    }
+}
