@@ -109,6 +109,13 @@ struct OtherAggregate {
     delivery_status: Option<ftgo_domain::delivery::DeliveryStatus>,
 }
 
+/// Whether a command starts a new stream (under a fresh id) or works on an existing one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stream {
+    New,
+    Existing,
+}
+
 /// Runs commands against the event store.
 #[derive(Debug, Clone)]
 pub struct CommandService {
@@ -139,7 +146,7 @@ impl CommandService {
         context: &CommandContext,
     ) -> Result<Outcome<Order>, Error> {
         let order_id = uuid::Uuid::now_v7().to_string();
-        self.execute::<Order>(&order_id, context, None, |_| {
+        self.execute::<Order>(&order_id, context, Stream::New, None, |_| {
             Ok(OrderCommand::Create(command.clone()))
         })
         .await
@@ -154,7 +161,7 @@ impl CommandService {
         context: &CommandContext,
     ) -> Result<Outcome<Order>, Error> {
         let depends_on = (action == OrderAction::Cancel).then_some(AggregateType::Delivery);
-        self.execute::<Order>(order_id, context, depends_on, |other| {
+        self.execute::<Order>(order_id, context, Stream::Existing, depends_on, |other| {
             Ok(match &action {
                 OrderAction::Approve => OrderCommand::Approve,
                 OrderAction::Reject => OrderCommand::Reject,
@@ -178,16 +185,22 @@ impl CommandService {
         action: DeliveryAction,
         context: &CommandContext,
     ) -> Result<Outcome<Delivery>, Error> {
-        self.execute::<Delivery>(order_id, context, Some(AggregateType::Order), |other| {
-            let order_status = other.and_then(|o| o.order_status);
-            match action {
-                DeliveryAction::PickUp => Ok(DeliveryCommand::PickUp { order_status }),
-                DeliveryAction::Deliver if order_status.is_none() => {
-                    Err(DomainError::NotFound("order not found".into()).into())
+        self.execute::<Delivery>(
+            order_id,
+            context,
+            Stream::Existing,
+            Some(AggregateType::Order),
+            |other| {
+                let order_status = other.and_then(|o| o.order_status);
+                match action {
+                    DeliveryAction::PickUp => Ok(DeliveryCommand::PickUp { order_status }),
+                    DeliveryAction::Deliver if order_status.is_none() => {
+                        Err(DomainError::NotFound("order not found".into()).into())
+                    }
+                    DeliveryAction::Deliver => Ok(DeliveryCommand::Deliver),
                 }
-                DeliveryAction::Deliver => Ok(DeliveryCommand::Deliver),
-            }
-        })
+            },
+        )
         .await
     }
 
@@ -231,19 +244,29 @@ impl CommandService {
         &self,
         id: &str,
         context: &CommandContext,
+        stream: Stream,
         depends_on: Option<AggregateType>,
         command: impl Fn(Option<&OtherAggregate>) -> Result<A::Command, Error>,
     ) -> Result<Outcome<A>, Error> {
         let mut attempt = 0;
         loop {
-            let loaded: Loaded<A> = self.store.load(id).await?;
-            if let Some(expected) = context.expected_version {
-                if expected != loaded.version {
-                    return Err(Error::VersionMismatch {
-                        expected,
-                        actual: loaded.version,
-                    });
-                }
+            let loaded: Loaded<A> = match stream {
+                // A fresh id has no events yet: decide (and validate) without a read. The
+                // conditional append still refuses a taken version.
+                Stream::New if attempt == 0 => Loaded {
+                    aggregate: A::default(),
+                    version: 0,
+                    snapshot_version: 0,
+                },
+                _ => self.store.load(id).await?,
+            };
+            if let Some(expected) = context.expected_version
+                && expected != loaded.version
+            {
+                return Err(Error::VersionMismatch {
+                    expected,
+                    actual: loaded.version,
+                });
             }
             let other = match depends_on {
                 Some(kind) => Some(self.read_other(kind, id).await?),

@@ -173,12 +173,13 @@ pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> 
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
-        let field = if path == "." || path.is_empty() {
-            "body".to_owned()
+        let inner = error.into_inner();
+        let structural = inner.classify() != serde_json::error::Category::Data;
+        if structural || path == "." || path == "?" || path.is_empty() {
+            ApiError::validation("body", format!("malformed JSON: {inner}"))
         } else {
-            path
-        };
-        ApiError::validation(&field, error.into_inner())
+            ApiError::validation(&path, inner)
+        }
     })?;
     deserializer
         .end()
@@ -221,12 +222,13 @@ fn percent_decode(segment: &str) -> String {
     let mut index = 0;
     while index < bytes.len() {
         let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[index] == b'%' && index + 2 < bytes.len() {
-            if let (Some(high), Some(low)) = (hex(bytes[index + 1]), hex(bytes[index + 2])) {
-                out.push((high * 16 + low) as u8);
-                index += 3;
-                continue;
-            }
+        if bytes[index] == b'%'
+            && index + 2 < bytes.len()
+            && let (Some(high), Some(low)) = (hex(bytes[index + 1]), hex(bytes[index + 2]))
+        {
+            out.push((high * 16 + low) as u8);
+            index += 3;
+            continue;
         }
         out.push(bytes[index]);
         index += 1;

@@ -217,3 +217,149 @@ async fn route(service: &CommandService, request: &Request) -> Result<Response<B
         _ => Err(no_route(request)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::RetryPolicy;
+    use crate::event_store::EventStore;
+
+    /// A service whose store points at a closed port: these tests prove refusals happen before
+    /// any write (a write attempt would fail with a 500, not the 4xx asserted).
+    fn offline_service() -> CommandService {
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url("http://127.0.0.1:9")
+            .build();
+        let store = EventStore::new(aws_sdk_dynamodb::Client::new(&sdk), "events", "snapshots");
+        CommandService::new(store, RetryPolicy::default(), 100)
+    }
+
+    fn sample(name: &str) -> Request {
+        let path = format!(
+            "{}/../../events/order-commands/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).expect("sample exists");
+        lambda_http::request::from_str(&text).expect("sample is an API Gateway v2 request")
+    }
+
+    fn with_body(mut request: Request, body: &str) -> Request {
+        *request.body_mut() = Body::Text(body.to_owned());
+        request
+    }
+
+    async fn answer(request: Request) -> (StatusCode, serde_json::Value) {
+        let response = handle(&offline_service(), request)
+            .await
+            .expect("handler answers");
+        let body = match response.body() {
+            Body::Text(text) => serde_json::from_str(text).expect("JSON body"),
+            other => panic!("unexpected body {other:?}"),
+        };
+        (response.status(), body)
+    }
+
+    fn assert_validation(answer: (StatusCode, serde_json::Value), field: &str) {
+        assert_eq!(answer.0, StatusCode::BAD_REQUEST, "{}", answer.1);
+        assert_eq!(answer.1["error"]["code"], "VALIDATION_FAILED");
+        let message = answer.1["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(field), "message {message:?} names {field}");
+    }
+
+    #[tokio::test]
+    async fn zero_quantity_sample_is_refused_naming_the_field() {
+        assert_validation(
+            answer(sample("create-order-invalid-quantity.json")).await,
+            "lineItems[0].quantity",
+        );
+    }
+
+    #[tokio::test]
+    async fn malformed_and_mistyped_bodies_are_refused_naming_the_problem() {
+        let create = || sample("create-order.json");
+        assert_validation(answer(with_body(create(), "{not json")).await, "body");
+        assert_validation(answer(with_body(create(), "")).await, "body");
+        let mut json: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(format!(
+                "{}/../../events/bodies/create-order.json",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+        json["lineItems"][0]["quantity"] = serde_json::json!("two");
+        assert_validation(
+            answer(with_body(create(), &json.to_string())).await,
+            "lineItems[0].quantity",
+        );
+        json["lineItems"][0]["quantity"] = serde_json::json!(-1);
+        assert_validation(
+            answer(with_body(create(), &json.to_string())).await,
+            "lineItems[0].quantity",
+        );
+        json["lineItems"][0]["quantity"] = serde_json::json!(1);
+        json["lineItems"][0]["price"] = serde_json::json!("1.234");
+        assert_validation(
+            answer(with_body(create(), &json.to_string())).await,
+            "lineItems[0].price",
+        );
+        json["lineItems"][0]["price"] = serde_json::json!("1.23");
+        json["lineItems"] = serde_json::json!([]);
+        assert_validation(
+            answer(with_body(create(), &json.to_string())).await,
+            "lineItems",
+        );
+        let object = json.as_object_mut().unwrap();
+        object.remove("consumerId");
+        assert_validation(
+            answer(with_body(create(), &json.to_string())).await,
+            "consumerId",
+        );
+    }
+
+    #[tokio::test]
+    async fn oversized_and_non_json_bodies_are_413_and_415() {
+        let big = format!(
+            "{{\"pad\":\"{}\"}}",
+            "x".repeat(crate::http::MAX_BODY_BYTES)
+        );
+        let (status, body) = answer(with_body(sample("create-order.json"), &big)).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(body["error"]["code"], "PAYLOAD_TOO_LARGE");
+
+        let mut xml = sample("create-order.json");
+        xml.headers_mut().insert(
+            header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/xml"),
+        );
+        let (status, body) = answer(xml).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(body["error"]["code"], "UNSUPPORTED_MEDIA_TYPE");
+    }
+
+    #[tokio::test]
+    async fn revise_with_a_negative_quantity_or_bad_if_match_is_refused() {
+        let revise = with_body(
+            sample("revise-order.json"),
+            r#"{"lineItemQuantities":{"m-1":-2}}"#,
+        );
+        assert_validation(answer(revise).await, "lineItemQuantities.m-1");
+        let mut approve = sample("approve-order.json");
+        approve
+            .headers_mut()
+            .insert(header::IF_MATCH, http::HeaderValue::from_static("soon"));
+        assert_validation(answer(approve).await, "If-Match");
+    }
+
+    #[tokio::test]
+    async fn unknown_action_is_404_json() {
+        let mut request = sample("approve-order.json");
+        *request.uri_mut() = "/orders/o-1/teleport".parse().unwrap();
+        let request = lambda_http::RequestExt::with_raw_http_path(request, "/orders/o-1/teleport");
+        let (status, body) = answer(request).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body["error"]["code"], "NOT_FOUND");
+    }
+}
