@@ -1,0 +1,265 @@
+//! Invoking a function: the port the gateway and the bridge call, and its adapter for the
+//! Lambda runtime emulator of `cargo lambda watch`
+//! (`POST {base}/2015-03-31/functions/<name>/invocations`).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+
+/// What one synchronous invocation answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invocation {
+    /// The function's response payload (or its error document when `function_error` is set).
+    pub payload: Bytes,
+    /// `Some("Unhandled")` (or the `X-Amz-Function-Error` value) when the function failed: it
+    /// panicked, returned an error, or answered with an `errorType`/`errorMessage` document.
+    pub function_error: Option<String>,
+}
+
+impl Invocation {
+    /// A successful invocation answering `payload`.
+    pub fn ok(payload: impl Into<Bytes>) -> Self {
+        Self {
+            payload: payload.into(),
+            function_error: None,
+        }
+    }
+
+    /// A failed invocation (the function returned an error) with the error document `payload`.
+    pub fn failed(payload: impl Into<Bytes>) -> Self {
+        Self {
+            payload: payload.into(),
+            function_error: Some("Unhandled".to_owned()),
+        }
+    }
+
+    /// The `errorMessage` (else `errorType`, else the raw payload) of a failed invocation.
+    pub fn error_message(&self) -> String {
+        let parsed: Option<serde_json::Value> = serde_json::from_slice(&self.payload).ok();
+        let field = |name: &str| {
+            parsed
+                .as_ref()
+                .and_then(|v| v.get(name))
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
+        match (field("errorType"), field("errorMessage")) {
+            (Some(t), Some(m)) => format!("{t}: {m}"),
+            (None, Some(m)) => m,
+            (Some(t), None) => t,
+            (None, None) => String::from_utf8_lossy(&self.payload).into_owned(),
+        }
+    }
+}
+
+/// Why a function could not be invoked at all (as opposed to the function failing).
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    /// The emulator could not be reached (not started yet, restarting, or gone).
+    #[error("the function runtime at {url} is unreachable: {reason}")]
+    Unreachable {
+        /// The invocation URL.
+        url: String,
+        /// What the HTTP client said.
+        reason: String,
+    },
+    /// The emulator answered with a status that is not an invocation result (e.g. 404 for a
+    /// function it does not know).
+    #[error("the function runtime answered {status} for {function}: {body}")]
+    Status {
+        /// The function invoked.
+        function: String,
+        /// The HTTP status.
+        status: u16,
+        /// The answer's body, lossily decoded.
+        body: String,
+    },
+    /// The invocation did not finish in time.
+    #[error("invoking {function} timed out after {after:?}")]
+    Timeout {
+        /// The function invoked.
+        function: String,
+        /// The time limit.
+        after: Duration,
+    },
+}
+
+/// Something that invokes a function by its local name with a JSON payload, synchronously.
+pub trait Invoker: Send + Sync + 'static {
+    /// Invokes `function` with `payload` and waits for its answer.
+    fn invoke<'a>(
+        &'a self,
+        function: &'a str,
+        payload: Bytes,
+    ) -> BoxFuture<'a, Result<Invocation, InvokeError>>;
+}
+
+/// Invokes functions through a Lambda runtime emulator's invoke API, such as
+/// `cargo lambda watch`.
+#[derive(Clone, Debug)]
+pub struct RuntimeInvoker {
+    client: reqwest::Client,
+    base_url: String,
+    timeout: Duration,
+}
+
+impl RuntimeInvoker {
+    /// An invoker for the emulator at `base_url` (e.g. `http://127.0.0.1:9000`), giving up on an
+    /// invocation after `timeout` (generous: the first call of a function may compile it).
+    pub fn new(base_url: impl Into<String>, timeout: Duration) -> Self {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        Self {
+            client,
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            timeout,
+        }
+    }
+
+    /// The invocation URL of `function`.
+    pub fn url(&self, function: &str) -> String {
+        format!(
+            "{}/2015-03-31/functions/{function}/invocations",
+            self.base_url
+        )
+    }
+}
+
+impl Invoker for RuntimeInvoker {
+    fn invoke<'a>(
+        &'a self,
+        function: &'a str,
+        payload: Bytes,
+    ) -> BoxFuture<'a, Result<Invocation, InvokeError>> {
+        Box::pin(async move {
+            let url = self.url(function);
+            let sent = self
+                .client
+                .post(&url)
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .timeout(self.timeout)
+                .body(payload)
+                .send()
+                .await;
+            let response = match sent {
+                Ok(r) => r,
+                Err(e) if e.is_timeout() => {
+                    return Err(InvokeError::Timeout {
+                        function: function.to_owned(),
+                        after: self.timeout,
+                    });
+                }
+                Err(e) => {
+                    return Err(InvokeError::Unreachable {
+                        url,
+                        reason: e.to_string(),
+                    });
+                }
+            };
+            let status = response.status().as_u16();
+            let header_error = response
+                .headers()
+                .get("x-amz-function-error")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let body = match response.bytes().await {
+                Ok(b) => b,
+                Err(e) if e.is_timeout() => {
+                    return Err(InvokeError::Timeout {
+                        function: function.to_owned(),
+                        after: self.timeout,
+                    });
+                }
+                Err(e) => {
+                    return Err(InvokeError::Unreachable {
+                        url,
+                        reason: e.to_string(),
+                    });
+                }
+            };
+            classify(function, status, header_error, body)
+        })
+    }
+}
+
+/// Turns the emulator's HTTP answer into an invocation result. `cargo lambda watch` answers a
+/// function error with 500 and the runtime's `{"errorType","errorMessage"}` document; AWS answers
+/// 200 with `X-Amz-Function-Error`.
+fn classify(
+    function: &str,
+    status: u16,
+    header_error: Option<String>,
+    body: Bytes,
+) -> Result<Invocation, InvokeError> {
+    if (200..300).contains(&status) {
+        if let Some(kind) = header_error {
+            return Ok(Invocation {
+                payload: body,
+                function_error: Some(kind),
+            });
+        }
+        if is_error_document(&body) {
+            return Ok(Invocation::failed(body));
+        }
+        return Ok(Invocation::ok(body));
+    }
+    if status == 500 && (header_error.is_some() || is_error_document(&body)) {
+        return Ok(Invocation {
+            payload: body,
+            function_error: Some(header_error.unwrap_or_else(|| "Unhandled".to_owned())),
+        });
+    }
+    Err(InvokeError::Status {
+        function: function.to_owned(),
+        status,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+/// Whether `body` is a Lambda runtime error document: a JSON object with `errorType` or
+/// `errorMessage` and nothing that makes it a normal answer (`statusCode`, `batchItemFailures`).
+pub fn is_error_document(body: &[u8]) -> bool {
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(body)
+    else {
+        return false;
+    };
+    (map.contains_key("errorType") || map.contains_key("errorMessage"))
+        && !map.contains_key("statusCode")
+        && !map.contains_key("batchItemFailures")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_500_with_an_error_document_is_a_function_error() {
+        let body = Bytes::from_static(br#"{"errorType":"Boom","errorMessage":"it broke"}"#);
+        let got = classify("f", 500, None, body).expect("a function error, not a transport error");
+        assert_eq!(got.function_error.as_deref(), Some("Unhandled"));
+        assert_eq!(got.error_message(), "Boom: it broke");
+    }
+
+    #[test]
+    fn a_200_with_an_error_document_is_a_function_error() {
+        let body = Bytes::from_static(br#"{"errorType":"Boom","errorMessage":"it broke"}"#);
+        let got = classify("f", 200, None, body).expect("invocation");
+        assert!(got.function_error.is_some());
+    }
+
+    #[test]
+    fn a_200_answer_is_a_success() {
+        let body = Bytes::from_static(br#"{"statusCode":200,"body":"hi"}"#);
+        let got = classify("f", 200, None, body).expect("invocation");
+        assert_eq!(got.function_error, None);
+    }
+
+    #[test]
+    fn a_404_is_an_invoke_error() {
+        let got = classify("f", 404, None, Bytes::from_static(b"no such function"));
+        assert!(matches!(got, Err(InvokeError::Status { status: 404, .. })));
+    }
+}

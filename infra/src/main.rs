@@ -1,0 +1,4 @@
+//! `ftgo`: the local stack's command-line tool.
+#![forbid(unsafe_code)]
+
+fn main() {}
