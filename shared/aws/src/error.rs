@@ -31,6 +31,10 @@ pub enum Error {
         /// What the SDK said.
         message: String,
     },
+    /// The view could not be brought up to date with an event yet (for instance, the events
+    /// before it are not readable yet); the projector reports the record for a retry.
+    #[error("projection: {0}")]
+    Projection(String),
     /// The configuration is unusable.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),

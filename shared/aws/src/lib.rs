@@ -4,7 +4,8 @@
 //! * [`event_store`]: DynamoDB event streams and snapshots, conditional appends;
 //! * [`commands`]: the application service that loads, decides, appends and retries;
 //! * [`http`]: the HTTP error shape and request parsing shared by the HTTP handlers;
-//! * [`order_commands`], [`delivery_commands`]: the command Lambdas' handlers.
+//! * [`order_commands`], [`delivery_commands`]: the command Lambdas' handlers;
+//! * [`order_history`]: the order-history view DAO; [`projector`], [`query`]: its Lambdas' handlers.
 //!
 //! Each Lambda's `main.rs` builds its clients once and hands requests to a handler here.
 #![forbid(unsafe_code)]
@@ -17,6 +18,9 @@ pub mod error;
 pub mod event_store;
 pub mod http;
 pub mod order_commands;
+pub mod order_history;
+pub mod projector;
+pub mod query;
 
 pub use error::Error;
 

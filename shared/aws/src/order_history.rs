@@ -1,0 +1,791 @@
+//! The order-history view DAO over `ftgo-order-history` (DESIGN §4, §5).
+//!
+//! * Writing: each [`ViewUpdate`] becomes exactly one conditional `UpdateItem` (never `PutItem`,
+//!   never read-modify-write). The condition is the strict successor rule on the update's source
+//!   aggregate attribute `#v` (`attribute_not_exists(#v)` for version 1, `#v = :prev` for
+//!   version n) and the same update sets `#v = :version`. A failed condition returns the old
+//!   item (`ReturnValuesOnConditionCheckFailure = ALL_OLD`), which tells a duplicate from a gap
+//!   without another read. An empty keyword set is never written: the attribute is removed.
+//! * Reading: a strongly consistent `GetItem` of one item, and the history `Query` on the GSI
+//!   (`consumerId`, `creationDate` epoch ms), newest first, reading on past DynamoDB's `Limit`
+//!   until the page is full, the index ends, or the per-request read budget is spent.
+//!
+//! `creationDate` is stored as epoch milliseconds (N), `orderTotal` and line prices as cents (N),
+//! `keywords` / `restaurantKeywords` as string sets (SS).
+
+use std::collections::{BTreeSet, HashMap};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemInput};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use ftgo_domain::delivery::DeliveryStatus;
+use ftgo_domain::order::{LineItem, OrderStatus};
+use ftgo_domain::view::{Applicability, OrderView, ViewChange, ViewUpdate};
+use ftgo_domain::{AggregateType, Money};
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use crate::config::order_history_table::{
+    CONSUMER_ID, CREATION_DATE, DELIVERY_VERSION, ORDER_ID, ORDER_VERSION,
+};
+use crate::error::Error;
+
+/// Attribute names of a view item besides the keys and version attributes (those are in
+/// [`crate::config::order_history_table`]).
+pub mod attributes {
+    /// Order status, e.g. `APPROVED`.
+    pub const STATUS: &str = "status";
+    /// Delivery status, once picked up.
+    pub const DELIVERY_STATUS: &str = "deliveryStatus";
+    /// Restaurant id.
+    pub const RESTAURANT_ID: &str = "restaurantId";
+    /// Restaurant name.
+    pub const RESTAURANT_NAME: &str = "restaurantName";
+    /// Line items: a list of maps `{menuItemId, name, quantity, price (cents)}`.
+    pub const LINE_ITEMS: &str = "lineItems";
+    /// Order total in cents.
+    pub const ORDER_TOTAL: &str = "orderTotal";
+    /// SS of the line-item names' tokens (absent when there are none).
+    pub const KEYWORDS: &str = "keywords";
+    /// SS of the restaurant name's tokens (absent when there are none).
+    pub const RESTAURANT_KEYWORDS: &str = "restaurantKeywords";
+}
+
+use attributes::*;
+
+/// How many `Query` calls one history request may make at most.
+pub const MAX_QUERY_CALLS: usize = 10;
+/// How many index items one history request may read at most (before filtering).
+pub const MAX_ITEMS_READ: usize = 2_000;
+
+/// The duplicate-detection attribute of `source`.
+pub const fn version_attribute(source: AggregateType) -> &'static str {
+    match source {
+        AggregateType::Order => ORDER_VERSION,
+        AggregateType::Delivery => DELIVERY_VERSION,
+    }
+}
+
+/// What became of one conditional update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyOutcome {
+    /// The update landed.
+    Applied,
+    /// The item had already seen this version of the source (or a later one): nothing changed.
+    Duplicate {
+        /// The source's version stored on the item.
+        stored: u64,
+    },
+    /// Earlier versions of the source are missing: nothing changed; apply `missing_from..` first.
+    Gap {
+        /// The first version the item has not seen.
+        missing_from: u64,
+    },
+}
+
+/// Epoch milliseconds of `time` (the GSI sort key).
+pub fn epoch_millis(time: OffsetDateTime) -> i64 {
+    i64::try_from(time.unix_timestamp_nanos().div_euclid(1_000_000)).unwrap_or(i64::MAX)
+}
+
+/// The instant of epoch milliseconds `millis`.
+pub fn from_epoch_millis(millis: i64) -> Result<OffsetDateTime, Error> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .map_err(|e| Error::Codec(format!("creationDate {millis}: {e}")))
+}
+
+fn number(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn line_items_value(line_items: &[LineItem]) -> AttributeValue {
+    AttributeValue::L(
+        line_items
+            .iter()
+            .map(|line| {
+                AttributeValue::M(HashMap::from([
+                    (
+                        "menuItemId".to_owned(),
+                        AttributeValue::S(line.menu_item_id.clone()),
+                    ),
+                    ("name".to_owned(), AttributeValue::S(line.name.clone())),
+                    ("quantity".to_owned(), number(line.quantity)),
+                    ("price".to_owned(), number(line.price.cents())),
+                ]))
+            })
+            .collect(),
+    )
+}
+
+/// Accumulates one update expression with its names and values.
+struct Expression {
+    set: String,
+    remove: String,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Expression {
+    fn new(capacity: usize) -> Self {
+        Self {
+            set: String::with_capacity(128),
+            remove: String::new(),
+            names: HashMap::with_capacity(capacity),
+            values: HashMap::with_capacity(capacity),
+        }
+    }
+
+    /// `SET #name = :name` with `value`.
+    fn set(&mut self, placeholder: &str, attribute: &str, value: AttributeValue) {
+        if !self.set.is_empty() {
+            self.set.push_str(", ");
+        }
+        self.set.push('#');
+        self.set.push_str(placeholder);
+        self.set.push_str(" = :");
+        self.set.push_str(placeholder);
+        self.names
+            .insert(format!("#{placeholder}"), attribute.to_owned());
+        self.values.insert(format!(":{placeholder}"), value);
+    }
+
+    /// `SET` a string set, or `REMOVE` the attribute when the set is empty (DynamoDB rejects
+    /// empty sets).
+    fn set_or_remove(&mut self, placeholder: &str, attribute: &str, words: &BTreeSet<String>) {
+        if words.is_empty() {
+            self.remove.push_str(if self.remove.is_empty() {
+                " REMOVE #"
+            } else {
+                ", #"
+            });
+            self.remove.push_str(placeholder);
+            self.names
+                .insert(format!("#{placeholder}"), attribute.to_owned());
+        } else {
+            self.set(
+                placeholder,
+                attribute,
+                AttributeValue::Ss(words.iter().cloned().collect()),
+            );
+        }
+    }
+
+    fn text(&self) -> String {
+        let mut text = String::with_capacity(self.set.len() + self.remove.len() + 4);
+        text.push_str("SET ");
+        text.push_str(&self.set);
+        text.push_str(&self.remove);
+        text
+    }
+}
+
+/// The one conditional `UpdateItem` that applies `update` to table `table` (pure: no I/O).
+pub fn update_item_input(table: &str, update: &ViewUpdate) -> Result<UpdateItemInput, Error> {
+    let mut expression = Expression::new(12);
+    expression.set(
+        "v",
+        version_attribute(update.source),
+        number(update.version),
+    );
+    match &update.change {
+        ViewChange::Created {
+            consumer_id,
+            restaurant_id,
+            restaurant_name,
+            line_items,
+            order_total,
+            creation_date,
+            keywords,
+            restaurant_keywords,
+        } => {
+            expression.set("c", CONSUMER_ID, AttributeValue::S(consumer_id.clone()));
+            expression.set(
+                "st",
+                STATUS,
+                AttributeValue::S(OrderStatus::ApprovalPending.as_str().to_owned()),
+            );
+            expression.set(
+                "ri",
+                RESTAURANT_ID,
+                AttributeValue::S(restaurant_id.clone()),
+            );
+            expression.set(
+                "rn",
+                RESTAURANT_NAME,
+                AttributeValue::S(restaurant_name.clone()),
+            );
+            expression.set("li", LINE_ITEMS, line_items_value(line_items));
+            expression.set("t", ORDER_TOTAL, number(order_total.cents()));
+            expression.set("d", CREATION_DATE, number(epoch_millis(*creation_date)));
+            expression.set_or_remove("k", KEYWORDS, keywords);
+            expression.set_or_remove("rk", RESTAURANT_KEYWORDS, restaurant_keywords);
+        }
+        ViewChange::Status(status) => {
+            expression.set("st", STATUS, AttributeValue::S(status.as_str().to_owned()));
+        }
+        ViewChange::Revised {
+            line_items,
+            order_total,
+            keywords,
+        } => {
+            expression.set("li", LINE_ITEMS, line_items_value(line_items));
+            expression.set("t", ORDER_TOTAL, number(order_total.cents()));
+            expression.set_or_remove("k", KEYWORDS, keywords);
+        }
+        ViewChange::Delivery(status) => {
+            expression.set(
+                "ds",
+                DELIVERY_STATUS,
+                AttributeValue::S(status.as_str().to_owned()),
+            );
+        }
+    }
+    let condition = if update.version <= 1 {
+        "attribute_not_exists(#v)"
+    } else {
+        expression
+            .values
+            .insert(":prev".to_owned(), number(update.version - 1));
+        "#v = :prev"
+    };
+    UpdateItemInput::builder()
+        .table_name(table)
+        .key(ORDER_ID, AttributeValue::S(update.order_id.clone()))
+        .update_expression(expression.text())
+        .condition_expression(condition)
+        .set_expression_attribute_names(Some(expression.names))
+        .set_expression_attribute_values(Some(expression.values))
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .build()
+        .map_err(|e| Error::Codec(e.to_string()))
+}
+
+/// A view item as stored.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ViewItem {
+    order_id: String,
+    #[serde(default)]
+    consumer_id: Option<String>,
+    #[serde(default)]
+    status: Option<OrderStatus>,
+    #[serde(default)]
+    delivery_status: Option<DeliveryStatus>,
+    #[serde(default)]
+    restaurant_id: String,
+    #[serde(default)]
+    restaurant_name: String,
+    #[serde(default)]
+    line_items: Vec<LineItem>,
+    #[serde(default)]
+    order_total: Money,
+    #[serde(default)]
+    creation_date: Option<i64>,
+    #[serde(default)]
+    keywords: BTreeSet<String>,
+    #[serde(default)]
+    restaurant_keywords: BTreeSet<String>,
+    #[serde(default)]
+    order_version: Option<u64>,
+    #[serde(default)]
+    delivery_version: Option<u64>,
+}
+
+/// Reads a stored view item into the domain's [`OrderView`].
+pub fn view_from_item(item: HashMap<String, AttributeValue>) -> Result<OrderView, Error> {
+    let item: ViewItem = serde_dynamo::from_item(item)?;
+    Ok(OrderView {
+        order_id: item.order_id,
+        consumer_id: item.consumer_id,
+        status: item.status,
+        delivery_status: item.delivery_status,
+        restaurant_id: item.restaurant_id,
+        restaurant_name: item.restaurant_name,
+        line_items: item.line_items,
+        order_total: item.order_total,
+        creation_date: item.creation_date.map(from_epoch_millis).transpose()?,
+        keywords: item.keywords,
+        restaurant_keywords: item.restaurant_keywords,
+        order_version: item.order_version,
+        delivery_version: item.delivery_version,
+    })
+}
+
+/// Where a history page ends: the last order returned (or read), as the index orders them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryKey {
+    /// The order's id (the table key).
+    pub order_id: String,
+    /// Its creation date in epoch ms (the index sort key).
+    pub creation_date: i64,
+}
+
+/// One history request, already validated.
+#[derive(Debug, Clone)]
+pub struct HistoryQuery {
+    /// Whose orders.
+    pub consumer_id: String,
+    /// Window start, epoch ms, inclusive.
+    pub since: i64,
+    /// Window end, epoch ms, inclusive.
+    pub until: i64,
+    /// Only orders in this status.
+    pub status: Option<OrderStatus>,
+    /// Keyword filters, each as its normalised words: an order matches when, for any keyword,
+    /// all its words are among the order's tokens (line items or restaurant). Empty: no filter.
+    pub keywords: Vec<BTreeSet<String>>,
+    /// Orders per page.
+    pub page_size: usize,
+    /// Continue after this key.
+    pub start_after: Option<HistoryKey>,
+}
+
+/// One page of history.
+#[derive(Debug, Clone)]
+pub struct HistoryPage {
+    /// The orders, newest first.
+    pub orders: Vec<OrderView>,
+    /// Where the next page starts; `None` when the results have ended.
+    pub next: Option<HistoryKey>,
+}
+
+/// The order-history view table and its index.
+#[derive(Debug, Clone)]
+pub struct OrderHistoryDao {
+    client: Client,
+    table: String,
+    index: String,
+}
+
+impl OrderHistoryDao {
+    /// A DAO over view table `table` and its consumer/creation-time index `index`.
+    pub fn new(client: Client, table: impl Into<String>, index: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            index: index.into(),
+        }
+    }
+
+    /// Applies `update` with one conditional `UpdateItem`; a failed condition is classified as
+    /// a duplicate or a gap from the old item DynamoDB returns.
+    pub async fn apply(&self, update: &ViewUpdate) -> Result<ApplyOutcome, Error> {
+        let input = update_item_input(&self.table, update)?;
+        let result = self
+            .client
+            .update_item()
+            .set_table_name(input.table_name)
+            .set_key(input.key)
+            .set_update_expression(input.update_expression)
+            .set_condition_expression(input.condition_expression)
+            .set_expression_attribute_names(input.expression_attribute_names)
+            .set_expression_attribute_values(input.expression_attribute_values)
+            .set_return_values_on_condition_check_failure(
+                input.return_values_on_condition_check_failure,
+            )
+            .send()
+            .await;
+        let failed = match result {
+            Ok(_) => return Ok(ApplyOutcome::Applied),
+            Err(SdkError::ServiceError(e)) => match e.into_err() {
+                UpdateItemError::ConditionalCheckFailedException(failed) => failed,
+                other => return Err(Error::aws("UpdateItem order history", other)),
+            },
+            Err(other) => return Err(Error::aws("UpdateItem order history", other)),
+        };
+        let stored = match failed
+            .item()
+            .and_then(|item| item.get(version_attribute(update.source)))
+        {
+            None => None,
+            Some(AttributeValue::N(n)) => Some(n.parse::<u64>().map_err(|e| {
+                Error::Codec(format!("{}: {n:?}: {e}", version_attribute(update.source)))
+            })?),
+            Some(other) => {
+                return Err(Error::Codec(format!(
+                    "{} is not a number: {other:?}",
+                    version_attribute(update.source)
+                )));
+            }
+        };
+        match Applicability::of(update.version, stored) {
+            Applicability::Duplicate => Ok(ApplyOutcome::Duplicate {
+                stored: stored.unwrap_or_default(),
+            }),
+            Applicability::Gap { missing_from } => Ok(ApplyOutcome::Gap { missing_from }),
+            // The condition failed although the old item says it should hold: the item moved
+            // under us between the check and the answer, which DynamoDB does not do. Retry.
+            Applicability::Apply => Err(Error::Projection(format!(
+                "condition on {} version {} failed, yet the item holds {stored:?}",
+                update.order_id, update.version
+            ))),
+        }
+    }
+
+    /// The view item of `order_id` (strongly consistent), whether or not it is an order yet.
+    pub async fn get(&self, order_id: &str) -> Result<Option<OrderView>, Error> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(ORDER_ID, AttributeValue::S(order_id.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::aws("GetItem order history", e))?;
+        output.item.map(view_from_item).transpose()
+    }
+
+    /// The copy of `order_id`'s item in the consumer index (eventually consistent, like every
+    /// index read), found by its exact index key.
+    pub async fn get_indexed(
+        &self,
+        consumer_id: &str,
+        creation_date: i64,
+        order_id: &str,
+    ) -> Result<Option<OrderView>, Error> {
+        let mut start_key = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(&self.index)
+                .key_condition_expression("#c = :c AND #d = :d")
+                .filter_expression("#o = :o")
+                .expression_attribute_names("#c", CONSUMER_ID)
+                .expression_attribute_names("#d", CREATION_DATE)
+                .expression_attribute_names("#o", ORDER_ID)
+                .expression_attribute_values(":c", AttributeValue::S(consumer_id.to_owned()))
+                .expression_attribute_values(":d", number(creation_date))
+                .expression_attribute_values(":o", AttributeValue::S(order_id.to_owned()))
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(|e| Error::aws("Query order history index", e))?;
+            if let Some(item) = page.items.unwrap_or_default().into_iter().next() {
+                return view_from_item(item).map(Some);
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start_key = Some(key),
+                _ => return Ok(None),
+            }
+        }
+    }
+
+    /// One page of a consumer's history, newest first. Reads on until the page is full plus one
+    /// order (so that "no next page" is known, not guessed), the index ends, or the read budget
+    /// ([`MAX_QUERY_CALLS`], [`MAX_ITEMS_READ`]) is spent; in that last case the page may be
+    /// short and `next` continues where reading stopped.
+    pub async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, Error> {
+        let page_size = query.page_size.max(1);
+        let wanted = page_size + 1;
+        let mut names = HashMap::from([
+            ("#c".to_owned(), CONSUMER_ID.to_owned()),
+            ("#d".to_owned(), CREATION_DATE.to_owned()),
+        ]);
+        let mut values = HashMap::from([
+            (
+                ":c".to_owned(),
+                AttributeValue::S(query.consumer_id.clone()),
+            ),
+            (":since".to_owned(), number(query.since)),
+            (":until".to_owned(), number(query.until)),
+        ]);
+        let filter = history_filter(query, &mut names, &mut values);
+        let mut start_key = query.start_after.as_ref().map(|key| {
+            HashMap::from([
+                (ORDER_ID.to_owned(), AttributeValue::S(key.order_id.clone())),
+                (
+                    CONSUMER_ID.to_owned(),
+                    AttributeValue::S(query.consumer_id.clone()),
+                ),
+                (CREATION_DATE.to_owned(), number(key.creation_date)),
+            ])
+        });
+        let mut orders: Vec<OrderView> = Vec::with_capacity(wanted);
+        let mut calls = 0;
+        let mut read = 0;
+        loop {
+            let missing = wanted - orders.len();
+            // Unfiltered, every item read is kept; filtered, read ahead to save round trips.
+            let limit = if filter.is_some() {
+                (missing * 4).clamp(25, 500)
+            } else {
+                missing
+            };
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(&self.index)
+                .key_condition_expression("#c = :c AND #d BETWEEN :since AND :until")
+                .set_filter_expression(filter.clone())
+                .set_expression_attribute_names(Some(names.clone()))
+                .set_expression_attribute_values(Some(values.clone()))
+                .scan_index_forward(false)
+                .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start_key.take())
+                .send()
+                .await
+                .map_err(|e| Error::aws("Query order history index", e))?;
+            calls += 1;
+            read += usize::try_from(page.scanned_count).unwrap_or_default();
+            for item in page.items.unwrap_or_default() {
+                let view = view_from_item(item)?;
+                // Defence in depth: the index only holds created orders, but never show a half one.
+                if view.is_order() {
+                    orders.push(view);
+                }
+            }
+            let last_evaluated = page.last_evaluated_key.filter(|key| !key.is_empty());
+            if orders.len() >= wanted {
+                orders.truncate(page_size);
+                let next = orders.last().map(history_key).transpose()?;
+                return Ok(HistoryPage { orders, next });
+            }
+            let Some(last_evaluated) = last_evaluated else {
+                return Ok(HistoryPage { orders, next: None });
+            };
+            if calls >= MAX_QUERY_CALLS || read >= MAX_ITEMS_READ {
+                // Budget spent: a short page, continuing where reading stopped.
+                let next = match orders.len() {
+                    n if n == page_size => orders.last().map(history_key).transpose()?,
+                    _ => Some(key_of(&last_evaluated)?),
+                };
+                return Ok(HistoryPage { orders, next });
+            }
+            start_key = Some(last_evaluated);
+        }
+    }
+}
+
+/// The position of `view` in the index.
+fn history_key(view: &OrderView) -> Result<HistoryKey, Error> {
+    let creation_date = view
+        .creation_date
+        .ok_or_else(|| Error::Codec(format!("order {} has no creationDate", view.order_id)))?;
+    Ok(HistoryKey {
+        order_id: view.order_id.clone(),
+        creation_date: epoch_millis(creation_date),
+    })
+}
+
+/// A `LastEvaluatedKey` of the index as a [`HistoryKey`].
+fn key_of(key: &HashMap<String, AttributeValue>) -> Result<HistoryKey, Error> {
+    let order_id = match key.get(ORDER_ID) {
+        Some(AttributeValue::S(id)) => id.clone(),
+        other => return Err(Error::Codec(format!("LastEvaluatedKey orderId: {other:?}"))),
+    };
+    let creation_date = match key.get(CREATION_DATE) {
+        Some(AttributeValue::N(n)) => n
+            .parse()
+            .map_err(|e| Error::Codec(format!("LastEvaluatedKey creationDate {n:?}: {e}")))?,
+        other => {
+            return Err(Error::Codec(format!(
+                "LastEvaluatedKey creationDate: {other:?}"
+            )));
+        }
+    };
+    Ok(HistoryKey {
+        order_id,
+        creation_date,
+    })
+}
+
+/// The `FilterExpression` of `query`'s status and keyword filters, if any.
+fn history_filter(
+    query: &HistoryQuery,
+    names: &mut HashMap<String, String>,
+    values: &mut HashMap<String, AttributeValue>,
+) -> Option<String> {
+    let mut clauses = Vec::new();
+    if let Some(status) = query.status {
+        names.insert("#st".to_owned(), STATUS.to_owned());
+        values.insert(
+            ":st".to_owned(),
+            AttributeValue::S(status.as_str().to_owned()),
+        );
+        clauses.push("#st = :st".to_owned());
+    }
+    let keywords: Vec<String> = query
+        .keywords
+        .iter()
+        .filter(|words| !words.is_empty())
+        .enumerate()
+        .map(|(k, words)| {
+            let all: Vec<String> = words
+                .iter()
+                .enumerate()
+                .map(|(w, word)| {
+                    let value = format!(":k{k}w{w}");
+                    let clause = format!("(contains(#kw, {value}) OR contains(#rkw, {value}))");
+                    values.insert(value, AttributeValue::S(word.clone()));
+                    clause
+                })
+                .collect();
+            format!("({})", all.join(" AND "))
+        })
+        .collect();
+    if !keywords.is_empty() {
+        names.insert("#kw".to_owned(), KEYWORDS.to_owned());
+        names.insert("#rkw".to_owned(), RESTAURANT_KEYWORDS.to_owned());
+        clauses.push(format!("({})", keywords.join(" OR ")));
+    }
+    (!clauses.is_empty()).then(|| clauses.join(" AND "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ftgo_domain::event::{EventStamp, Metadata, StoredEvent};
+    use ftgo_domain::order::{OrderCreated, OrderEvent};
+    use ftgo_domain::view::plan;
+
+    fn created(names: &[&str]) -> ViewUpdate {
+        let event = OrderEvent::OrderCreated(OrderCreated {
+            consumer_id: "c-1".into(),
+            restaurant_id: "r-1".into(),
+            restaurant_name: "Ajanta".into(),
+            line_items: names
+                .iter()
+                .enumerate()
+                .map(|(i, name)| LineItem {
+                    menu_item_id: format!("m-{i}"),
+                    name: (*name).into(),
+                    quantity: 2,
+                    price: Money::from_cents(1234),
+                })
+                .collect(),
+            delivery_address: None,
+            order_total: Money::from_cents(2468),
+        });
+        let stamp = EventStamp {
+            event_id: "e-1".into(),
+            occurred_at: time::macros::datetime!(2024-05-06 07:08:09.123456 UTC),
+        };
+        plan(
+            &StoredEvent::record(
+                AggregateType::Order,
+                "o-1",
+                1,
+                &event,
+                stamp,
+                Metadata::default(),
+            )
+            .unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn version_one_needs_the_attribute_absent_and_sets_it() {
+        let input = update_item_input("t", &created(&["Chicken Vindaloo"])).unwrap();
+        assert_eq!(
+            input.condition_expression.as_deref(),
+            Some("attribute_not_exists(#v)")
+        );
+        let expression = input.update_expression.unwrap();
+        assert!(expression.starts_with("SET #v = :v, "), "{expression}");
+        assert!(!expression.contains("REMOVE"));
+        let names = input.expression_attribute_names.unwrap();
+        assert_eq!(names["#v"], ORDER_VERSION);
+        let values = input.expression_attribute_values.unwrap();
+        assert_eq!(values[":v"], AttributeValue::N("1".into()));
+        assert_eq!(values[":d"], AttributeValue::N("1714979289123".into()));
+        assert_eq!(values[":t"], AttributeValue::N("2468".into()));
+        assert!(!values.contains_key(":prev"));
+        assert_eq!(
+            input.return_values_on_condition_check_failure,
+            Some(ReturnValuesOnConditionCheckFailure::AllOld)
+        );
+    }
+
+    #[test]
+    fn version_n_needs_exactly_n_minus_one() {
+        let update = ViewUpdate {
+            order_id: "o-1".into(),
+            source: AggregateType::Delivery,
+            version: 2,
+            change: ViewChange::Delivery(DeliveryStatus::Delivered),
+        };
+        let input = update_item_input("t", &update).unwrap();
+        assert_eq!(input.condition_expression.as_deref(), Some("#v = :prev"));
+        assert_eq!(
+            input.update_expression.as_deref(),
+            Some("SET #v = :v, #ds = :ds")
+        );
+        assert_eq!(
+            input.expression_attribute_names.unwrap()["#v"],
+            DELIVERY_VERSION
+        );
+        assert_eq!(
+            input.expression_attribute_values.unwrap()[":prev"],
+            AttributeValue::N("1".into())
+        );
+    }
+
+    #[test]
+    fn empty_keyword_sets_are_removed_never_written() {
+        let input = update_item_input("t", &created(&["--"])).unwrap();
+        let expression = input.update_expression.unwrap();
+        assert!(expression.ends_with(" REMOVE #k"), "{expression}");
+        assert!(
+            !input
+                .expression_attribute_values
+                .unwrap()
+                .values()
+                .any(|v| matches!(v, AttributeValue::Ss(s) if s.is_empty()))
+        );
+    }
+
+    #[test]
+    fn filter_ors_keywords_and_ands_their_words() {
+        let query = HistoryQuery {
+            consumer_id: "c".into(),
+            since: 0,
+            until: 1,
+            status: Some(OrderStatus::Approved),
+            keywords: vec![
+                BTreeSet::from(["pizza".to_owned()]),
+                BTreeSet::from(["chicken".to_owned(), "vindaloo".to_owned()]),
+            ],
+            page_size: 20,
+            start_after: None,
+        };
+        let (mut names, mut values) = (HashMap::new(), HashMap::new());
+        let filter = history_filter(&query, &mut names, &mut values).unwrap();
+        assert_eq!(
+            filter,
+            "#st = :st AND (((contains(#kw, :k0w0) OR contains(#rkw, :k0w0))) OR \
+             ((contains(#kw, :k1w0) OR contains(#rkw, :k1w0)) AND \
+             (contains(#kw, :k1w1) OR contains(#rkw, :k1w1))))"
+        );
+        assert_eq!(values[":k1w1"], AttributeValue::S("vindaloo".into()));
+    }
+
+    #[test]
+    fn stored_items_read_back_into_the_view() {
+        let input = update_item_input("t", &created(&["Chicken Vindaloo"])).unwrap();
+        let values = input.expression_attribute_values.unwrap();
+        let names = input.expression_attribute_names.unwrap();
+        let mut item: HashMap<String, AttributeValue> = names
+            .iter()
+            .filter_map(|(placeholder, attribute)| {
+                let value = values.get(&format!(":{}", &placeholder[1..]))?;
+                Some((attribute.clone(), value.clone()))
+            })
+            .collect();
+        item.insert(ORDER_ID.into(), AttributeValue::S("o-1".into()));
+        let view = view_from_item(item).unwrap();
+        assert!(view.is_order());
+        assert_eq!(view.status, Some(OrderStatus::ApprovalPending));
+        assert_eq!(view.line_items[0].price, Money::from_cents(1234));
+        assert!(view.matches_any_keyword(&["vindaloo".into()]));
+        assert_eq!(
+            view.creation_date,
+            Some(time::macros::datetime!(2024-05-06 07:08:09.123 UTC))
+        );
+    }
+}

@@ -1,0 +1,625 @@
+//! The `order-history-query` Lambda: `GET /orders/{orderId}` (`findOrder`) and
+//! `GET /consumers/{consumerId}/orders` (`findOrderHistory`) over the order-history view
+//! (DESIGN §3, §6).
+//!
+//! * `findOrder` is a strongly consistent `GetItem`; an item only a delivery touched is not an
+//!   order yet and answers 404.
+//! * `findOrderHistory` queries the consumer index newest first within `since`..`until` (RFC 3339,
+//!   default the last 30 days up to now), filtered by `status` and any of the repeatable
+//!   `keyword`s, `pageSize` (1–100, default 20) orders a page; pages are full unless the results
+//!   end. `pageToken`s are sealed with HMAC-SHA256 under the configured secret and bound to the
+//!   consumer and the filters: a forged or foreign token answers 400.
+//! * `consistentWith=<token>` (a command answer's token) on both routes answers 409
+//!   `VIEW_NOT_CAUGHT_UP` with `Retry-After` while the view is older than the token.
+//! * Every bad parameter answers 400 `VALIDATION_FAILED` naming it.
+
+use std::collections::BTreeSet;
+use std::str::FromStr;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ftgo_domain::order::OrderStatus;
+use ftgo_domain::token::ConsistencyToken;
+use ftgo_domain::view::{OrderView, keywords_of};
+use hmac::{Hmac, Mac};
+use http::StatusCode;
+use lambda_http::aws_lambda_events::query_map::QueryMap;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime};
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::http::{ApiError, json_response, no_route, path_segments, respond};
+use crate::order_history::{HistoryKey, HistoryQuery, OrderHistoryDao, epoch_millis};
+
+/// Default page size.
+pub const DEFAULT_PAGE_SIZE: usize = 20;
+/// Largest page size.
+pub const MAX_PAGE_SIZE: usize = 100;
+/// Default history window, back from `until`.
+pub const DEFAULT_WINDOW: Duration = Duration::days(30);
+/// At most this many `keyword` parameters.
+pub const MAX_KEYWORDS: usize = 10;
+/// At most this many characters per keyword.
+pub const MAX_KEYWORD_CHARS: usize = 100;
+/// `Retry-After` seconds of a `VIEW_NOT_CAUGHT_UP` answer.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
+
+/// One line of an order, as answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LineItemJson {
+    /// Menu item id.
+    pub menu_item_id: String,
+    /// Its name.
+    pub name: String,
+    /// How many.
+    pub quantity: u32,
+    /// Unit price, decimal string.
+    pub price: String,
+}
+
+/// An order as answered by both routes (DESIGN §3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderJson {
+    /// The order's id.
+    pub order_id: String,
+    /// Who ordered.
+    pub consumer_id: String,
+    /// Order status.
+    pub status: String,
+    /// Delivery status; absent until pickup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_status: Option<String>,
+    /// Restaurant id.
+    pub restaurant_id: String,
+    /// Restaurant name.
+    pub restaurant_name: String,
+    /// The lines.
+    pub line_items: Vec<LineItemJson>,
+    /// Total, decimal string.
+    pub order_total: String,
+    /// When the order was created (the event's time), RFC 3339.
+    pub creation_date: String,
+}
+
+impl OrderJson {
+    /// The answer form of a view item that is an order.
+    pub fn from_view(view: &OrderView) -> Self {
+        Self {
+            order_id: view.order_id.clone(),
+            consumer_id: view.consumer_id.clone().unwrap_or_default(),
+            status: view
+                .status
+                .map(OrderStatus::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            delivery_status: view.delivery_status.map(|s| s.as_str().to_owned()),
+            restaurant_id: view.restaurant_id.clone(),
+            restaurant_name: view.restaurant_name.clone(),
+            line_items: view
+                .line_items
+                .iter()
+                .map(|line| LineItemJson {
+                    menu_item_id: line.menu_item_id.clone(),
+                    name: line.name.clone(),
+                    quantity: line.quantity,
+                    price: line.price.to_string(),
+                })
+                .collect(),
+            order_total: view.order_total.to_string(),
+            creation_date: view
+                .creation_date
+                .and_then(|date| date.format(&Rfc3339).ok())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// A page of history, as answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryJson {
+    /// Orders, newest first.
+    pub orders: Vec<OrderJson>,
+    /// The next page's token; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_page_token: Option<String>,
+}
+
+/// The query service: the view, and the key that seals page tokens.
+#[derive(Debug, Clone)]
+pub struct OrderHistoryQuery {
+    view: OrderHistoryDao,
+    page_token_secret: Vec<u8>,
+}
+
+impl OrderHistoryQuery {
+    /// A service over `view`, sealing page tokens with `page_token_secret`.
+    pub fn new(view: OrderHistoryDao, page_token_secret: impl Into<Vec<u8>>) -> Self {
+        Self {
+            view,
+            page_token_secret: page_token_secret.into(),
+        }
+    }
+
+    /// The service the Lambda runs: a DynamoDB client from `sdk`, names and key from `config`.
+    pub fn from_config(sdk: &aws_config::SdkConfig, config: &Config) -> Result<Self, Error> {
+        Config::require(&config.order_history_table, "ORDER_HISTORY_TABLE")?;
+        Config::require(
+            &config.order_history_by_consumer_index,
+            "ORDER_HISTORY_BY_CONSUMER_INDEX",
+        )?;
+        if config.page_token_secret.is_empty() {
+            return Err(crate::config::ConfigError::Missing("PAGE_TOKEN_SECRET").into());
+        }
+        Ok(Self::new(
+            OrderHistoryDao::new(
+                aws_sdk_dynamodb::Client::new(sdk),
+                &config.order_history_table,
+                &config.order_history_by_consumer_index,
+            ),
+            config.page_token_secret.clone(),
+        ))
+    }
+
+    /// The view DAO.
+    pub fn view(&self) -> &OrderHistoryDao {
+        &self.view
+    }
+}
+
+/// Serves one request of the `order-history-query` function.
+pub async fn handle(
+    service: &OrderHistoryQuery,
+    request: Request,
+) -> Result<Response<Body>, lambda_http::Error> {
+    Ok(respond(route(service, &request).await))
+}
+
+async fn route(service: &OrderHistoryQuery, request: &Request) -> Result<Response<Body>, ApiError> {
+    if request.method() != http::Method::GET {
+        return Err(no_route(request));
+    }
+    let segments = path_segments(request);
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let parameters = Parameters::of(request);
+    match segments.as_slice() {
+        ["orders", order_id] => find_order(service, order_id, &parameters).await,
+        ["consumers", consumer_id, "orders"] => {
+            find_history(service, consumer_id, &parameters).await
+        }
+        _ => Err(no_route(request)),
+    }
+}
+
+/// The query string, as name/value pairs.
+struct Parameters(Vec<(String, String)>);
+
+impl Parameters {
+    fn of(request: &Request) -> Self {
+        let map = match request.query_string_parameters_ref() {
+            Some(map) => map.clone(),
+            None => {
+                QueryMap::from_str(request.uri().query().unwrap_or_default()).unwrap_or_default()
+            }
+        };
+        Self(
+            map.iter()
+                .map(|(name, value)| (name.to_owned(), value.to_owned()))
+                .collect(),
+        )
+    }
+
+    /// 400 for a parameter this route does not know.
+    fn only(&self, known: &[&str]) -> Result<(), ApiError> {
+        match self
+            .0
+            .iter()
+            .find(|(name, _)| !known.contains(&name.as_str()))
+        {
+            Some((name, _)) => Err(ApiError::validation(
+                name,
+                format!("unknown parameter; this route accepts {}", known.join(", ")),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, value)| value.as_str())
+            .collect()
+    }
+
+    /// The value of a parameter given at most once.
+    fn one(&self, name: &str) -> Result<Option<&str>, ApiError> {
+        match self.all(name).as_slice() {
+            [] => Ok(None),
+            [value] => Ok(Some(value)),
+            _ => Err(ApiError::validation(name, "must be given at most once")),
+        }
+    }
+}
+
+fn not_caught_up(message: String) -> ApiError {
+    ApiError {
+        retry_after: Some(RETRY_AFTER_SECONDS),
+        ..ApiError::new(StatusCode::CONFLICT, "VIEW_NOT_CAUGHT_UP", message)
+    }
+}
+
+fn consistency_token(parameters: &Parameters) -> Result<Option<ConsistencyToken>, ApiError> {
+    parameters
+        .one("consistentWith")?
+        .map(|text| {
+            ConsistencyToken::decode(text).ok_or_else(|| {
+                ApiError::validation("consistentWith", "is not a token this API issued")
+            })
+        })
+        .transpose()
+}
+
+/// 409 while `view` (the token's order's item; `None`: none yet) is older than `token`.
+fn check_caught_up(view: Option<&OrderView>, token: &ConsistencyToken) -> Result<(), ApiError> {
+    let applied = view
+        .and_then(|view| view.version_of(token.aggregate_type))
+        .unwrap_or(0);
+    if applied < token.version {
+        return Err(not_caught_up(format!(
+            "the view has applied {} {} up to version {applied}, the token needs version {}",
+            token.aggregate_type, token.aggregate_id, token.version
+        )));
+    }
+    Ok(())
+}
+
+async fn find_order(
+    service: &OrderHistoryQuery,
+    order_id: &str,
+    parameters: &Parameters,
+) -> Result<Response<Body>, ApiError> {
+    parameters.only(&["consistentWith"])?;
+    let token = consistency_token(parameters)?;
+    if let Some(token) = &token {
+        if token.aggregate_id != order_id {
+            return Err(ApiError::validation(
+                "consistentWith",
+                "names another order than the one asked for",
+            ));
+        }
+    }
+    let view = service.view.get(order_id).await?;
+    if let Some(token) = &token {
+        check_caught_up(view.as_ref(), token)?;
+    }
+    match view.filter(OrderView::is_order) {
+        Some(view) => Ok(json_response(StatusCode::OK, &OrderJson::from_view(&view))),
+        None => Err(ApiError::not_found(format!("order {order_id} not found"))),
+    }
+}
+
+fn parse_time(name: &str, text: &str) -> Result<OffsetDateTime, ApiError> {
+    OffsetDateTime::parse(text, &Rfc3339)
+        // An unencoded `+` offset arrives as a space after form decoding.
+        .or_else(|error| {
+            if text.contains(' ') {
+                OffsetDateTime::parse(&text.replace(' ', "+"), &Rfc3339)
+            } else {
+                Err(error)
+            }
+        })
+        .map_err(|_| {
+            ApiError::validation(
+                name,
+                format!("{text:?} is not an RFC 3339 date-time such as 2024-05-06T07:08:09Z"),
+            )
+        })
+}
+
+/// The validated filters of a history request.
+#[derive(Debug)]
+struct HistoryFilters<'a> {
+    since: Option<&'a str>,
+    until: Option<&'a str>,
+    status: Option<OrderStatus>,
+    keywords: Vec<BTreeSet<String>>,
+    page_size: usize,
+    page_token: Option<&'a str>,
+}
+
+impl<'a> HistoryFilters<'a> {
+    fn parse(parameters: &'a Parameters) -> Result<Self, ApiError> {
+        parameters.only(&[
+            "since",
+            "until",
+            "status",
+            "keyword",
+            "pageSize",
+            "pageToken",
+            "consistentWith",
+        ])?;
+        let since = parameters.one("since")?;
+        let until = parameters.one("until")?;
+        let status = parameters
+            .one("status")?
+            .map(|text| {
+                OrderStatus::parse(&text.to_ascii_uppercase()).ok_or_else(|| {
+                    ApiError::validation(
+                        "status",
+                        format!(
+                            "{text:?} is not one of {}",
+                            OrderStatus::ALL.map(OrderStatus::as_str).join(", ")
+                        ),
+                    )
+                })
+            })
+            .transpose()?;
+        let given = parameters.all("keyword");
+        if given.len() > MAX_KEYWORDS {
+            return Err(ApiError::validation(
+                "keyword",
+                format!("at most {MAX_KEYWORDS} keywords are accepted"),
+            ));
+        }
+        let mut keywords = Vec::with_capacity(given.len());
+        for keyword in given {
+            if keyword.chars().count() > MAX_KEYWORD_CHARS {
+                return Err(ApiError::validation(
+                    "keyword",
+                    format!("must be at most {MAX_KEYWORD_CHARS} characters"),
+                ));
+            }
+            let words = keywords_of(keyword);
+            if words.is_empty() {
+                return Err(ApiError::validation(
+                    "keyword",
+                    format!("{keyword:?} contains no word"),
+                ));
+            }
+            keywords.push(words);
+        }
+        keywords.sort();
+        keywords.dedup();
+        let page_size = match parameters.one("pageSize")? {
+            None => DEFAULT_PAGE_SIZE,
+            Some(text) => text
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|size| (1..=MAX_PAGE_SIZE).contains(size))
+                .ok_or_else(|| {
+                    ApiError::validation(
+                        "pageSize",
+                        format!("{text:?} is not an integer from 1 to {MAX_PAGE_SIZE}"),
+                    )
+                })?,
+        };
+        let page_token = parameters.one("pageToken")?.filter(|t| !t.is_empty());
+        Ok(Self {
+            since,
+            until,
+            status,
+            keywords,
+            page_size,
+            page_token,
+        })
+    }
+
+    /// The window in epoch ms: given bounds, else the last [`DEFAULT_WINDOW`] up to now (or
+    /// up to `until`).
+    fn window(&self, now: OffsetDateTime) -> Result<(i64, i64), ApiError> {
+        let until = match self.until {
+            Some(text) => parse_time("until", text)?,
+            None => now,
+        };
+        let since = match self.since {
+            Some(text) => parse_time("since", text)?,
+            None => until - DEFAULT_WINDOW,
+        };
+        if since > until {
+            return Err(ApiError::validation(
+                "since",
+                if self.until.is_some() {
+                    "must not be after until"
+                } else {
+                    "must not be after until (default: now)"
+                },
+            ));
+        }
+        Ok((epoch_millis(since), epoch_millis(until)))
+    }
+
+    /// What a page token is bound to: the consumer and the filters as given.
+    fn fingerprint(&self, consumer_id: &str) -> String {
+        let mut hash = Sha256::new();
+        for part in [
+            consumer_id,
+            self.since.unwrap_or("\u{0}"),
+            self.until.unwrap_or("\u{0}"),
+            self.status.map(OrderStatus::as_str).unwrap_or("\u{0}"),
+        ] {
+            hash.update(part.as_bytes());
+            hash.update([0x1f]);
+        }
+        for words in &self.keywords {
+            for word in words {
+                hash.update(word.as_bytes());
+                hash.update([0x1e]);
+            }
+            hash.update([0x1f]);
+        }
+        URL_SAFE_NO_PAD.encode(&hash.finalize()[..16])
+    }
+}
+
+/// What a page token carries: what it is bound to, the window it resolved, where to go on.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+struct PageTokenBody {
+    /// Fingerprint of the consumer and filters.
+    f: String,
+    /// Window start, epoch ms.
+    s: i64,
+    /// Window end, epoch ms.
+    u: i64,
+    /// Last order id returned.
+    o: String,
+    /// Its creation date, epoch ms.
+    d: i64,
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+fn mac(secret: &[u8]) -> Result<HmacSha256, ApiError> {
+    // HMAC accepts keys of any length, so this does not fail in practice.
+    <HmacSha256 as Mac>::new_from_slice(secret)
+        .map_err(|e| Error::Codec(format!("page token key: {e}")).into())
+}
+
+fn seal(secret: &[u8], body: &PageTokenBody) -> Result<String, ApiError> {
+    let payload = serde_json::to_vec(body).map_err(|e| Error::Codec(e.to_string()))?;
+    let mut mac = mac(secret)?;
+    mac.update(&payload);
+    let tag = mac.finalize().into_bytes();
+    Ok(format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(&payload),
+        URL_SAFE_NO_PAD.encode(tag)
+    ))
+}
+
+fn open(secret: &[u8], token: &str) -> Result<PageTokenBody, ApiError> {
+    let forged = || ApiError::validation("pageToken", "is not a token this API issued");
+    let (payload, tag) = token.split_once('.').ok_or_else(forged)?;
+    let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| forged())?;
+    let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| forged())?;
+    let mut mac = mac(secret)?;
+    mac.update(&payload);
+    mac.verify_slice(&tag).map_err(|_| forged())?;
+    serde_json::from_slice(&payload).map_err(|_| forged())
+}
+
+async fn find_history(
+    service: &OrderHistoryQuery,
+    consumer_id: &str,
+    parameters: &Parameters,
+) -> Result<Response<Body>, ApiError> {
+    let filters = HistoryFilters::parse(parameters)?;
+    let token = consistency_token(parameters)?;
+    let fingerprint = filters.fingerprint(consumer_id);
+    // The window is checked even when a page token carries it, so a bad date is always a 400.
+    let resolved = filters.window(OffsetDateTime::now_utc())?;
+    let (since, until, start_after) = match filters.page_token {
+        None => (resolved.0, resolved.1, None),
+        Some(text) => {
+            let body = open(&service.page_token_secret, text)?;
+            if body.f != fingerprint {
+                return Err(ApiError::validation(
+                    "pageToken",
+                    "was issued for another consumer or other filters",
+                ));
+            }
+            let key = HistoryKey {
+                order_id: body.o,
+                creation_date: body.d,
+            };
+            (body.s, body.u, Some(key))
+        }
+    };
+    if let Some(token) = &token {
+        let view = service.view.get(&token.aggregate_id).await?;
+        check_caught_up(view.as_ref(), token)?;
+        // The history reads the index, which DynamoDB keeps eventually consistent: when the
+        // token's order is this consumer's, its index copy must have caught up too.
+        if let Some(view) =
+            view.filter(|v| v.is_order() && v.consumer_id.as_deref() == Some(consumer_id))
+        {
+            if let Some(created) = view.creation_date {
+                let indexed = service
+                    .view
+                    .get_indexed(consumer_id, epoch_millis(created), &view.order_id)
+                    .await?;
+                check_caught_up(indexed.as_ref(), token)?;
+            }
+        }
+    }
+    let page = service
+        .view
+        .history(&HistoryQuery {
+            consumer_id: consumer_id.to_owned(),
+            since,
+            until,
+            status: filters.status,
+            keywords: filters.keywords.clone(),
+            page_size: filters.page_size,
+            start_after,
+        })
+        .await?;
+    let next_page_token = page
+        .next
+        .map(|key| {
+            seal(
+                &service.page_token_secret,
+                &PageTokenBody {
+                    f: fingerprint.clone(),
+                    s: since,
+                    u: until,
+                    o: key.order_id,
+                    d: key.creation_date,
+                },
+            )
+        })
+        .transpose()?;
+    Ok(json_response(
+        StatusCode::OK,
+        &HistoryJson {
+            orders: page.orders.iter().map(OrderJson::from_view).collect(),
+            next_page_token,
+        },
+    ))
+}
+
+/// The creation date of an answered order as an instant (for clients and tests).
+pub fn parse_creation_date(order: &OrderJson) -> Result<OffsetDateTime, Error> {
+    OffsetDateTime::parse(&order.creation_date, &Rfc3339)
+        .map_err(|e| Error::Codec(format!("creationDate {:?}: {e}", order.creation_date)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_tokens_open_only_with_their_key_and_unmodified() {
+        let body = PageTokenBody {
+            f: "fp".into(),
+            s: 1,
+            u: 2,
+            o: "o-1".into(),
+            d: 3,
+        };
+        let token = seal(b"secret", &body).unwrap();
+        assert_eq!(open(b"secret", &token).unwrap(), body);
+        assert!(open(b"other", &token).is_err());
+        let (payload, tag) = token.split_once('.').unwrap();
+        let forged_payload = URL_SAFE_NO_PAD.encode(br#"{"f":"fp","s":1,"u":2,"o":"o-2","d":3}"#);
+        assert!(open(b"secret", &format!("{forged_payload}.{tag}")).is_err());
+        assert!(open(b"secret", payload).is_err());
+        assert!(open(b"secret", "garbage").is_err());
+    }
+
+    #[test]
+    fn a_plus_offset_that_arrived_as_a_space_still_parses() {
+        assert_eq!(
+            parse_time("since", "2024-05-06T07:08:09 02:00").unwrap(),
+            time::macros::datetime!(2024-05-06 07:08:09 +02:00)
+        );
+        assert!(parse_time("since", "yesterday").is_err());
+    }
+}
