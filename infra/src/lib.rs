@@ -1,1 +1,25 @@
-//! placeholder
+//! The FTGO local stack, driven by `template.yaml`.
+//!
+//! - [`template`]: parse the SAM template (CloudFormation tags included) and resolve it for a
+//!   stack: tables, buckets, queues, functions, HTTP routes, event sources.
+//! - [`provision`]: create the template's tables, buckets and queues at an endpoint (moto server,
+//!   DynamoDB Local, ...).
+//! - [`gateway`]: the local API gateway (HTTP → API Gateway HTTP API v2 events → functions).
+//! - [`bridge`]: the event-source bridge (DynamoDB streams and SQS queues → functions, with
+//!   Lambda's batching and retry semantics).
+//! - [`invoke`]: invoking a function through the runtime emulator (`cargo lambda watch`).
+//! - [`stack`]: the whole local stack of `make run` (processes, readiness, shutdown).
+//!
+//! No table, bucket, queue or route is named in this crate's code: they all come from the
+//! template.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod bridge;
+pub mod error;
+pub mod gateway;
+pub mod invoke;
+pub mod provision;
+pub mod template;
+
+pub use error::{Error, Result};

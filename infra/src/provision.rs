@@ -1,0 +1,676 @@
+//! Creating the tables, buckets and queues `template.yaml` declares, against an emulator
+//! (moto server, DynamoDB Local) or any AWS-compatible endpoint.
+//!
+//! Everything comes from a [`Template`]: the code knows no table, bucket or queue of its own, so
+//! adding a resource to the template makes it appear locally and removing it makes it go.
+//! Tables are created on demand (`PAY_PER_REQUEST`) with their key schema, secondary indexes,
+//! stream and time to live.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    LocalSecondaryIndex, Projection, ProjectionType, ScalarAttributeType, StreamSpecification,
+    StreamViewType, TableDescription, TableStatus, TimeToLiveSpecification,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+
+use crate::error::{Error, Result};
+use crate::template::{self, Bucket, Queue, Table, Template};
+
+const WAIT_LIMIT: Duration = Duration::from_secs(60);
+const POLL_EVERY: Duration = Duration::from_millis(100);
+
+/// What to do with a resource that already exists.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Existing {
+    /// Leave it as it is (data included) and report it.
+    #[default]
+    Keep,
+    /// Start it afresh: a table is deleted and created again; a bucket is emptied; a queue is
+    /// purged and given the template's attributes (SQS forbids re-creating a deleted queue's name
+    /// for 60 seconds, so a queue is never deleted).
+    Recreate,
+}
+
+/// Which kinds of resources to provision, and how.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProvisionOptions {
+    /// Create DynamoDB tables.
+    pub tables: bool,
+    /// Create S3 buckets.
+    pub buckets: bool,
+    /// Create SQS queues.
+    pub queues: bool,
+    /// What to do with resources that already exist.
+    pub existing: Existing,
+}
+
+impl ProvisionOptions {
+    /// Tables, buckets and queues (moto server), keeping what exists.
+    pub fn everything() -> Self {
+        Self {
+            tables: true,
+            buckets: true,
+            queues: true,
+            existing: Existing::Keep,
+        }
+    }
+
+    /// DynamoDB tables only (DynamoDB Local), keeping what exists.
+    pub fn tables_only() -> Self {
+        Self {
+            tables: true,
+            buckets: false,
+            queues: false,
+            existing: Existing::Keep,
+        }
+    }
+
+    /// The same options, recreating what exists.
+    pub fn recreating(mut self) -> Self {
+        self.existing = Existing::Recreate;
+        self
+    }
+}
+
+impl Default for ProvisionOptions {
+    fn default() -> Self {
+        Self::everything()
+    }
+}
+
+/// A table as provisioned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProvisionedTable {
+    /// The template's logical id.
+    pub logical_id: String,
+    /// The table name.
+    pub name: String,
+    /// The table ARN the endpoint reports.
+    pub arn: Option<String>,
+    /// The real stream ARN (with the label the endpoint gave it), when the table has a stream.
+    pub stream_arn: Option<String>,
+    /// Created by this call (false: it existed and was kept).
+    pub created: bool,
+}
+
+/// A bucket as provisioned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProvisionedBucket {
+    /// The template's logical id.
+    pub logical_id: String,
+    /// The bucket name.
+    pub name: String,
+    /// Created by this call (false: it existed).
+    pub created: bool,
+}
+
+/// A queue as provisioned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProvisionedQueue {
+    /// The template's logical id.
+    pub logical_id: String,
+    /// The queue name.
+    pub name: String,
+    /// The queue URL the endpoint answered.
+    pub url: String,
+    /// The queue ARN the endpoint reports.
+    pub arn: String,
+    /// Created by this call (false: it existed).
+    pub created: bool,
+}
+
+/// What [`provision`] created or found: the resolved names, by logical id.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Provisioned {
+    /// Tables, in template order.
+    pub tables: Vec<ProvisionedTable>,
+    /// Buckets, in template order.
+    pub buckets: Vec<ProvisionedBucket>,
+    /// Queues, in template order.
+    pub queues: Vec<ProvisionedQueue>,
+}
+
+impl Provisioned {
+    /// The table of this logical id.
+    pub fn table(&self, logical_id: &str) -> Option<&ProvisionedTable> {
+        self.tables.iter().find(|t| t.logical_id == logical_id)
+    }
+
+    /// The name of the table of this logical id.
+    pub fn table_name(&self, logical_id: &str) -> Option<&str> {
+        self.table(logical_id).map(|t| t.name.as_str())
+    }
+
+    /// The real stream ARN of the table of this logical id.
+    pub fn stream_arn(&self, logical_id: &str) -> Option<&str> {
+        self.table(logical_id).and_then(|t| t.stream_arn.as_deref())
+    }
+
+    /// The bucket of this logical id.
+    pub fn bucket(&self, logical_id: &str) -> Option<&ProvisionedBucket> {
+        self.buckets.iter().find(|b| b.logical_id == logical_id)
+    }
+
+    /// The name of the bucket of this logical id.
+    pub fn bucket_name(&self, logical_id: &str) -> Option<&str> {
+        self.bucket(logical_id).map(|b| b.name.as_str())
+    }
+
+    /// The queue of this logical id.
+    pub fn queue(&self, logical_id: &str) -> Option<&ProvisionedQueue> {
+        self.queues.iter().find(|q| q.logical_id == logical_id)
+    }
+
+    /// The URL of the queue of this logical id.
+    pub fn queue_url(&self, logical_id: &str) -> Option<&str> {
+        self.queue(logical_id).map(|q| q.url.as_str())
+    }
+}
+
+/// Creates every table, bucket and queue of `template` (as `options` select) at the endpoint of
+/// `sdk`, and returns their names. Idempotent: what exists is kept or recreated as
+/// `options.existing` says.
+pub async fn provision(
+    sdk: &SdkConfig,
+    template: &Template,
+    options: &ProvisionOptions,
+) -> Result<Provisioned> {
+    let mut provisioned = Provisioned::default();
+    if options.tables {
+        let client = aws_sdk_dynamodb::Client::new(sdk);
+        for table in template.tables() {
+            provisioned
+                .tables
+                .push(provision_table(&client, table, options.existing).await?);
+        }
+    }
+    if options.buckets {
+        let client = s3_client(sdk);
+        for bucket in template.buckets() {
+            provisioned.buckets.push(
+                provision_bucket(&client, bucket, &template.stack().region, options.existing)
+                    .await?,
+            );
+        }
+    }
+    if options.queues {
+        let client = aws_sdk_sqs::Client::new(sdk);
+        provisioned.queues = provision_queues(&client, template.queues(), options.existing).await?;
+    }
+    Ok(provisioned)
+}
+
+/// An S3 client for `sdk`, using path-style addressing when `sdk` points at a custom endpoint
+/// (emulators do not resolve `<bucket>.<host>`).
+pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(sdk.endpoint_url().is_some())
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// Creates one table (keys, indexes, stream, TTL; on-demand billing) and waits until it is
+/// `ACTIVE`.
+pub async fn provision_table(
+    client: &aws_sdk_dynamodb::Client,
+    table: &Table,
+    existing: Existing,
+) -> Result<ProvisionedTable> {
+    if let Some(description) = describe_table(client, &table.name).await? {
+        match existing {
+            Existing::Keep => {
+                let description = wait_until_active(client, &table.name, description).await?;
+                return Ok(provisioned_table(table, &description, false));
+            }
+            Existing::Recreate => delete_table(client, &table.name).await?,
+        }
+    }
+    let created = match create_table(client, table).await {
+        Ok(description) => (description, true),
+        // Another process created it between our describe and create: keep theirs.
+        Err(err) if is_resource_in_use(&err) => match describe_table(client, &table.name).await? {
+            Some(description) => (description, false),
+            None => return Err(aws_error("CreateTable", &table.name, err)),
+        },
+        Err(err) => return Err(aws_error("CreateTable", &table.name, err)),
+    };
+    let (description, was_created) = created;
+    let description = wait_until_active(client, &table.name, description).await?;
+    if was_created && let Some(attribute) = &table.time_to_live_attribute {
+        client
+            .update_time_to_live()
+            .table_name(&table.name)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .enabled(true)
+                    .attribute_name(attribute)
+                    .build()
+                    .map_err(|e| build_error("TimeToLiveSpecification", &table.name, e))?,
+            )
+            .send()
+            .await
+            .map_err(|e| aws_error("UpdateTimeToLive", &table.name, e))?;
+    }
+    Ok(provisioned_table(table, &description, was_created))
+}
+
+fn provisioned_table(
+    table: &Table,
+    description: &TableDescription,
+    created: bool,
+) -> ProvisionedTable {
+    ProvisionedTable {
+        logical_id: table.logical_id.clone(),
+        name: table.name.clone(),
+        arn: description.table_arn().map(str::to_owned),
+        stream_arn: description.latest_stream_arn().map(str::to_owned),
+        created,
+    }
+}
+
+type CreateTableError =
+    aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::create_table::CreateTableError>;
+
+fn is_resource_in_use(err: &CreateTableError) -> bool {
+    err.as_service_error()
+        .is_some_and(|e| e.is_resource_in_use_exception())
+}
+
+async fn create_table(
+    client: &aws_sdk_dynamodb::Client,
+    table: &Table,
+) -> std::result::Result<TableDescription, CreateTableError> {
+    let name = table.name.as_str();
+    let mut request = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest);
+    for definition in &table.attribute_definitions {
+        request = request.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(&definition.attribute_name)
+                .attribute_type(ScalarAttributeType::from(
+                    definition.attribute_type.as_str(),
+                ))
+                .build()
+                .map_err(build_sdk_error)?,
+        );
+    }
+    for element in key_schema(&table.key_schema).map_err(build_sdk_error)? {
+        request = request.key_schema(element);
+    }
+    for index in &table.global_secondary_indexes {
+        let mut gsi = GlobalSecondaryIndex::builder()
+            .index_name(&index.name)
+            .projection(projection(index));
+        for element in key_schema(&index.key_schema).map_err(build_sdk_error)? {
+            gsi = gsi.key_schema(element);
+        }
+        request = request.global_secondary_indexes(gsi.build().map_err(build_sdk_error)?);
+    }
+    for index in &table.local_secondary_indexes {
+        let mut lsi = LocalSecondaryIndex::builder()
+            .index_name(&index.name)
+            .projection(projection(index));
+        for element in key_schema(&index.key_schema).map_err(build_sdk_error)? {
+            lsi = lsi.key_schema(element);
+        }
+        request = request.local_secondary_indexes(lsi.build().map_err(build_sdk_error)?);
+    }
+    if let Some(view) = table.stream_view_type {
+        request = request.stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::from(view.as_str()))
+                .build()
+                .map_err(build_sdk_error)?,
+        );
+    }
+    let output = request.send().await?;
+    output.table_description.ok_or_else(|| {
+        aws_sdk_dynamodb::error::SdkError::construction_failure(format!(
+            "CreateTable {name} answered no table description"
+        ))
+    })
+}
+
+fn build_sdk_error(err: aws_sdk_dynamodb::error::BuildError) -> CreateTableError {
+    aws_sdk_dynamodb::error::SdkError::construction_failure(err)
+}
+
+fn key_schema(
+    elements: &[template::KeyElement],
+) -> std::result::Result<Vec<KeySchemaElement>, aws_sdk_dynamodb::error::BuildError> {
+    elements
+        .iter()
+        .map(|element| {
+            KeySchemaElement::builder()
+                .attribute_name(&element.attribute_name)
+                .key_type(KeyType::from(element.key_type.as_str()))
+                .build()
+        })
+        .collect()
+}
+
+fn projection(index: &template::SecondaryIndex) -> Projection {
+    let mut projection =
+        Projection::builder().projection_type(ProjectionType::from(index.projection_type.as_str()));
+    for attribute in &index.non_key_attributes {
+        projection = projection.non_key_attributes(attribute);
+    }
+    projection.build()
+}
+
+async fn describe_table(
+    client: &aws_sdk_dynamodb::Client,
+    name: &str,
+) -> Result<Option<TableDescription>> {
+    match client.describe_table().table_name(name).send().await {
+        Ok(output) => Ok(output.table),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(err) => Err(aws_error("DescribeTable", name, err)),
+    }
+}
+
+async fn wait_until_active(
+    client: &aws_sdk_dynamodb::Client,
+    name: &str,
+    mut description: TableDescription,
+) -> Result<TableDescription> {
+    let started = Instant::now();
+    loop {
+        let table_active = description.table_status() == Some(&TableStatus::Active);
+        let indexes_active = description.global_secondary_indexes().iter().all(|index| {
+            index
+                .index_status()
+                .is_none_or(|status| *status == aws_sdk_dynamodb::types::IndexStatus::Active)
+        });
+        if table_active && indexes_active {
+            return Ok(description);
+        }
+        if started.elapsed() > WAIT_LIMIT {
+            return Err(Error::Timeout {
+                what: format!("table {name} to become ACTIVE"),
+                seconds: WAIT_LIMIT.as_secs(),
+            });
+        }
+        tokio::time::sleep(POLL_EVERY).await;
+        description = describe_table(client, name)
+            .await?
+            .ok_or_else(|| Error::Aws {
+                operation: "DescribeTable",
+                resource: name.to_owned(),
+                message: "the table disappeared while being created".to_owned(),
+            })?;
+    }
+}
+
+async fn delete_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Result<()> {
+    match client.delete_table().table_name(name).send().await {
+        Ok(_) => {}
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) => {}
+        Err(err) => return Err(aws_error("DeleteTable", name, err)),
+    }
+    let started = Instant::now();
+    while describe_table(client, name).await?.is_some() {
+        if started.elapsed() > WAIT_LIMIT {
+            return Err(Error::Timeout {
+                what: format!("table {name} to be deleted"),
+                seconds: WAIT_LIMIT.as_secs(),
+            });
+        }
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+    Ok(())
+}
+
+/// Creates one bucket in `region` (emptying it when it exists and `existing` is
+/// [`Existing::Recreate`]).
+pub async fn provision_bucket(
+    client: &aws_sdk_s3::Client,
+    bucket: &Bucket,
+    region: &str,
+    existing: Existing,
+) -> Result<ProvisionedBucket> {
+    let name = bucket.name.as_str();
+    let exists = match client.head_bucket().bucket(name).send().await {
+        Ok(_) => true,
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => false,
+        Err(err) => return Err(aws_error("HeadBucket", name, err)),
+    };
+    if exists {
+        if existing == Existing::Recreate {
+            empty_bucket(client, name).await?;
+        }
+        return Ok(ProvisionedBucket {
+            logical_id: bucket.logical_id.clone(),
+            name: name.to_owned(),
+            created: false,
+        });
+    }
+    let mut request = client.create_bucket().bucket(name);
+    if region != "us-east-1" {
+        request = request.create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(region))
+                .build(),
+        );
+    }
+    let created = match request.send().await {
+        Ok(_) => true,
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_bucket_already_owned_by_you()) =>
+        {
+            false
+        }
+        Err(err) => return Err(aws_error("CreateBucket", name, err)),
+    };
+    Ok(ProvisionedBucket {
+        logical_id: bucket.logical_id.clone(),
+        name: name.to_owned(),
+        created,
+    })
+}
+
+async fn empty_bucket(client: &aws_sdk_s3::Client, name: &str) -> Result<()> {
+    loop {
+        let listing = client
+            .list_objects_v2()
+            .bucket(name)
+            .send()
+            .await
+            .map_err(|e| aws_error("ListObjectsV2", name, e))?;
+        let keys: Vec<aws_sdk_s3::types::ObjectIdentifier> = listing
+            .contents()
+            .iter()
+            .filter_map(|object| object.key())
+            .filter_map(|key| {
+                aws_sdk_s3::types::ObjectIdentifier::builder()
+                    .key(key)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let delete = aws_sdk_s3::types::Delete::builder()
+            .set_objects(Some(keys))
+            .quiet(true)
+            .build()
+            .map_err(|e| build_error("Delete", name, e))?;
+        client
+            .delete_objects()
+            .bucket(name)
+            .delete(delete)
+            .send()
+            .await
+            .map_err(|e| aws_error("DeleteObjects", name, e))?;
+    }
+}
+
+/// Creates `queues` (dead-letter queues before the queues that redrive to them), and returns
+/// them in the order given.
+pub async fn provision_queues(
+    client: &aws_sdk_sqs::Client,
+    queues: &[Queue],
+    existing: Existing,
+) -> Result<Vec<ProvisionedQueue>> {
+    let mut done: BTreeMap<String, ProvisionedQueue> = BTreeMap::new();
+    // Each round provisions the queues whose dead-letter queue is ready; a round without
+    // progress means a redrive cycle or a dead-letter queue outside `queues`.
+    while done.len() < queues.len() {
+        let before = done.len();
+        for queue in queues {
+            if done.contains_key(&queue.logical_id) {
+                continue;
+            }
+            let dead_letter_arn = match &queue.redrive {
+                None => None,
+                Some(redrive) => match done.get(&redrive.dead_letter_queue) {
+                    Some(dlq) => Some(dlq.arn.clone()),
+                    None => continue,
+                },
+            };
+            let provisioned =
+                provision_queue(client, queue, dead_letter_arn.as_deref(), existing).await?;
+            done.insert(queue.logical_id.clone(), provisioned);
+        }
+        if done.len() == before {
+            return Err(Error::template(
+                "queue redrive policies form a cycle or name a queue that is not provisioned",
+            ));
+        }
+    }
+    Ok(queues
+        .iter()
+        .filter_map(|queue| done.remove(&queue.logical_id))
+        .collect())
+}
+
+async fn provision_queue(
+    client: &aws_sdk_sqs::Client,
+    queue: &Queue,
+    dead_letter_arn: Option<&str>,
+    existing: Existing,
+) -> Result<ProvisionedQueue> {
+    let name = queue.name.as_str();
+    let mut attributes: BTreeMap<String, String> = queue.attributes();
+    if let (Some(redrive), Some(arn)) = (&queue.redrive, dead_letter_arn) {
+        let policy = serde_json::json!({
+            "deadLetterTargetArn": arn,
+            "maxReceiveCount": redrive.max_receive_count.to_string(),
+        });
+        attributes.insert("RedrivePolicy".to_owned(), policy.to_string());
+    }
+    let attributes: std::collections::HashMap<QueueAttributeName, String> = attributes
+        .into_iter()
+        .map(|(name, value)| (QueueAttributeName::from(name.as_str()), value))
+        .collect();
+
+    let existing_url = match client.get_queue_url().queue_name(name).send().await {
+        Ok(output) => output.queue_url,
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_queue_does_not_exist()) =>
+        {
+            None
+        }
+        Err(err) => return Err(aws_error("GetQueueUrl", name, err)),
+    };
+    let (url, created) = match existing_url {
+        Some(url) => {
+            if existing == Existing::Recreate {
+                client
+                    .purge_queue()
+                    .queue_url(&url)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("PurgeQueue", name, e))?;
+                let settable: std::collections::HashMap<_, _> = attributes
+                    .iter()
+                    .filter(|(key, _)| !matches!(key, QueueAttributeName::FifoQueue))
+                    .map(|(key, value)| (key.clone(), value.clone()))
+                    .collect();
+                if !settable.is_empty() {
+                    client
+                        .set_queue_attributes()
+                        .queue_url(&url)
+                        .set_attributes(Some(settable))
+                        .send()
+                        .await
+                        .map_err(|e| aws_error("SetQueueAttributes", name, e))?;
+                }
+            }
+            (url, false)
+        }
+        None => {
+            let output = client
+                .create_queue()
+                .queue_name(name)
+                .set_attributes((!attributes.is_empty()).then_some(attributes))
+                .send()
+                .await
+                .map_err(|e| aws_error("CreateQueue", name, e))?;
+            let url = output.queue_url.ok_or_else(|| Error::Aws {
+                operation: "CreateQueue",
+                resource: name.to_owned(),
+                message: "no QueueUrl in the answer".to_owned(),
+            })?;
+            (url, true)
+        }
+    };
+    let arn = client
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| aws_error("GetQueueAttributes", name, e))?
+        .attributes
+        .and_then(|mut attributes| attributes.remove(&QueueAttributeName::QueueArn))
+        .unwrap_or_else(|| queue.arn.clone());
+    Ok(ProvisionedQueue {
+        logical_id: queue.logical_id.clone(),
+        name: name.to_owned(),
+        url,
+        arn,
+        created,
+    })
+}
+
+fn aws_error<E>(operation: &'static str, resource: &str, err: E) -> Error
+where
+    E: std::error::Error,
+{
+    Error::Aws {
+        operation,
+        resource: resource.to_owned(),
+        message: DisplayErrorContext(&err).to_string(),
+    }
+}
+
+fn build_error(what: &'static str, resource: &str, err: impl std::fmt::Display) -> Error {
+    Error::Aws {
+        operation: what,
+        resource: resource.to_owned(),
+        message: format!("invalid request: {err}"),
+    }
+}
