@@ -5,12 +5,15 @@
 //! * [`commands`]: the application service that loads, decides, appends and retries;
 //! * [`http`]: the HTTP error shape and request parsing shared by the HTTP handlers;
 //! * [`order_commands`], [`delivery_commands`]: the command Lambdas' handlers;
-//! * [`order_history`]: the order-history view DAO; [`projector`], [`query`]: its Lambdas' handlers.
+//! * [`order_history`]: the order-history view DAO; [`projector`], [`query`]: its Lambdas' handlers;
+//! * [`archive`]: the S3 event archive; [`archiver`], [`replay`]: its Lambdas' handlers.
 //!
 //! Each Lambda's `main.rs` builds its clients once and hands requests to a handler here.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod archive;
+pub mod archiver;
 pub mod commands;
 pub mod config;
 pub mod delivery_commands;
@@ -21,6 +24,7 @@ pub mod order_commands;
 pub mod order_history;
 pub mod projector;
 pub mod query;
+pub mod replay;
 
 pub use error::Error;
 
