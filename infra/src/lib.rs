@@ -20,6 +20,7 @@ pub mod error;
 pub mod gateway;
 pub mod invoke;
 pub mod provision;
+pub mod stack;
 pub mod template;
 
 pub use error::{Error, Result};

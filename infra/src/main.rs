@@ -1,4 +1,330 @@
 //! `ftgo`: the local stack's command-line tool.
+//!
+//! ```text
+//! ftgo run        the whole local stack (moto, provisioning, cargo lambda watch, API, bridge)
+//! ftgo provision  create the template's tables, buckets and queues at an endpoint
+//! ftgo gateway    only the local API gateway, in front of a running `cargo lambda watch`
+//! ftgo bridge     only the event-source bridge, between an endpoint and `cargo lambda watch`
+//! ```
 #![forbid(unsafe_code)]
 
-fn main() {}
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use ftgo_infra::bridge::{Bridge, BridgeOptions};
+use ftgo_infra::gateway::{ApiIdentity, Gateway, GatewayOptions};
+use ftgo_infra::invoke::RuntimeInvoker;
+use ftgo_infra::provision::{ProvisionOptions, provision};
+use ftgo_infra::stack::{
+    LocalStack, StackOptions, bridge_sources, find_root, gateway_routes, sdk_config,
+    shutdown_signal,
+};
+use ftgo_infra::template::{self, Stack, Template};
+
+/// The FTGO local stack.
+#[derive(Parser, Debug)]
+#[command(name = "ftgo", version, about)]
+struct Cli {
+    /// Log filter (tracing-subscriber `EnvFilter` syntax).
+    #[arg(long, env = "FTGO_LOG", default_value = "info", global = true)]
+    log: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the whole local stack until Ctrl-C: moto server, the template's resources, `cargo
+    /// lambda watch`, the API gateway and the event-source bridge.
+    Run(RunArgs),
+    /// Create the template's tables, buckets and queues at an endpoint.
+    Provision(ProvisionArgs),
+    /// Serve the template's HTTP API in front of a running function runtime.
+    Gateway(GatewayArgs),
+    /// Poll the template's streams and queues and invoke their functions.
+    Bridge(BridgeArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+struct TemplateArgs {
+    /// The workspace root (default: the nearest ancestor with template.yaml and Cargo.toml).
+    #[arg(long)]
+    root: Option<PathBuf>,
+    /// The SAM template (default: <root>/template.yaml).
+    #[arg(long)]
+    template: Option<PathBuf>,
+    /// The stack name resources are named for.
+    #[arg(long, default_value = template::LOCAL_STACK_NAME)]
+    stack: String,
+}
+
+impl TemplateArgs {
+    fn root(&self) -> Result<PathBuf, String> {
+        if let Some(root) = &self.root {
+            return Ok(root.clone());
+        }
+        let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
+        find_root(&cwd)
+            .or_else(|| {
+                template::default_template_path()
+                    .parent()
+                    .and_then(|p| p.canonicalize().ok())
+            })
+            .ok_or_else(|| "no template.yaml here or above; pass --root".to_owned())
+    }
+
+    fn template_path(&self) -> Result<PathBuf, String> {
+        match &self.template {
+            Some(t) => Ok(t.clone()),
+            None => Ok(self.root()?.join("template.yaml")),
+        }
+    }
+
+    fn load(&self, endpoint: &str) -> Result<Template, String> {
+        let path = self.template_path()?;
+        Template::load(&path, Stack::named(&self.stack).with_endpoint(endpoint))
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    #[command(flatten)]
+    template: TemplateArgs,
+    /// Address of the HTTP API.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    api: SocketAddr,
+    /// Address of moto server (the AWS endpoint).
+    #[arg(long, default_value = "127.0.0.1:4566")]
+    aws: SocketAddr,
+    /// Address of `cargo lambda watch` (the functions).
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    functions: SocketAddr,
+    /// Instances per function (`cargo lambda watch --concurrency`); above 1 so that concurrent
+    /// requests race as on Lambda.
+    #[arg(long, default_value_t = 8)]
+    concurrency: u32,
+    /// Don't build the functions first (the first request of each then compiles it).
+    #[arg(long)]
+    no_build: bool,
+    /// Don't rebuild and restart functions when the code changes.
+    #[arg(long)]
+    no_reload: bool,
+    /// moto server's executable (default: infra/moto-server, else .venv/bin/moto_server, else PATH).
+    #[arg(long)]
+    moto_server: Option<PathBuf>,
+    /// cargo-lambda's executable (default: .venv/bin/cargo-lambda, else PATH).
+    #[arg(long)]
+    cargo_lambda: Option<PathBuf>,
+    /// Write `cargo lambda watch`'s output to this file instead of the terminal.
+    #[arg(long)]
+    functions_log: Option<PathBuf>,
+    /// Directory for the stack's logs (default: <root>/target/ftgo).
+    #[arg(long)]
+    log_dir: Option<PathBuf>,
+    /// Also stop when standard input closes (for supervisors and tests).
+    #[arg(long)]
+    exit_on_stdin_close: bool,
+    /// Seconds each part may take to come up (building the functions included).
+    #[arg(long, default_value_t = 600)]
+    startup_timeout: u64,
+}
+
+#[derive(Args, Debug)]
+struct ProvisionArgs {
+    #[command(flatten)]
+    template: TemplateArgs,
+    /// The AWS endpoint.
+    #[arg(long, default_value = "http://127.0.0.1:4566")]
+    endpoint: String,
+    /// Recreate what exists (tables deleted and created again, buckets emptied, queues purged).
+    #[arg(long)]
+    recreate: bool,
+}
+
+#[derive(Args, Debug)]
+struct GatewayArgs {
+    #[command(flatten)]
+    template: TemplateArgs,
+    /// Address to serve the HTTP API on.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+    /// Base URL of the function runtime (`cargo lambda watch`).
+    #[arg(long, default_value = "http://127.0.0.1:9000")]
+    functions_url: String,
+    /// The AWS endpoint the template is resolved for.
+    #[arg(long, default_value = "http://127.0.0.1:4566")]
+    endpoint: String,
+    /// Seconds an invocation may take.
+    #[arg(long, default_value_t = 600)]
+    invoke_timeout: u64,
+}
+
+#[derive(Args, Debug)]
+struct BridgeArgs {
+    #[command(flatten)]
+    template: TemplateArgs,
+    /// The AWS endpoint holding the streams and queues.
+    #[arg(long, default_value = "http://127.0.0.1:4566")]
+    endpoint: String,
+    /// Base URL of the function runtime (`cargo lambda watch`).
+    #[arg(long, default_value = "http://127.0.0.1:9000")]
+    functions_url: String,
+    /// Seconds an invocation may take.
+    #[arg(long, default_value_t = 600)]
+    invoke_timeout: u64,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(format!(
+        "{},aws_config=warn,aws_smithy_runtime=warn,hyper=warn",
+        cli.log
+    ))
+    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    match dispatch(cli.command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("ftgo: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> Result<(), String> {
+    match command {
+        Command::Run(args) => run(args).await,
+        Command::Provision(args) => {
+            let template = args.template.load(&args.endpoint)?;
+            let sdk = sdk_config(&args.endpoint, &template.stack().region).await;
+            let options = if args.recreate {
+                ProvisionOptions::everything().recreating()
+            } else {
+                ProvisionOptions::everything()
+            };
+            let done = provision(&sdk, &template, &options)
+                .await
+                .map_err(|e| e.to_string())?;
+            for t in &done.tables {
+                println!("table  {}{}", t.name, created(t.created));
+            }
+            for b in &done.buckets {
+                println!("bucket {}{}", b.name, created(b.created));
+            }
+            for q in &done.queues {
+                println!("queue  {}{}", q.url, created(q.created));
+            }
+            Ok(())
+        }
+        Command::Gateway(args) => {
+            let template = args.template.load(&args.endpoint)?;
+            let invoker = Arc::new(RuntimeInvoker::new(
+                &args.functions_url,
+                Duration::from_secs(args.invoke_timeout),
+            ));
+            let listener = tokio::net::TcpListener::bind(args.listen)
+                .await
+                .map_err(|e| port_message(args.listen, &e))?;
+            let gateway = Gateway::new(
+                gateway_routes(&template),
+                invoker,
+                GatewayOptions {
+                    identity: ApiIdentity {
+                        account_id: template.stack().account_id.clone(),
+                        ..ApiIdentity::default()
+                    },
+                },
+            );
+            println!("API http://{}", args.listen);
+            gateway
+                .serve(listener, shutdown_signal(false))
+                .await
+                .map_err(|e| e.to_string())
+        }
+        Command::Bridge(args) => {
+            let template = args.template.load(&args.endpoint)?;
+            let sdk = sdk_config(&args.endpoint, &template.stack().region).await;
+            let invoker = Arc::new(RuntimeInvoker::new(
+                &args.functions_url,
+                Duration::from_secs(args.invoke_timeout),
+            ));
+            let (streams, queues) = bridge_sources(&template);
+            let bridge = Bridge::new(
+                &sdk,
+                invoker,
+                BridgeOptions {
+                    region: template.stack().region.clone(),
+                    account_id: template.stack().account_id.clone(),
+                    ..BridgeOptions::default()
+                },
+                streams,
+                queues,
+            );
+            bridge
+                .run(shutdown_signal(false), Duration::from_secs(10))
+                .await;
+            Ok(())
+        }
+    }
+}
+
+async fn run(args: RunArgs) -> Result<(), String> {
+    let root = args.template.root()?;
+    let mut options = StackOptions::new(&root);
+    if let Some(t) = &args.template.template {
+        options.template = t.clone();
+    }
+    options.stack_name = args.template.stack.clone();
+    options.api_addr = args.api;
+    options.aws_addr = args.aws;
+    options.functions_addr = args.functions;
+    options.concurrency = args.concurrency;
+    options.build = !args.no_build;
+    options.reload = !args.no_reload;
+    options.moto_server = args.moto_server;
+    options.cargo_lambda = args.cargo_lambda;
+    options.functions_log = args.functions_log;
+    options.log_dir = args.log_dir;
+    options.startup_timeout = Duration::from_secs(args.startup_timeout);
+
+    let stdin_eof = args.exit_on_stdin_close;
+    let start = LocalStack::start(options);
+    // Ctrl-C during start-up stops what was started.
+    let stack = tokio::select! {
+        started = start => started.map_err(|e| e.to_string())?,
+        () = shutdown_signal(stdin_eof) => return Err("interrupted while starting".to_owned()),
+    };
+    println!("{}", stack.banner());
+    println!("Ctrl-C stops everything.");
+    stack
+        .run_until(shutdown_signal(stdin_eof))
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("FTGO stopped.");
+    Ok(())
+}
+
+fn created(yes: bool) -> &'static str {
+    if yes { " (created)" } else { " (exists)" }
+}
+
+fn port_message(addr: SocketAddr, error: &std::io::Error) -> String {
+    if error.kind() == std::io::ErrorKind::AddrInUse {
+        format!(
+            "port {} is in use (is another `make run` running?)",
+            addr.port()
+        )
+    } else {
+        format!("cannot bind {addr}: {error}")
+    }
+}

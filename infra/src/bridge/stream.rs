@@ -224,15 +224,16 @@ impl ShardPoller {
             if stopped(stop) {
                 return;
             }
-            if !self.closed && self.state.room() > 0 {
-                if let Err(error) = self.fetch().await {
-                    tracing::warn!(shard = %self.shard_id, function = %self.source.function, %error, "GetRecords failed; retrying");
-                    self.iterator = None;
-                    if wait_or_stop(stop, poll).await {
-                        return;
-                    }
-                    continue;
+            if !self.closed
+                && self.state.room() > 0
+                && let Err(error) = self.fetch().await
+            {
+                tracing::warn!(shard = %self.shard_id, function = %self.source.function, %error, "GetRecords failed; retrying");
+                self.iterator = None;
+                if wait_or_stop(stop, poll).await {
+                    return;
                 }
+                continue;
             }
             match self.state.next(Instant::now(), Utc::now()) {
                 Next::Invoke(batch) => {
