@@ -413,3 +413,16 @@ async fn a_table_removed_from_the_template_is_not_provisioned() {
 fn uuid_hex() -> String {
     unique_id("x").replace(['x', '-'], "")
 }
+
+#[tokio::test]
+async fn dropping_an_emulator_stops_its_server() {
+    let moto = Emulator::start_moto().await.expect("own moto");
+    let address = moto.endpoint().trim_start_matches("http://").to_owned();
+    assert!(std::net::TcpStream::connect(&address).is_ok());
+    drop(moto);
+    let stopped = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::net::TcpStream::connect(&address).is_err()
+    });
+    assert!(stopped, "{address} still answers after drop");
+}
