@@ -180,8 +180,24 @@ struct BridgeArgs {
     invoke_timeout: u64,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ftgo: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(async_main());
+    // A blocking read of standard input (`--exit-on-stdin-close`) must not keep us alive.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    code
+}
+
+async fn async_main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(format!(
         "{},aws_config=warn,aws_smithy_runtime=warn,hyper=warn",
@@ -190,6 +206,7 @@ async fn main() -> ExitCode {
     .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
     match dispatch(cli.command).await {
