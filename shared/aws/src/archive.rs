@@ -255,6 +255,15 @@ pub fn sort_and_dedup(events: &mut Vec<StoredEvent>) {
     events.dedup_by(|a, b| a.stream_id == b.stream_id && a.version == b.version);
 }
 
+/// An S3 client for `sdk`: path-style addressing when a custom endpoint is set (an emulator,
+/// `AWS_ENDPOINT_URL`), virtual-hosted style on AWS.
+pub fn s3_client(sdk: &aws_config::SdkConfig) -> Client {
+    let config = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(sdk.endpoint_url().is_some())
+        .build();
+    Client::from_conf(config)
+}
+
 /// The archive bucket on S3.
 #[derive(Debug, Clone)]
 pub struct Archive {

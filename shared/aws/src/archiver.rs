@@ -97,7 +97,7 @@ impl Archiver {
     pub fn from_config(sdk: &aws_config::SdkConfig, config: &Config) -> Result<Self, Error> {
         Config::require(&config.archive_bucket, "ARCHIVE_BUCKET")?;
         Ok(Self::new(Archive::new(
-            aws_sdk_s3::Client::new(sdk),
+            crate::archive::s3_client(sdk),
             &config.archive_bucket,
         )))
     }

@@ -175,7 +175,7 @@ impl Replayer {
     pub fn from_config(sdk: &aws_config::SdkConfig, config: &Config) -> Result<Self, Error> {
         Config::require(&config.events_table, "EVENTS_TABLE")?;
         Ok(Self::new(
-            aws_sdk_s3::Client::new(sdk),
+            crate::archive::s3_client(sdk),
             aws_sdk_dynamodb::Client::new(sdk),
             aws_sdk_sqs::Client::new(sdk),
             config.clone(),
