@@ -609,6 +609,8 @@ fn history_filter(
         );
         clauses.push("#st = :st".to_owned());
     }
+    // DynamoDB refuses redundant parentheses (`((…))`), so only what precedence needs is
+    // parenthesised: AND binds tighter than OR.
     let keywords: Vec<String> = query
         .keywords
         .iter()
@@ -625,13 +627,17 @@ fn history_filter(
                     clause
                 })
                 .collect();
-            format!("({})", all.join(" AND "))
+            all.join(" AND ")
         })
         .collect();
     if !keywords.is_empty() {
         names.insert("#kw".to_owned(), KEYWORDS.to_owned());
         names.insert("#rkw".to_owned(), RESTAURANT_KEYWORDS.to_owned());
-        clauses.push(format!("({})", keywords.join(" OR ")));
+    }
+    match keywords.len() {
+        0 => {}
+        1 => clauses.extend(keywords),
+        _ => clauses.push(format!("({})", keywords.join(" OR "))),
     }
     (!clauses.is_empty()).then(|| clauses.join(" AND "))
 }
@@ -758,11 +764,25 @@ mod tests {
         let filter = history_filter(&query, &mut names, &mut values).unwrap();
         assert_eq!(
             filter,
-            "#st = :st AND (((contains(#kw, :k0w0) OR contains(#rkw, :k0w0))) OR \
-             ((contains(#kw, :k1w0) OR contains(#rkw, :k1w0)) AND \
-             (contains(#kw, :k1w1) OR contains(#rkw, :k1w1))))"
+            "#st = :st AND ((contains(#kw, :k0w0) OR contains(#rkw, :k0w0)) OR \
+             (contains(#kw, :k1w0) OR contains(#rkw, :k1w0)) AND \
+             (contains(#kw, :k1w1) OR contains(#rkw, :k1w1)))"
         );
         assert_eq!(values[":k1w1"], AttributeValue::S("vindaloo".into()));
+        for keywords in [vec![], vec![BTreeSet::from(["naan".to_owned()])]] {
+            for status in [None, Some(OrderStatus::Cancelled)] {
+                let query = HistoryQuery {
+                    status,
+                    keywords: keywords.clone(),
+                    ..query.clone()
+                };
+                let filter = history_filter(&query, &mut HashMap::new(), &mut HashMap::new());
+                assert!(
+                    !filter.unwrap_or_default().contains("(("),
+                    "redundant parentheses"
+                );
+            }
+        }
     }
 
     #[test]

@@ -287,13 +287,13 @@ async fn find_order(
 ) -> Result<Response<Body>, ApiError> {
     parameters.only(&["consistentWith"])?;
     let token = consistency_token(parameters)?;
-    if let Some(token) = &token {
-        if token.aggregate_id != order_id {
-            return Err(ApiError::validation(
-                "consistentWith",
-                "names another order than the one asked for",
-            ));
-        }
+    if let Some(token) = &token
+        && token.aggregate_id != order_id
+    {
+        return Err(ApiError::validation(
+            "consistentWith",
+            "names another order than the one asked for",
+        ));
     }
     let view = service.view.get(order_id).await?;
     if let Some(token) = &token {
@@ -539,14 +539,13 @@ async fn find_history(
         // token's order is this consumer's, its index copy must have caught up too.
         if let Some(view) =
             view.filter(|v| v.is_order() && v.consumer_id.as_deref() == Some(consumer_id))
+            && let Some(created) = view.creation_date
         {
-            if let Some(created) = view.creation_date {
-                let indexed = service
-                    .view
-                    .get_indexed(consumer_id, epoch_millis(created), &view.order_id)
-                    .await?;
-                check_caught_up(indexed.as_ref(), token)?;
-            }
+            let indexed = service
+                .view
+                .get_indexed(consumer_id, epoch_millis(created), &view.order_id)
+                .await?;
+            check_caught_up(indexed.as_ref(), token)?;
         }
     }
     let page = service
