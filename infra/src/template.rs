@@ -1492,7 +1492,10 @@ impl<'a> Builder<'a> {
             ]
             .into_iter()
             .map(|key| Ok((Value::String(key.to_owned()), pick(key)?)))
-            .collect::<Result<Vec<_>>>()?,
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            // A property neither the function nor `Globals` sets is absent, not null.
+            .filter(|(_, v)| !v.is_null()),
         );
         let props = Value::Mapping(scalars);
         let props_at = format!("{at}.Properties");
