@@ -5,6 +5,7 @@
 //! ftgo provision  create the template's tables, buckets and queues at an endpoint
 //! ftgo gateway    only the local API gateway, in front of a running `cargo lambda watch`
 //! ftgo bridge     only the event-source bridge, between an endpoint and `cargo lambda watch`
+//! ftgo replay     queue a replay of the event archive into a view table (one message per partition)
 //! ```
 #![forbid(unsafe_code)]
 
@@ -48,6 +49,9 @@ enum Command {
     Gateway(GatewayArgs),
     /// Poll the template's streams and queues and invoke their functions.
     Bridge(BridgeArgs),
+    /// Queue a replay of the event archive into a view table: one message per archive
+    /// partition on the replay queue, applied by `archive-replayer`.
+    Replay(ReplayArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -180,6 +184,18 @@ struct BridgeArgs {
     invoke_timeout: u64,
 }
 
+#[derive(Args, Debug)]
+struct ReplayArgs {
+    #[command(flatten)]
+    template: TemplateArgs,
+    /// The AWS endpoint holding the archive bucket and the replay queue.
+    #[arg(long, default_value = "http://127.0.0.1:4566")]
+    endpoint: String,
+    /// The view table to replay into (default: the stack's order-history table).
+    #[arg(long)]
+    target: Option<String>,
+}
+
 fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -221,6 +237,7 @@ async fn async_main() -> ExitCode {
 async fn dispatch(command: Command) -> Result<(), String> {
     match command {
         Command::Run(args) => run(args).await,
+        Command::Replay(args) => replay(args).await,
         Command::Provision(args) => {
             let template = args.template.load(&args.endpoint)?;
             let sdk = sdk_config(&args.endpoint, &template.stack().region).await;
@@ -293,6 +310,44 @@ async fn dispatch(command: Command) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// `ftgo replay`: the archive bucket, replay queue and default target come from the
+/// environment the template gives `archive-replayer`.
+async fn replay(args: ReplayArgs) -> Result<(), String> {
+    let template = args.template.load(&args.endpoint)?;
+    let sdk = sdk_config(&args.endpoint, &template.stack().region).await;
+    let function = template
+        .function_by_binary("archive-replayer")
+        .ok_or("template.yaml has no archive-replayer function")?;
+    let config =
+        ftgo_aws::config::Config::from_lookup(|name| function.environment.get(name).cloned())
+            .map_err(|e| e.to_string())?;
+    let target = args
+        .target
+        .unwrap_or_else(|| config.order_history_table.clone());
+    let archive =
+        ftgo_aws::archive::Archive::new(ftgo_aws::archive::s3_client(&sdk), &config.archive_bucket);
+    let sent = ftgo_aws::replay::plan_replay(
+        &archive,
+        &aws_sdk_sqs::Client::new(&sdk),
+        &config.replay_queue_url,
+        &target,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    for request in &sent {
+        println!(
+            "queued s3://{}/{} -> {}",
+            request.bucket, request.prefix, request.target
+        );
+    }
+    println!(
+        "{} partition(s) queued on {}",
+        sent.len(),
+        config.replay_queue_url
+    );
+    Ok(())
 }
 
 async fn run(args: RunArgs) -> Result<(), String> {
