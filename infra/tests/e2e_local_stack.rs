@@ -1,0 +1,420 @@
+//! End to end: `ftgo run` brings the whole local stack up on free ports (moto server, the
+//! template's resources, `cargo lambda watch`, the API gateway, the event-source bridge), and the
+//! test drives it over HTTP only, as DESIGN §3 says a client would: create an order, approve it,
+//! pick up and deliver it. Then it sees the events in the event table, the stream-triggered
+//! functions invoked with them by the bridge (the projector's view answers over HTTP, the
+//! archiver's objects land in the archive bucket), and finally that stopping `ftgo` stops every
+//! process it started.
+//!
+//! Needs the repository's tools (`make .venv`: moto server, cargo-lambda); says SKIPPED without
+//! them. Builds the function binaries on the way (the first run takes minutes).
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use ftgo_infra::stack::sdk_config;
+use ftgo_infra::template::{Stack, Template};
+use serde_json::{Value, json};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .expect("workspace root")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// `ftgo run`, stopped (SIGTERM, then its standard input closes) when dropped.
+struct Running {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<String>,
+    output: Vec<String>,
+    log_dir: PathBuf,
+}
+
+impl Running {
+    fn start(api: u16, aws: u16, functions: u16) -> Self {
+        let log_dir = root()
+            .join("target")
+            .join("ftgo")
+            .join(format!("e2e-{api}"));
+        std::fs::create_dir_all(&log_dir).expect("log dir");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ftgo"))
+            .args([
+                "run",
+                "--root",
+                &root().display().to_string(),
+                "--api",
+                &format!("127.0.0.1:{api}"),
+                "--aws",
+                &format!("127.0.0.1:{aws}"),
+                "--functions",
+                &format!("127.0.0.1:{functions}"),
+                "--no-reload",
+                "--exit-on-stdin-close",
+                "--concurrency",
+                "2",
+                "--log-dir",
+                &log_dir.display().to_string(),
+                "--functions-log",
+                &log_dir.join("functions.log").display().to_string(),
+            ])
+            .env("FTGO_LOG", "info")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ftgo starts");
+        let stdin = child.stdin.take();
+        let (tx, lines) = mpsc::channel();
+        for stream in [
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        Self {
+            child,
+            stdin,
+            lines,
+            output: Vec::new(),
+            log_dir,
+        }
+    }
+
+    /// Waits for the banner; panics with ftgo's output if it exits or takes too long.
+    fn wait_ready(&mut self, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.lines.recv_timeout(Duration::from_millis(200)) {
+                Ok(line) => {
+                    let ready = line.starts_with("FTGO is up:");
+                    self.output.push(line.clone());
+                    if ready {
+                        return line;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {}
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                self.drain();
+                panic!(
+                    "ftgo run exited ({status}) before it was up:\n{}",
+                    self.output.join("\n")
+                );
+            }
+            if Instant::now() >= deadline {
+                self.drain();
+                panic!(
+                    "ftgo run was not up within {timeout:?}:\n{}",
+                    self.output.join("\n")
+                );
+            }
+        }
+    }
+
+    fn drain(&mut self) {
+        while let Ok(line) = self.lines.try_recv() {
+            self.output.push(line);
+        }
+    }
+
+    /// SIGTERM, and wait for the exit.
+    fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                self.drain();
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.stdin.take();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        None
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.stop();
+        }
+    }
+}
+
+/// Every descendant process of `pid` (Linux `/proc`), with its command name.
+fn descendants(pid: u32) -> Vec<(u32, String)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let all: Vec<(u32, u32, String)> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|p| {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+            let name = stat[stat.find('(')? + 1..stat.rfind(')')?].to_owned();
+            let rest: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
+            if rest.first() == Some(&"Z") {
+                return None;
+            }
+            Some((p, rest.get(1)?.parse().ok()?, name))
+        })
+        .collect();
+    let mut out = Vec::new();
+    let mut frontier = vec![pid];
+    while let Some(parent) = frontier.pop() {
+        for (p, ppid, name) in &all {
+            if *ppid == parent {
+                out.push((*p, name.clone()));
+                frontier.push(*p);
+            }
+        }
+    }
+    out
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rfind(')').map(|i| s[i + 2..].starts_with('Z')))
+        .is_some_and(|zombie| !zombie)
+}
+
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    body: Option<&Value>,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut request = client.post(url);
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.expect("body");
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, headers, value)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_stack_takes_an_order_through_delivery_over_http() {
+    let root = root();
+    for tool in [".venv/bin/moto_server", ".venv/bin/cargo-lambda"] {
+        if !root.join(tool).is_file() {
+            eprintln!(
+                "SKIPPED: {tool} is missing (run `make .venv`); the end-to-end test did not run"
+            );
+            return;
+        }
+    }
+    let (api, aws, functions) = (free_port(), free_port(), free_port());
+    let mut stack = Running::start(api, aws, functions);
+    let banner = stack.wait_ready(Duration::from_secs(1500));
+    assert_eq!(
+        banner,
+        format!(
+            "FTGO is up: API http://127.0.0.1:{api} · AWS endpoint http://127.0.0.1:{aws} · functions http://127.0.0.1:{functions}"
+        )
+    );
+    let ftgo_pid = stack.child.id();
+    let base = format!("http://127.0.0.1:{api}");
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(600))
+        .build()
+        .expect("client");
+
+    // DESIGN §3: create → 201 with Location; approve, pick up, deliver → 200.
+    let create = json!({
+        "consumerId": "c-1", "restaurantId": "r-1", "restaurantName": "Ajanta",
+        "lineItems": [{"menuItemId": "m-1", "name": "Chicken Vindaloo", "quantity": 2, "price": "12.34"}],
+        "deliveryAddress": {"street1": "1 Main St", "street2": null, "city": "Oakland", "state": "CA", "zip": "94612"}
+    });
+    let (status, headers, created) = post(&client, &format!("{base}/orders"), Some(&create)).await;
+    assert_eq!(status, 201, "create: {created}");
+    let order_id = created["orderId"].as_str().expect("orderId").to_owned();
+    assert_eq!(headers["location"], format!("/orders/{order_id}").as_str());
+    assert_eq!(created["status"], "APPROVAL_PENDING");
+    assert_eq!(created["orderTotal"], "24.68");
+
+    let (status, _, approved) =
+        post(&client, &format!("{base}/orders/{order_id}/approve"), None).await;
+    assert_eq!(status, 200, "approve: {approved}");
+    assert_eq!(approved["status"], "APPROVED");
+    let (status, _, picked) = post(
+        &client,
+        &format!("{base}/deliveries/{order_id}/pickup"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "pickup: {picked}");
+    assert_eq!(picked["deliveryStatus"], "PICKED_UP");
+    let (status, _, delivered) = post(
+        &client,
+        &format!("{base}/deliveries/{order_id}/deliver"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "deliver: {delivered}");
+    assert_eq!(delivered["deliveryStatus"], "DELIVERED");
+
+    // Unknown routes answer 404 JSON through the same gateway.
+    let (status, _, missing) = post(&client, &format!("{base}/nowhere"), None).await;
+    assert_eq!(status, 404);
+    assert_eq!(missing["error"]["code"], "NOT_FOUND");
+
+    // The events are in the table the stream-triggered functions read (named by the template).
+    let endpoint = format!("http://127.0.0.1:{aws}");
+    let template = Template::load(
+        root.join("template.yaml"),
+        Stack::local().with_endpoint(&endpoint),
+    )
+    .expect("template");
+    let source = template
+        .stream_sources()
+        .first()
+        .expect("a stream event source")
+        .clone();
+    let events_table = template
+        .table(&source.table)
+        .expect("its table")
+        .name
+        .clone();
+    let sdk = sdk_config(&endpoint, "us-east-1").await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let mut types = Vec::new();
+    for stream_id in [format!("Order#{order_id}"), format!("Delivery#{order_id}")] {
+        let out = dynamodb
+            .query()
+            .table_name(&events_table)
+            .key_condition_expression("streamId = :s")
+            .expression_attribute_values(":s", AttributeValue::S(stream_id.clone()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("query the event table");
+        let versions: Vec<String> = out
+            .items()
+            .iter()
+            .filter_map(|i| i.get("version").and_then(|v| v.as_n().ok()).cloned())
+            .collect();
+        assert_eq!(versions, vec!["1", "2"], "{stream_id}");
+        types.extend(
+            out.items()
+                .iter()
+                .filter_map(|i| i.get("eventType").and_then(|v| v.as_s().ok()).cloned()),
+        );
+    }
+    assert_eq!(types.len(), 4, "{types:?}");
+
+    // The bridge fed the stream to the projector: the view answers with the whole story.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let view = loop {
+        let response = client
+            .get(format!("{base}/orders/{order_id}"))
+            .send()
+            .await
+            .expect("find order");
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if status == 200 && body["deliveryStatus"] == "DELIVERED" {
+            break body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the projector did not bring the view up to date: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(view["orderId"], order_id.as_str());
+    assert_eq!(view["status"], "APPROVED");
+    assert_eq!(view["consumerId"], "c-1");
+
+    // ... and to the archiver: the events land in the archive bucket (its batching window is
+    // seconds long).
+    let bucket = template
+        .buckets()
+        .first()
+        .expect("the archive bucket")
+        .name
+        .clone();
+    let s3 = ftgo_infra::provision::s3_client(&sdk);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let listed = s3
+            .list_objects_v2()
+            .bucket(&bucket)
+            .send()
+            .await
+            .expect("list the archive");
+        if listed.key_count().unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the archiver wrote nothing");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // Stopping ftgo stops everything it started.
+    let started = descendants(ftgo_pid);
+    assert!(
+        started
+            .iter()
+            .any(|(_, name)| name.contains("python") || name.contains("moto")),
+        "moto server runs under ftgo: {started:?}"
+    );
+    assert!(
+        started
+            .iter()
+            .any(|(_, name)| name.contains("cargo-lambda")),
+        "cargo lambda watch runs under ftgo: {started:?}"
+    );
+    let status = stack.stop().expect("ftgo stops on SIGTERM");
+    assert!(
+        status.success(),
+        "ftgo exited with {status}:\n{}",
+        stack.output.join("\n")
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut left: Vec<(u32, String)> = started.clone();
+    while !left.is_empty() && Instant::now() < deadline {
+        left.retain(|(pid, _)| alive(*pid));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        left.is_empty(),
+        "processes left running after ftgo stopped: {left:?}"
+    );
+    let _ = std::fs::remove_dir_all(&stack.log_dir);
+}
