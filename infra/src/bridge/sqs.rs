@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use aws_lambda_events::encodings::Base64Data;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::types::{
-    DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName, QueueAttributeName,
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message,
+    MessageSystemAttributeName, QueueAttributeName,
 };
 use bytes::Bytes;
 use tokio::sync::watch;
@@ -83,11 +84,14 @@ pub(super) async fn run(
                 url: runtime,
                 reason,
             }) => {
-                tracing::warn!(function = %source.function, %runtime, %reason, "function runtime unreachable; messages will be received again");
-                Verdict::Failed {
-                    function_error: None,
-                    reason,
+                // Not the function's failure (the runtime is restarting): make the messages
+                // visible again now rather than after the queue's visibility timeout.
+                tracing::warn!(function = %source.function, %runtime, %reason, "function runtime unreachable; the messages will be received again");
+                release(&ctx, &url, &messages).await;
+                if wait_or_stop(&mut stop, ctx.options.max_backoff).await {
+                    return;
                 }
+                continue;
             }
             Err(error) => Verdict::Failed {
                 function_error: Some("Unhandled".to_owned()),
@@ -129,6 +133,34 @@ pub(super) async fn run(
                     tracing::warn!(queue = %url, error = %aws_sdk_sqs::error::DisplayErrorContext(e), "DeleteMessageBatch failed; processed messages will be delivered again")
                 }
             }
+        }
+    }
+}
+
+/// Makes `messages` visible again at once.
+async fn release(ctx: &BridgeContext, url: &str, messages: &[Message]) {
+    for chunk in messages.chunks(10) {
+        let entries: Vec<ChangeMessageVisibilityBatchRequestEntry> = chunk
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| {
+                ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .visibility_timeout(0)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        if let Err(e) = ctx
+            .sqs
+            .change_message_visibility_batch()
+            .queue_url(url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+        {
+            tracing::warn!(queue = %url, error = %aws_sdk_sqs::error::DisplayErrorContext(e), "could not release the messages; they come back after the visibility timeout");
         }
     }
 }
