@@ -339,7 +339,7 @@ const GUARD: &str = r#"
 exec 3<&0
 "$@" </dev/null 3<&- &
 child=$!
-( while read -r _ <&3; do :; done; kill -TERM -- -$$ ) </dev/null >/dev/null 2>&1 &
+( while read -r _ <&3; do :; done; kill -TERM -$$ ) </dev/null >/dev/null 2>&1 &
 watcher=$!
 exec 3<&-
 wait "$child"
@@ -993,6 +993,63 @@ mod tests {
                 addr.port()
             )
         );
+    }
+
+    #[tokio::test]
+    async fn a_guarded_process_stops_when_its_owner_goes_away() {
+        // The owner "dies": the guard's standard input closes, and the guard stops the group.
+        let dir = std::env::temp_dir();
+        let mut managed = Managed::spawn(
+            "sleeper",
+            Path::new("/bin/sleep"),
+            &["30".to_owned()],
+            &dir,
+            &BTreeMap::new(),
+            None,
+        )
+        .expect("spawn");
+        let pgid = managed.pgid.expect("pgid").as_raw();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut below = process_tree::descendants(pgid);
+        while below.len() < 2 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            below = process_tree::descendants(pgid);
+        }
+        assert!(!below.is_empty(), "the guard runs the command");
+        drop(managed.child.stdin.take());
+        let status = tokio::time::timeout(Duration::from_secs(5), managed.child.wait())
+            .await
+            .expect("the guard exits when its input closes")
+            .expect("status");
+        assert!(!status.success());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while below.iter().any(process_tree::Proc::alive) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            !below.iter().any(process_tree::Proc::alive),
+            "the command stopped too"
+        );
+    }
+
+    #[tokio::test]
+    async fn stopping_a_managed_process_stops_its_group() {
+        let dir = std::env::temp_dir();
+        let mut managed = Managed::spawn(
+            "sleeper",
+            Path::new("/bin/sleep"),
+            &["30".to_owned()],
+            &dir,
+            &BTreeMap::new(),
+            None,
+        )
+        .expect("spawn");
+        let pgid = managed.pgid.expect("pgid").as_raw();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let below = process_tree::descendants(pgid);
+        managed.stop(Duration::from_secs(5)).await;
+        assert!(managed.exited().is_some());
+        assert!(!below.iter().any(process_tree::Proc::alive));
     }
 
     #[test]
