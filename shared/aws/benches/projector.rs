@@ -10,7 +10,8 @@ use std::hint::black_box;
 use aws_lambda_events::dynamodb::{Event, EventRecord};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ftgo_aws::order_history::update_item_input;
-use ftgo_aws::projector::plan_record;
+use ftgo_aws::projector::{decode_image, image, plan_record};
+use ftgo_domain::view::{keywords_of, plan};
 
 const LIFECYCLE: &str =
     include_str!("../../../events/order-history-projector/order-lifecycle.json");
@@ -53,6 +54,31 @@ fn bench(c: &mut Criterion) {
         b.iter(|| project(black_box(&lifecycle[1])))
     });
     group.finish();
+
+    // Where the time of one OrderCreated goes.
+    let mut parts = c.benchmark_group("projector parts (OrderCreated v2)");
+    let created = &lifecycle[0];
+    let update = plan_record(created).expect("plans");
+    parts.bench_function("read in place + plan", |b| {
+        b.iter(|| black_box(image::plan_in_place(black_box(&created.change.new_image))))
+    });
+    parts.bench_function("general path: clone image + serde_dynamo + plan", |b| {
+        b.iter(|| {
+            let event = decode_image(black_box(created.change.new_image.clone()));
+            black_box(event.map(|event| plan(&event)))
+        })
+    });
+    parts.bench_function("keywords (line items + restaurant)", |b| {
+        b.iter(|| {
+            black_box(keywords_of(black_box("Chicken Vindaloo")));
+            black_box(keywords_of(black_box("Garlic Naan")));
+            black_box(keywords_of(black_box("Ajanta")));
+        })
+    });
+    parts.bench_function("build UpdateItem input", |b| {
+        b.iter(|| black_box(update_item_input("ftgo-order-history", black_box(&update))))
+    });
+    parts.finish();
 }
 
 criterion_group!(benches, bench);

@@ -118,6 +118,16 @@ fn line_items_value(line_items: &[LineItem]) -> AttributeValue {
     )
 }
 
+/// How an attribute is named in an update expression.
+#[derive(Debug, Clone, Copy)]
+enum Name {
+    /// Through a `#x` placeholder: reserved words (`status`) and the guarded version attribute.
+    Placeholder(&'static str),
+    /// As itself: camelCase names and `keywords` are not DynamoDB reserved words (fewer
+    /// placeholders, fewer allocations per event).
+    Plain,
+}
+
 /// Accumulates one update expression with its names and values.
 struct Expression {
     set: String,
@@ -129,43 +139,64 @@ struct Expression {
 impl Expression {
     fn new(capacity: usize) -> Self {
         Self {
-            set: String::with_capacity(128),
+            set: String::with_capacity(200),
             remove: String::new(),
-            names: HashMap::with_capacity(capacity),
-            values: HashMap::with_capacity(capacity),
+            names: HashMap::with_capacity(2),
+            values: HashMap::with_capacity(capacity + 1),
         }
     }
 
-    /// `SET #name = :name` with `value`.
-    fn set(&mut self, placeholder: &str, attribute: &str, value: AttributeValue) {
+    fn name(&mut self, name: Name, attribute: &str) -> &'static str {
+        match name {
+            Name::Placeholder(placeholder) => {
+                self.names
+                    .insert(placeholder.to_owned(), attribute.to_owned());
+                placeholder
+            }
+            Name::Plain => "",
+        }
+    }
+
+    /// `SET <name> = <value_name>` with `value`.
+    fn set(
+        &mut self,
+        name: Name,
+        attribute: &str,
+        value_name: &'static str,
+        value: AttributeValue,
+    ) {
         if !self.set.is_empty() {
             self.set.push_str(", ");
         }
-        self.set.push('#');
-        self.set.push_str(placeholder);
-        self.set.push_str(" = :");
-        self.set.push_str(placeholder);
-        self.names
-            .insert(format!("#{placeholder}"), attribute.to_owned());
-        self.values.insert(format!(":{placeholder}"), value);
+        match self.name(name, attribute) {
+            "" => self.set.push_str(attribute),
+            placeholder => self.set.push_str(placeholder),
+        }
+        self.set.push_str(" = ");
+        self.set.push_str(value_name);
+        self.values.insert(value_name.to_owned(), value);
     }
 
     /// `SET` a string set, or `REMOVE` the attribute when the set is empty (DynamoDB rejects
     /// empty sets).
-    fn set_or_remove(&mut self, placeholder: &str, attribute: &str, words: &BTreeSet<String>) {
+    fn set_or_remove(
+        &mut self,
+        attribute: &str,
+        value_name: &'static str,
+        words: &BTreeSet<String>,
+    ) {
         if words.is_empty() {
             self.remove.push_str(if self.remove.is_empty() {
-                " REMOVE #"
+                " REMOVE "
             } else {
-                ", #"
+                ", "
             });
-            self.remove.push_str(placeholder);
-            self.names
-                .insert(format!("#{placeholder}"), attribute.to_owned());
+            self.remove.push_str(attribute);
         } else {
             self.set(
-                placeholder,
+                Name::Plain,
                 attribute,
+                value_name,
                 AttributeValue::Ss(words.iter().cloned().collect()),
             );
         }
@@ -182,10 +213,11 @@ impl Expression {
 
 /// The one conditional `UpdateItem` that applies `update` to table `table` (pure: no I/O).
 pub fn update_item_input(table: &str, update: &ViewUpdate) -> Result<UpdateItemInput, Error> {
-    let mut expression = Expression::new(12);
+    let mut expression = Expression::new(10);
     expression.set(
-        "v",
+        Name::Placeholder("#v"),
         version_attribute(update.source),
+        ":version",
         number(update.version),
     );
     match &update.change {
@@ -199,45 +231,67 @@ pub fn update_item_input(table: &str, update: &ViewUpdate) -> Result<UpdateItemI
             keywords,
             restaurant_keywords,
         } => {
-            expression.set("c", CONSUMER_ID, AttributeValue::S(consumer_id.clone()));
+            let status = OrderStatus::ApprovalPending.as_str().to_owned();
             expression.set(
-                "st",
-                STATUS,
-                AttributeValue::S(OrderStatus::ApprovalPending.as_str().to_owned()),
+                Name::Plain,
+                CONSUMER_ID,
+                ":c",
+                AttributeValue::S(consumer_id.clone()),
             );
             expression.set(
-                "ri",
+                Name::Placeholder("#st"),
+                STATUS,
+                ":st",
+                AttributeValue::S(status),
+            );
+            expression.set(
+                Name::Plain,
                 RESTAURANT_ID,
+                ":ri",
                 AttributeValue::S(restaurant_id.clone()),
             );
             expression.set(
-                "rn",
+                Name::Plain,
                 RESTAURANT_NAME,
+                ":rn",
                 AttributeValue::S(restaurant_name.clone()),
             );
-            expression.set("li", LINE_ITEMS, line_items_value(line_items));
-            expression.set("t", ORDER_TOTAL, number(order_total.cents()));
-            expression.set("d", CREATION_DATE, number(epoch_millis(*creation_date)));
-            expression.set_or_remove("k", KEYWORDS, keywords);
-            expression.set_or_remove("rk", RESTAURANT_KEYWORDS, restaurant_keywords);
+            expression.set(Name::Plain, LINE_ITEMS, ":li", line_items_value(line_items));
+            expression.set(Name::Plain, ORDER_TOTAL, ":t", number(order_total.cents()));
+            expression.set(
+                Name::Plain,
+                CREATION_DATE,
+                ":d",
+                number(epoch_millis(*creation_date)),
+            );
+            expression.set_or_remove(KEYWORDS, ":k", keywords);
+            expression.set_or_remove(RESTAURANT_KEYWORDS, ":rk", restaurant_keywords);
         }
         ViewChange::Status(status) => {
-            expression.set("st", STATUS, AttributeValue::S(status.as_str().to_owned()));
+            let status = status.as_str().to_owned();
+            expression.set(
+                Name::Placeholder("#st"),
+                STATUS,
+                ":st",
+                AttributeValue::S(status),
+            );
         }
         ViewChange::Revised {
             line_items,
             order_total,
             keywords,
         } => {
-            expression.set("li", LINE_ITEMS, line_items_value(line_items));
-            expression.set("t", ORDER_TOTAL, number(order_total.cents()));
-            expression.set_or_remove("k", KEYWORDS, keywords);
+            expression.set(Name::Plain, LINE_ITEMS, ":li", line_items_value(line_items));
+            expression.set(Name::Plain, ORDER_TOTAL, ":t", number(order_total.cents()));
+            expression.set_or_remove(KEYWORDS, ":k", keywords);
         }
         ViewChange::Delivery(status) => {
+            let status = status.as_str().to_owned();
             expression.set(
-                "ds",
+                Name::Plain,
                 DELIVERY_STATUS,
-                AttributeValue::S(status.as_str().to_owned()),
+                ":ds",
+                AttributeValue::S(status),
             );
         }
     }
@@ -693,12 +747,15 @@ mod tests {
             Some("attribute_not_exists(#v)")
         );
         let expression = input.update_expression.unwrap();
-        assert!(expression.starts_with("SET #v = :v, "), "{expression}");
+        assert!(
+            expression.starts_with("SET #v = :version, "),
+            "{expression}"
+        );
         assert!(!expression.contains("REMOVE"));
         let names = input.expression_attribute_names.unwrap();
         assert_eq!(names["#v"], ORDER_VERSION);
         let values = input.expression_attribute_values.unwrap();
-        assert_eq!(values[":v"], AttributeValue::N("1".into()));
+        assert_eq!(values[":version"], AttributeValue::N("1".into()));
         assert_eq!(values[":d"], AttributeValue::N("1714979289123".into()));
         assert_eq!(values[":t"], AttributeValue::N("2468".into()));
         assert!(!values.contains_key(":prev"));
@@ -720,7 +777,7 @@ mod tests {
         assert_eq!(input.condition_expression.as_deref(), Some("#v = :prev"));
         assert_eq!(
             input.update_expression.as_deref(),
-            Some("SET #v = :v, #ds = :ds")
+            Some("SET #v = :version, deliveryStatus = :ds")
         );
         assert_eq!(
             input.expression_attribute_names.unwrap()["#v"],
@@ -736,7 +793,7 @@ mod tests {
     fn empty_keyword_sets_are_removed_never_written() {
         let input = update_item_input("t", &created(&["--"])).unwrap();
         let expression = input.update_expression.unwrap();
-        assert!(expression.ends_with(" REMOVE #k"), "{expression}");
+        assert!(expression.ends_with(" REMOVE keywords"), "{expression}");
         assert!(
             !input
                 .expression_attribute_values
@@ -790,13 +847,18 @@ mod tests {
         let input = update_item_input("t", &created(&["Chicken Vindaloo"])).unwrap();
         let values = input.expression_attribute_values.unwrap();
         let names = input.expression_attribute_names.unwrap();
-        let mut item: HashMap<String, AttributeValue> = names
-            .iter()
-            .filter_map(|(placeholder, attribute)| {
-                let value = values.get(&format!(":{}", &placeholder[1..]))?;
-                Some((attribute.clone(), value.clone()))
+        let expression = input.update_expression.unwrap();
+        // What the SET clauses write, as DynamoDB would apply them.
+        let mut item: HashMap<String, AttributeValue> = expression
+            .trim_start_matches("SET ")
+            .split(", ")
+            .map(|clause| {
+                let (name, value) = clause.split_once(" = ").unwrap();
+                let attribute = names.get(name).map_or(name, String::as_str);
+                (attribute.to_owned(), values[value].clone())
             })
             .collect();
+        assert_eq!(item[ORDER_VERSION], AttributeValue::N("1".into()));
         item.insert(ORDER_ID.into(), AttributeValue::S("o-1".into()));
         let view = view_from_item(item).unwrap();
         assert!(view.is_order());

@@ -83,6 +83,18 @@ pub struct ViewUpdate {
     pub change: ViewChange,
 }
 
+/// A decoded event of either aggregate type.
+// Moved once per event on the projector's hot path: boxing the large variant would cost an
+// allocation per event for nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnyEvent {
+    /// An event of an order.
+    Order(OrderEvent),
+    /// An event of an order's delivery.
+    Delivery(DeliveryEvent),
+}
+
 /// Plans the view update of one stored event (upcasting old schema versions first).
 pub fn plan(event: &StoredEvent) -> Result<ViewUpdate, DomainError> {
     let source = event.aggregate_kind()?;
@@ -92,39 +104,74 @@ pub fn plan(event: &StoredEvent) -> Result<ViewUpdate, DomainError> {
             event.stream_id
         )));
     }
-    let change = match source {
-        AggregateType::Order => match event.decode::<OrderEvent>()? {
-            OrderEvent::OrderCreated(created) => ViewChange::Created {
-                keywords: line_item_keywords(&created.line_items),
-                restaurant_keywords: keywords_of(&created.restaurant_name),
-                consumer_id: created.consumer_id,
-                restaurant_id: created.restaurant_id,
-                restaurant_name: created.restaurant_name,
-                line_items: created.line_items,
-                order_total: created.order_total,
-                creation_date: event.occurred_at,
+    let decoded = match source {
+        AggregateType::Order => AnyEvent::Order(event.decode::<OrderEvent>()?),
+        AggregateType::Delivery => AnyEvent::Delivery(event.decode::<DeliveryEvent>()?),
+    };
+    plan_decoded(
+        &event.aggregate_id,
+        event.version,
+        event.occurred_at,
+        decoded,
+    )
+}
+
+/// Plans the view update of an already decoded event: version `version` of the stream of
+/// order `order_id` (the aggregate type follows from the event), which occurred at
+/// `occurred_at`. This is [`plan`] for callers that decode events their own way (e.g. straight
+/// from a stream image); both give the same update for the same event.
+pub fn plan_decoded(
+    order_id: &str,
+    version: u64,
+    occurred_at: OffsetDateTime,
+    event: AnyEvent,
+) -> Result<ViewUpdate, DomainError> {
+    if version == 0 {
+        return Err(DomainError::Decode(format!("{order_id} has version 0")));
+    }
+    let (source, change) = match event {
+        AnyEvent::Order(event) => (
+            AggregateType::Order,
+            match event {
+                OrderEvent::OrderCreated(created) => ViewChange::Created {
+                    keywords: line_item_keywords(&created.line_items),
+                    restaurant_keywords: keywords_of(&created.restaurant_name),
+                    consumer_id: created.consumer_id,
+                    restaurant_id: created.restaurant_id,
+                    restaurant_name: created.restaurant_name,
+                    line_items: created.line_items,
+                    order_total: created.order_total,
+                    creation_date: occurred_at,
+                },
+                OrderEvent::OrderApproved {} => ViewChange::Status(OrderStatus::Approved),
+                OrderEvent::OrderRejected {} => ViewChange::Status(OrderStatus::Rejected),
+                OrderEvent::OrderCancelled {} => ViewChange::Status(OrderStatus::Cancelled),
+                OrderEvent::OrderRevised {
+                    line_items,
+                    order_total,
+                } => ViewChange::Revised {
+                    keywords: line_item_keywords(&line_items),
+                    line_items,
+                    order_total,
+                },
             },
-            OrderEvent::OrderApproved {} => ViewChange::Status(OrderStatus::Approved),
-            OrderEvent::OrderRejected {} => ViewChange::Status(OrderStatus::Rejected),
-            OrderEvent::OrderCancelled {} => ViewChange::Status(OrderStatus::Cancelled),
-            OrderEvent::OrderRevised {
-                line_items,
-                order_total,
-            } => ViewChange::Revised {
-                keywords: line_item_keywords(&line_items),
-                line_items,
-                order_total,
+        ),
+        AnyEvent::Delivery(event) => (
+            AggregateType::Delivery,
+            match event {
+                DeliveryEvent::DeliveryPickedUp {} => {
+                    ViewChange::Delivery(DeliveryStatus::PickedUp)
+                }
+                DeliveryEvent::DeliveryDelivered {} => {
+                    ViewChange::Delivery(DeliveryStatus::Delivered)
+                }
             },
-        },
-        AggregateType::Delivery => match event.decode::<DeliveryEvent>()? {
-            DeliveryEvent::DeliveryPickedUp {} => ViewChange::Delivery(DeliveryStatus::PickedUp),
-            DeliveryEvent::DeliveryDelivered {} => ViewChange::Delivery(DeliveryStatus::Delivered),
-        },
+        ),
     };
     Ok(ViewUpdate {
-        order_id: event.aggregate_id.clone(),
+        order_id: order_id.to_owned(),
         source,
-        version: event.version,
+        version,
         change,
     })
 }
