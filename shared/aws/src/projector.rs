@@ -61,6 +61,42 @@ pub struct DeadLetter<'a> {
     pub blocked_by: Option<&'a StoredEvent>,
 }
 
+/// The largest dead-letter message body sent whole (SQS takes 256 KiB; some room is kept).
+pub const MAX_DEAD_LETTER_BYTES: usize = 240 * 1024;
+
+/// The JSON body of a dead letter. A record too large for one SQS message travels without its
+/// `NewImage` (its keys and sequence number still name it in the event table), and says so in
+/// `imageOmitted`, so that sending it can never fail for its size and block the shard.
+pub fn dead_letter_body(
+    record: &EventRecord,
+    reason: &str,
+    blocked_by: Option<&StoredEvent>,
+) -> Result<String, Error> {
+    let letter = DeadLetter {
+        source: "order-history-projector",
+        reason,
+        record,
+        blocked_by,
+    };
+    let body = serde_json::to_string(&letter).map_err(|e| Error::Codec(e.to_string()))?;
+    if body.len() <= MAX_DEAD_LETTER_BYTES {
+        return Ok(body);
+    }
+    let mut slim = record.clone();
+    slim.change.new_image = serde_dynamo::Item::from(std::collections::HashMap::<
+        String,
+        serde_dynamo::AttributeValue,
+    >::new());
+    let mut value = serde_json::to_value(&DeadLetter {
+        record: &slim,
+        blocked_by: None,
+        ..letter
+    })
+    .map_err(|e| Error::Codec(e.to_string()))?;
+    value["imageOmitted"] = serde_json::Value::Bool(true);
+    serde_json::to_string(&value).map_err(|e| Error::Codec(e.to_string()))
+}
+
 /// Decodes a stream record's new image into the stored event it holds.
 pub fn decode_image(image: serde_dynamo::Item) -> Result<StoredEvent, String> {
     if image.inner().is_empty() {
@@ -444,13 +480,7 @@ impl Projector {
         reason: &str,
         blocked_by: Option<&StoredEvent>,
     ) -> Result<(), Error> {
-        let body = serde_json::to_string(&DeadLetter {
-            source: "order-history-projector",
-            reason,
-            record,
-            blocked_by,
-        })
-        .map_err(|e| Error::Codec(e.to_string()))?;
+        let body = dead_letter_body(record, reason, blocked_by)?;
         self.sqs
             .send_message()
             .queue_url(&self.dead_letter_queue_url)
@@ -560,6 +590,32 @@ mod tests {
         assert_eq!(image::plan_in_place(&poison[1].change.new_image), None);
         let reason = plan_record(&poison[1]).unwrap_err();
         assert!(reason.contains("OrderTeleported"), "{reason}");
+    }
+
+    #[test]
+    fn a_dead_letter_too_large_for_sqs_travels_without_its_image() {
+        let mut record = sample(include_str!(
+            "../../../events/order-history-projector/poison-record.json"
+        ))
+        .remove(1);
+        let small: serde_json::Value =
+            serde_json::from_str(&dead_letter_body(&record, "bad", None).unwrap()).unwrap();
+        assert_eq!(small["record"], serde_json::to_value(&record).unwrap());
+        assert_eq!(small["imageOmitted"], serde_json::Value::Null);
+        record.change.new_image.inner_mut().insert(
+            "padding".into(),
+            serde_dynamo::AttributeValue::S("x".repeat(MAX_DEAD_LETTER_BYTES)),
+        );
+        let body = dead_letter_body(&record, "bad", None).unwrap();
+        assert!(body.len() < MAX_DEAD_LETTER_BYTES);
+        let large: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(large["imageOmitted"], true);
+        assert_eq!(large["reason"], "bad");
+        assert_eq!(large["record"]["eventID"], record.event_id.as_str());
+        assert_eq!(
+            large["record"]["dynamodb"]["SequenceNumber"],
+            record.change.sequence_number.clone().unwrap()
+        );
     }
 
     #[test]
