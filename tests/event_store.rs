@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use ftgo_aws::Error;
-use ftgo_aws::commands::{CommandContext, CommandService, DeliveryAction, OrderAction, RetryPolicy};
+use ftgo_aws::commands::{
+    CommandContext, CommandService, DeliveryAction, OrderAction, RetryPolicy,
+};
 use ftgo_aws::event_store::EventStore;
 use ftgo_domain::delivery::{Delivery, DeliveryStatus};
 use ftgo_domain::event::{EventStamp, Metadata, StoredEvent};
@@ -17,11 +19,19 @@ use ftgo_tests::{Emulator, emulators, unique_id};
 
 fn store_on(emulator: &Emulator, client: aws_sdk_dynamodb::Client) -> EventStore {
     let stack = emulator.stack();
-    EventStore::new(client, stack.table_name("EventsTable"), stack.table_name("SnapshotsTable"))
+    EventStore::new(
+        client,
+        stack.table_name("EventsTable"),
+        stack.table_name("SnapshotsTable"),
+    )
 }
 
 async fn service_on(emulator: &Emulator, snapshot_interval: u64) -> CommandService {
-    CommandService::new(store_on(emulator, emulator.dynamodb().await), RetryPolicy::default(), snapshot_interval)
+    CommandService::new(
+        store_on(emulator, emulator.dynamodb().await),
+        RetryPolicy::default(),
+        snapshot_interval,
+    )
 }
 
 fn create_command(consumer: &str) -> CreateOrder {
@@ -30,8 +40,18 @@ fn create_command(consumer: &str) -> CreateOrder {
         restaurant_id: "r-1".into(),
         restaurant_name: "Ajanta".into(),
         line_items: vec![
-            LineItem { menu_item_id: "m-1".into(), name: "Chicken Vindaloo".into(), quantity: 2, price: Money::from_cents(1234) },
-            LineItem { menu_item_id: "m-2".into(), name: "Garlic Naan".into(), quantity: 1, price: Money::from_cents(350) },
+            LineItem {
+                menu_item_id: "m-1".into(),
+                name: "Chicken Vindaloo".into(),
+                quantity: 2,
+                price: Money::from_cents(1234),
+            },
+            LineItem {
+                menu_item_id: "m-2".into(),
+                name: "Garlic Naan".into(),
+                quantity: 1,
+                price: Money::from_cents(350),
+            },
         ],
         delivery_address: DeliveryAddress {
             street1: "1 Main St".into(),
@@ -44,16 +64,32 @@ fn create_command(consumer: &str) -> CreateOrder {
 }
 
 fn context() -> CommandContext {
-    CommandContext { request_id: unique_id("request"), expected_version: None }
+    CommandContext {
+        request_id: unique_id("request"),
+        expected_version: None,
+    }
 }
 
 fn stored(order_id: &str, version: u64, event: &OrderEvent) -> StoredEvent {
-    let stamp = EventStamp { event_id: unique_id("event"), occurred_at: time::OffsetDateTime::now_utc() };
-    StoredEvent::record(AggregateType::Order, order_id, version, event, stamp, Metadata::default()).expect("records")
+    let stamp = EventStamp {
+        event_id: unique_id("event"),
+        occurred_at: time::OffsetDateTime::now_utc(),
+    };
+    StoredEvent::record(
+        AggregateType::Order,
+        order_id,
+        version,
+        event,
+        stamp,
+        Metadata::default(),
+    )
+    .expect("records")
 }
 
 fn created_event() -> OrderEvent {
-    match Order::default().handle(ftgo_domain::order::OrderCommand::Create(create_command("c-1"))) {
+    match Order::default().handle(ftgo_domain::order::OrderCommand::Create(create_command(
+        "c-1",
+    ))) {
         Ok(mut events) => events.remove(0),
         Err(error) => panic!("fixture is valid: {error}"),
     }
@@ -64,13 +100,32 @@ async fn conditional_append_refuses_a_taken_version_and_writes_nothing() {
     for emulator in emulators().await {
         let store = store_on(emulator, emulator.dynamodb().await);
         let order_id = unique_id("order");
-        store.append(&[stored(&order_id, 1, &created_event())], &[]).await.expect("first append");
-        let again = store.append(&[stored(&order_id, 1, &OrderEvent::OrderApproved {})], &[]).await;
-        assert!(matches!(again, Err(Error::Conflict(_))), "{}: {again:?}", emulator.kind());
+        store
+            .append(&[stored(&order_id, 1, &created_event())], &[])
+            .await
+            .expect("first append");
+        let again = store
+            .append(&[stored(&order_id, 1, &OrderEvent::OrderApproved {})], &[])
+            .await;
+        assert!(
+            matches!(again, Err(Error::Conflict(_))),
+            "{}: {again:?}",
+            emulator.kind()
+        );
         // A transaction whose second event collides writes neither.
-        let batch = [stored(&order_id, 2, &OrderEvent::OrderApproved {}), stored(&order_id, 1, &OrderEvent::OrderCancelled {})];
-        assert!(matches!(store.append(&batch, &[]).await, Err(Error::Conflict(_))), "{}", emulator.kind());
-        let events = store.read_stream(&AggregateType::Order.stream_id(&order_id), 0, None).await.expect("reads");
+        let batch = [
+            stored(&order_id, 2, &OrderEvent::OrderApproved {}),
+            stored(&order_id, 1, &OrderEvent::OrderCancelled {}),
+        ];
+        assert!(
+            matches!(store.append(&batch, &[]).await, Err(Error::Conflict(_))),
+            "{}",
+            emulator.kind()
+        );
+        let events = store
+            .read_stream(&AggregateType::Order.stream_id(&order_id), 0, None)
+            .await
+            .expect("reads");
         assert_eq!(events.len(), 1, "{}", emulator.kind());
         assert_eq!(events[0].event_type, "OrderCreated");
     }
@@ -80,7 +135,10 @@ async fn conditional_append_refuses_a_taken_version_and_writes_nothing() {
 async fn fifty_concurrent_commands_leave_contiguous_versions_and_lose_nothing() {
     for emulator in emulators().await {
         let service = Arc::new(service_on(emulator, 1000).await);
-        let created = service.create_order(create_command("c-race"), &context()).await.expect("created");
+        let created = service
+            .create_order(create_command("c-race"), &context())
+            .await
+            .expect("created");
         let order_id = created.aggregate_id.clone();
         let tasks: Vec<_> = (0..50u32)
             .map(|n| {
@@ -88,7 +146,10 @@ async fn fifty_concurrent_commands_leave_contiguous_versions_and_lose_nothing() 
                 let order_id = order_id.clone();
                 tokio::spawn(async move {
                     let quantities = BTreeMap::from([("m-1".to_owned(), n + 1)]);
-                    service.order_action(&order_id, OrderAction::Revise(quantities), &context()).await.map(|o| (n, o.version))
+                    service
+                        .order_action(&order_id, OrderAction::Revise(quantities), &context())
+                        .await
+                        .map(|o| (n, o.version))
                 })
             })
             .collect();
@@ -96,25 +157,48 @@ async fn fifty_concurrent_commands_leave_contiguous_versions_and_lose_nothing() 
         let mut conflicts = 0;
         for task in tasks {
             match task.await.expect("task ran") {
-                Ok((n, version)) => assert!(written.insert(version, n).is_none(), "version {version} handed out twice"),
+                Ok((n, version)) => assert!(
+                    written.insert(version, n).is_none(),
+                    "version {version} handed out twice"
+                ),
                 Err(Error::Conflict(_)) => conflicts += 1,
                 Err(other) => panic!("{}: unexpected {other}", emulator.kind()),
             }
         }
         assert_eq!(written.len() + conflicts, 50);
-        let events = service.store().read_stream(&AggregateType::Order.stream_id(&order_id), 0, None).await.expect("reads");
+        let events = service
+            .store()
+            .read_stream(&AggregateType::Order.stream_id(&order_id), 0, None)
+            .await
+            .expect("reads");
         let versions: Vec<u64> = events.iter().map(|e| e.version).collect();
-        assert_eq!(versions, (1..=events.len() as u64).collect::<Vec<_>>(), "{}: contiguous", emulator.kind());
-        assert_eq!(events.len(), 1 + written.len(), "{}: every success is in the stream, nothing else", emulator.kind());
+        assert_eq!(
+            versions,
+            (1..=events.len() as u64).collect::<Vec<_>>(),
+            "{}: contiguous",
+            emulator.kind()
+        );
+        assert_eq!(
+            events.len(),
+            1 + written.len(),
+            "{}: every success is in the stream, nothing else",
+            emulator.kind()
+        );
         // Each written version holds exactly the revision its caller asked for.
         for event in &events[1..] {
-            let OrderEvent::OrderRevised { line_items, .. } = event.decode::<OrderEvent>().expect("decodes") else {
+            let OrderEvent::OrderRevised { line_items, .. } =
+                event.decode::<OrderEvent>().expect("decodes")
+            else {
                 panic!("unexpected {}", event.event_type)
             };
             let asked = written[&event.version];
             assert_eq!(line_items[0].quantity, asked + 1);
         }
-        println!("{}: {} written, {conflicts} answered CONFLICT", emulator.kind(), written.len());
+        println!(
+            "{}: {} written, {conflicts} answered CONFLICT",
+            emulator.kind(),
+            written.len()
+        );
     }
 }
 
@@ -123,19 +207,43 @@ async fn a_stream_larger_than_one_megabyte_loads_through_every_page() {
     for emulator in emulators().await {
         let store = store_on(emulator, emulator.dynamodb().await);
         let order_id = unique_id("order");
-        store.append(&[stored(&order_id, 1, &created_event())], &[]).await.expect("created");
+        store
+            .append(&[stored(&order_id, 1, &created_event())], &[])
+            .await
+            .expect("created");
         let long_name = "x".repeat(40 * 1024);
         let revisions = 30u64; // 30 × 40 KiB ≈ 1.2 MB: more than one Query page
         for version in 2..=revisions + 1 {
-            let line = LineItem { menu_item_id: "m-1".into(), name: format!("{version}{long_name}"), quantity: 1, price: Money::from_cents(100) };
-            let event = OrderEvent::OrderRevised { line_items: vec![line], order_total: Money::from_cents(100) };
-            store.append(&[stored(&order_id, version, &event)], &[]).await.expect("appended");
+            let line = LineItem {
+                menu_item_id: "m-1".into(),
+                name: format!("{version}{long_name}"),
+                quantity: 1,
+                price: Money::from_cents(100),
+            };
+            let event = OrderEvent::OrderRevised {
+                line_items: vec![line],
+                order_total: Money::from_cents(100),
+            };
+            store
+                .append(&[stored(&order_id, version, &event)], &[])
+                .await
+                .expect("appended");
         }
         let loaded = store.load::<Order>(&order_id).await.expect("loads");
         assert_eq!(loaded.version, revisions + 1, "{}", emulator.kind());
-        assert!(loaded.aggregate.line_items[0].name.starts_with(&format!("{}x", revisions + 1)));
-        let tail = store.read_stream(&AggregateType::Order.stream_id(&order_id), 10, Some(20)).await.expect("reads");
-        assert_eq!(tail.iter().map(|e| e.version).collect::<Vec<_>>(), (11..=20).collect::<Vec<_>>());
+        assert!(
+            loaded.aggregate.line_items[0]
+                .name
+                .starts_with(&format!("{}x", revisions + 1))
+        );
+        let tail = store
+            .read_stream(&AggregateType::Order.stream_id(&order_id), 10, Some(20))
+            .await
+            .expect("reads");
+        assert_eq!(
+            tail.iter().map(|e| e.version).collect::<Vec<_>>(),
+            (11..=20).collect::<Vec<_>>()
+        );
     }
 }
 
@@ -143,18 +251,35 @@ async fn a_stream_larger_than_one_megabyte_loads_through_every_page() {
 async fn snapshot_plus_tail_loads_the_same_state_as_a_full_replay() {
     for emulator in emulators().await {
         let service = service_on(emulator, 5).await;
-        let created = service.create_order(create_command("c-snap"), &context()).await.expect("created");
+        let created = service
+            .create_order(create_command("c-snap"), &context())
+            .await
+            .expect("created");
         let order_id = created.aggregate_id;
         for n in 0..11u32 {
             let quantities = BTreeMap::from([("m-2".to_owned(), n + 2)]);
-            service.order_action(&order_id, OrderAction::Revise(quantities), &context()).await.expect("revised");
+            service
+                .order_action(&order_id, OrderAction::Revise(quantities), &context())
+                .await
+                .expect("revised");
         }
         let store = service.store();
         let loaded = store.load::<Order>(&order_id).await.expect("loads");
         assert_eq!(loaded.version, 12, "{}", emulator.kind());
-        assert_eq!(loaded.snapshot_version, 10, "{}: the snapshot is used", emulator.kind());
-        let events = store.read_stream(&AggregateType::Order.stream_id(&order_id), 0, None).await.expect("reads");
-        let decoded: Vec<OrderEvent> = events.iter().map(|e| e.decode().expect("decodes")).collect();
+        assert_eq!(
+            loaded.snapshot_version,
+            10,
+            "{}: the snapshot is used",
+            emulator.kind()
+        );
+        let events = store
+            .read_stream(&AggregateType::Order.stream_id(&order_id), 0, None)
+            .await
+            .expect("reads");
+        let decoded: Vec<OrderEvent> = events
+            .iter()
+            .map(|e| e.decode().expect("decodes"))
+            .collect();
         assert_eq!(loaded.aggregate, Order::from_events(&decoded));
         assert_eq!(loaded.aggregate.line_items[1].quantity, 12);
     }
@@ -164,22 +289,40 @@ async fn snapshot_plus_tail_loads_the_same_state_as_a_full_replay() {
 async fn a_snapshot_that_does_not_decode_falls_back_to_a_full_replay() {
     for emulator in emulators().await {
         let service = service_on(emulator, 1000).await;
-        let created = service.create_order(create_command("c-bad-snap"), &context()).await.expect("created");
+        let created = service
+            .create_order(create_command("c-bad-snap"), &context())
+            .await
+            .expect("created");
         let order_id = created.aggregate_id;
-        service.order_action(&order_id, OrderAction::Approve, &context()).await.expect("approved");
+        service
+            .order_action(&order_id, OrderAction::Approve, &context())
+            .await
+            .expect("approved");
         emulator
             .dynamodb()
             .await
             .put_item()
             .table_name(emulator.stack().table_name("SnapshotsTable"))
-            .item("streamId", AttributeValue::S(AggregateType::Order.stream_id(&order_id)))
+            .item(
+                "streamId",
+                AttributeValue::S(AggregateType::Order.stream_id(&order_id)),
+            )
             .item("version", AttributeValue::N("1".into()))
             .item("state", AttributeValue::S("not an order".into()))
             .send()
             .await
             .expect("corrupt snapshot written");
-        let loaded = service.store().load::<Order>(&order_id).await.expect("loads despite the snapshot");
-        assert_eq!((loaded.version, loaded.snapshot_version), (2, 0), "{}", emulator.kind());
+        let loaded = service
+            .store()
+            .load::<Order>(&order_id)
+            .await
+            .expect("loads despite the snapshot");
+        assert_eq!(
+            (loaded.version, loaded.snapshot_version),
+            (2, 0),
+            "{}",
+            emulator.kind()
+        );
         assert_eq!(loaded.aggregate.status, Some(OrderStatus::Approved));
     }
 }
@@ -217,23 +360,41 @@ async fn a_stored_v1_order_created_event_is_upcast_on_load() {
         client
             .put_item()
             .table_name(emulator.stack().table_name("EventsTable"))
-            .item("streamId", AttributeValue::S(AggregateType::Order.stream_id(&order_id)))
+            .item(
+                "streamId",
+                AttributeValue::S(AggregateType::Order.stream_id(&order_id)),
+            )
             .item("version", AttributeValue::N("1".into()))
             .item("eventId", AttributeValue::S(unique_id("event")))
             .item("eventType", AttributeValue::S("OrderCreated".into()))
             .item("schemaVersion", AttributeValue::N("1".into()))
             .item("aggregateType", AttributeValue::S("Order".into()))
             .item("aggregateId", AttributeValue::S(order_id.clone()))
-            .item("occurredAt", AttributeValue::S("2023-03-04T05:06:07Z".into()))
+            .item(
+                "occurredAt",
+                AttributeValue::S("2023-03-04T05:06:07Z".into()),
+            )
             .item("payload", v1_payload)
             .send()
             .await
             .expect("v1 event written");
         let service = service_on(emulator, 1000).await;
-        let loaded = service.store().load::<Order>(&order_id).await.expect("v1 loads");
-        assert_eq!(loaded.aggregate.delivery_address, None, "{}", emulator.kind());
+        let loaded = service
+            .store()
+            .load::<Order>(&order_id)
+            .await
+            .expect("v1 loads");
+        assert_eq!(
+            loaded.aggregate.delivery_address,
+            None,
+            "{}",
+            emulator.kind()
+        );
         assert_eq!(loaded.aggregate.order_total, Money::from_cents(2468));
-        let approved = service.order_action(&order_id, OrderAction::Approve, &context()).await.expect("commands still work");
+        let approved = service
+            .order_action(&order_id, OrderAction::Approve, &context())
+            .await
+            .expect("commands still work");
         assert_eq!(approved.version, 2);
     }
 }
@@ -242,13 +403,49 @@ async fn a_stored_v1_order_created_event_is_upcast_on_load() {
 async fn if_match_with_another_version_answers_version_mismatch_and_writes_nothing() {
     for emulator in emulators().await {
         let service = service_on(emulator, 1000).await;
-        let order_id = service.create_order(create_command("c-if"), &context()).await.expect("created").aggregate_id;
-        let stale = CommandContext { request_id: unique_id("request"), expected_version: Some(7) };
-        let result = service.order_action(&order_id, OrderAction::Approve, &stale).await;
-        assert!(matches!(result, Err(Error::VersionMismatch { expected: 7, actual: 1 })), "{result:?}");
-        let current = CommandContext { request_id: unique_id("request"), expected_version: Some(1) };
-        assert_eq!(service.order_action(&order_id, OrderAction::Approve, &current).await.expect("matches").version, 2);
-        assert_eq!(service.store().load::<Order>(&order_id).await.expect("loads").version, 2);
+        let order_id = service
+            .create_order(create_command("c-if"), &context())
+            .await
+            .expect("created")
+            .aggregate_id;
+        let stale = CommandContext {
+            request_id: unique_id("request"),
+            expected_version: Some(7),
+        };
+        let result = service
+            .order_action(&order_id, OrderAction::Approve, &stale)
+            .await;
+        assert!(
+            matches!(
+                result,
+                Err(Error::VersionMismatch {
+                    expected: 7,
+                    actual: 1
+                })
+            ),
+            "{result:?}"
+        );
+        let current = CommandContext {
+            request_id: unique_id("request"),
+            expected_version: Some(1),
+        };
+        assert_eq!(
+            service
+                .order_action(&order_id, OrderAction::Approve, &current)
+                .await
+                .expect("matches")
+                .version,
+            2
+        );
+        assert_eq!(
+            service
+                .store()
+                .load::<Order>(&order_id)
+                .await
+                .expect("loads")
+                .version,
+            2
+        );
     }
 }
 
@@ -258,22 +455,42 @@ async fn racing_cancel_and_pickup_never_both_succeed() {
         let service = Arc::new(service_on(emulator, 1000).await);
         let mut both_refused = 0;
         for _ in 0..8 {
-            let order_id = service.create_order(create_command("c-cancel-race"), &context()).await.expect("created").aggregate_id;
-            service.order_action(&order_id, OrderAction::Approve, &context()).await.expect("approved");
+            let order_id = service
+                .create_order(create_command("c-cancel-race"), &context())
+                .await
+                .expect("created")
+                .aggregate_id;
+            service
+                .order_action(&order_id, OrderAction::Approve, &context())
+                .await
+                .expect("approved");
             let (cancel_context, pickup_context) = (context(), context());
             let (cancel, pickup) = tokio::join!(
                 service.order_action(&order_id, OrderAction::Cancel, &cancel_context),
                 service.delivery_action(&order_id, DeliveryAction::PickUp, &pickup_context),
             );
-            assert!(!(cancel.is_ok() && pickup.is_ok()), "{}: both succeeded on {order_id}", emulator.kind());
+            assert!(
+                !(cancel.is_ok() && pickup.is_ok()),
+                "{}: both succeeded on {order_id}",
+                emulator.kind()
+            );
             if cancel.is_err() && pickup.is_err() {
                 both_refused += 1;
             }
             let store = service.store();
-            let order = store.load::<Order>(&order_id).await.expect("order loads").aggregate;
-            let delivery = store.load::<Delivery>(&order_id).await.expect("delivery loads").aggregate;
+            let order = store
+                .load::<Order>(&order_id)
+                .await
+                .expect("order loads")
+                .aggregate;
+            let delivery = store
+                .load::<Delivery>(&order_id)
+                .await
+                .expect("delivery loads")
+                .aggregate;
             assert!(
-                !(order.status == Some(OrderStatus::Cancelled) && delivery.status == Some(DeliveryStatus::PickedUp)),
+                !(order.status == Some(OrderStatus::Cancelled)
+                    && delivery.status == Some(DeliveryStatus::PickedUp)),
                 "{}: {order_id} is cancelled and picked up",
                 emulator.kind()
             );
@@ -286,15 +503,44 @@ async fn racing_cancel_and_pickup_never_both_succeed() {
 async fn refusals_write_nothing() {
     for emulator in emulators().await {
         let service = service_on(emulator, 1000).await;
-        let order_id = service.create_order(create_command("c-refuse"), &context()).await.expect("created").aggregate_id;
-        let pickup = service.delivery_action(&order_id, DeliveryAction::PickUp, &context()).await;
-        assert!(matches!(pickup, Err(Error::Domain(DomainError::InvalidState(_)))), "{pickup:?}");
-        let unknown = service.order_action(&unique_id("order"), OrderAction::Approve, &context()).await;
-        assert!(matches!(unknown, Err(Error::Domain(DomainError::NotFound(_)))), "{unknown:?}");
-        let deliver = service.delivery_action(&unique_id("order"), DeliveryAction::Deliver, &context()).await;
-        assert!(matches!(deliver, Err(Error::Domain(DomainError::NotFound(_)))), "{deliver:?}");
+        let order_id = service
+            .create_order(create_command("c-refuse"), &context())
+            .await
+            .expect("created")
+            .aggregate_id;
+        let pickup = service
+            .delivery_action(&order_id, DeliveryAction::PickUp, &context())
+            .await;
+        assert!(
+            matches!(pickup, Err(Error::Domain(DomainError::InvalidState(_)))),
+            "{pickup:?}"
+        );
+        let unknown = service
+            .order_action(&unique_id("order"), OrderAction::Approve, &context())
+            .await;
+        assert!(
+            matches!(unknown, Err(Error::Domain(DomainError::NotFound(_)))),
+            "{unknown:?}"
+        );
+        let deliver = service
+            .delivery_action(&unique_id("order"), DeliveryAction::Deliver, &context())
+            .await;
+        assert!(
+            matches!(deliver, Err(Error::Domain(DomainError::NotFound(_)))),
+            "{deliver:?}"
+        );
         let store = service.store();
-        assert_eq!(store.load::<Delivery>(&order_id).await.expect("loads").version, 0);
-        assert_eq!(store.load::<Order>(&order_id).await.expect("loads").version, 1);
+        assert_eq!(
+            store
+                .load::<Delivery>(&order_id)
+                .await
+                .expect("loads")
+                .version,
+            0
+        );
+        assert_eq!(
+            store.load::<Order>(&order_id).await.expect("loads").version,
+            1
+        );
     }
 }
