@@ -31,9 +31,8 @@ async fn service_for(function: &str) -> (CommandService, Config) {
 fn sample(function: &str, name: &str, order_id: &str) -> Request {
     let path = repository_root().join("events").join(function).join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let request = lambda_http::request::from_str(&text.replace(SAMPLE_ORDER_ID, order_id))
-        .expect("API Gateway v2 request");
-    request
+    lambda_http::request::from_str(&text.replace(SAMPLE_ORDER_ID, order_id))
+        .expect("API Gateway v2 request")
 }
 
 async fn answer(response: lambda_http::Response<Body>) -> (StatusCode, Value) {
