@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::commands::{CommandContext, CommandService, DeliveryAction, Outcome};
 use crate::http::{
-    ApiError, if_match, json_response, no_route, path_segments, request_id, respond,
+    ApiError, if_match, json_response, no_route, path_id, path_segments, request_id, respond,
 };
 
 /// The answer of every delivery command.
@@ -64,7 +64,9 @@ async fn route(service: &CommandService, request: &Request) -> Result<Response<B
         request_id: request_id(request),
         expected_version: if_match(request)?,
     };
-    let outcome = service.delivery_action(order_id, action, &context).await?;
+    let outcome = service
+        .delivery_action(path_id("orderId", order_id)?, action, &context)
+        .await?;
     Ok(json_response(
         StatusCode::OK,
         &DeliveryCommandAnswer::from(&outcome),

@@ -236,6 +236,14 @@ fn percent_decode(segment: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Checks an identifier taken from the path (`orderId`, `consumerId`): 400 naming `field` when
+/// it is longer than any id this system hands out or accepts.
+pub fn path_id<'a>(field: &str, value: &'a str) -> Result<&'a str, ApiError> {
+    ftgo_domain::order::require_id(field, value)
+        .map_err(|error| ApiError::from(crate::Error::from(error)))?;
+    Ok(value)
+}
+
 /// The `If-Match` version, if sent (`3` or `"3"`); 400 when it is not a version.
 pub fn if_match(request: &Request) -> Result<Option<u64>, ApiError> {
     let Some(value) = request.headers().get(header::IF_MATCH) else {

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::commands::{CommandContext, CommandService, OrderAction, Outcome};
 use crate::http::{
-    ApiError, if_match, json_body, json_response, no_route, path_segments, request_id, respond,
+    ApiError, if_match, json_body, json_response, no_route, path_id, path_segments, request_id,
+    respond,
 };
 
 /// Body of `POST /orders`.
@@ -208,7 +209,9 @@ async fn route(service: &CommandService, request: &Request) -> Result<Response<B
                 request_id: request_id(request),
                 expected_version: if_match(request)?,
             };
-            let outcome = service.order_action(order_id, action, &context).await?;
+            let outcome = service
+                .order_action(path_id("orderId", order_id)?, action, &context)
+                .await?;
             Ok(json_response(
                 StatusCode::OK,
                 &OrderCommandAnswer::from(&outcome),
@@ -351,6 +354,16 @@ mod tests {
             .headers_mut()
             .insert(header::IF_MATCH, http::HeaderValue::from_static("soon"));
         assert_validation(answer(approve).await, "If-Match");
+    }
+
+    #[tokio::test]
+    async fn an_order_id_longer_than_any_key_is_refused_before_the_store() {
+        let long = "o".repeat(ftgo_domain::order::MAX_ID_BYTES + 1);
+        let path = format!("/orders/{long}/approve");
+        let mut request = sample("approve-order.json");
+        *request.uri_mut() = path.parse().unwrap();
+        let request = lambda_http::RequestExt::with_raw_http_path(request, &path);
+        assert_validation(answer(request).await, "orderId");
     }
 
     #[tokio::test]

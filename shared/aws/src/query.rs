@@ -32,7 +32,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::http::{ApiError, json_response, no_route, path_segments, respond};
+use crate::http::{ApiError, json_response, no_route, path_id, path_segments, respond};
 use crate::order_history::{HistoryKey, HistoryQuery, OrderHistoryDao, epoch_millis};
 
 /// Default page size.
@@ -189,9 +189,11 @@ async fn route(service: &OrderHistoryQuery, request: &Request) -> Result<Respons
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let parameters = Parameters::of(request);
     match segments.as_slice() {
-        ["orders", order_id] => find_order(service, order_id, &parameters).await,
+        ["orders", order_id] => {
+            find_order(service, path_id("orderId", order_id)?, &parameters).await
+        }
         ["consumers", consumer_id, "orders"] => {
-            find_history(service, consumer_id, &parameters).await
+            find_history(service, path_id("consumerId", consumer_id)?, &parameters).await
         }
         _ => Err(no_route(request)),
     }

@@ -232,9 +232,25 @@ fn require_text(field: &str, value: &str) -> Result<(), DomainError> {
     }
 }
 
+/// Identifiers become (parts of) DynamoDB keys, which have a size limit: refuse longer ones here
+/// rather than fail at the store.
+pub const MAX_ID_BYTES: usize = 256;
+
+/// Checks an identifier: not blank, at most [`MAX_ID_BYTES`] bytes.
+pub fn require_id(field: &str, value: &str) -> Result<(), DomainError> {
+    require_text(field, value)?;
+    if value.len() > MAX_ID_BYTES {
+        return Err(DomainError::validation(
+            field,
+            format!("must be at most {MAX_ID_BYTES} bytes"),
+        ));
+    }
+    Ok(())
+}
+
 fn validate_create(command: &CreateOrder) -> Result<(), DomainError> {
-    require_text("consumerId", &command.consumer_id)?;
-    require_text("restaurantId", &command.restaurant_id)?;
+    require_id("consumerId", &command.consumer_id)?;
+    require_id("restaurantId", &command.restaurant_id)?;
     require_text("restaurantName", &command.restaurant_name)?;
     if command.line_items.is_empty() {
         return Err(DomainError::validation(
@@ -504,6 +520,10 @@ mod tests {
             given(&[], OrderCommand::Create(no_city)),
             "deliveryAddress.city",
         );
+
+        let mut long_id = create_order();
+        long_id.consumer_id = "c".repeat(MAX_ID_BYTES + 1);
+        validation_on(given(&[], OrderCommand::Create(long_id)), "consumerId");
 
         let mut huge = create_order();
         huge.line_items[0].price = Money::from_cents(i64::MAX / 2);
