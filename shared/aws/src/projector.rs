@@ -120,6 +120,12 @@ pub fn plan_record(record: &EventRecord) -> Result<ViewUpdate, String> {
 }
 
 /// Reading a stream image in place, without copying it or going through JSON values.
+///
+/// Why not `serde_dynamo` here: it deserialises only from owned items, so the fast path would
+/// clone the image and buffer the flattened envelope. Measured with `make bench` on one
+/// `OrderCreated`: 6.5 µs that way against 1.3 µs in place (the budget is 2 µs per event). The
+/// general path (older schema versions, anything unusual) still goes through `serde_dynamo`, and
+/// the tests below hold both paths to the same answers.
 pub mod image {
     use std::fmt;
 
