@@ -47,8 +47,11 @@ test: .venv node_modules
 	  echo "NOTE: java not found: DynamoDB Local tests will be skipped (moto still runs)."
 	$(TOOLS_PATH) cargo test --workspace
 
+# Only the Lambda packages (functions/*), not the local-stack CLI.
+FUNCTIONS := $(notdir $(wildcard functions/*))
+
 build: .venv
-	$(TOOLS_PATH) cargo lambda build --release --arm64
+	$(TOOLS_PATH) cargo lambda build --release --arm64 $(addprefix -p ,$(FUNCTIONS))
 
 lint: .venv
 	cargo fmt --all -- --check
