@@ -5,9 +5,9 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
-use crate::commands::{CommandContext, CommandService, DeliveryAction, Outcome};
+use crate::commands::{CommandService, DeliveryAction, Outcome};
 use crate::http::{
-    ApiError, if_match, json_response, no_route, path_id, path_segments, request_id, respond,
+    ApiError, command_context, json_response, no_route, path_id, path_segments, respond,
 };
 
 /// The answer of every delivery command.
@@ -60,10 +60,7 @@ async fn route(service: &CommandService, request: &Request) -> Result<Response<B
         }
         _ => return Err(no_route(request)),
     };
-    let context = CommandContext {
-        request_id: request_id(request),
-        expected_version: if_match(request)?,
-    };
+    let context = command_context(request)?;
     let outcome = service
         .delivery_action(path_id("orderId", order_id)?, action, &context)
         .await?;

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::commands::{CommandContext, CommandService, OrderAction, Outcome};
 use crate::http::{
-    ApiError, if_match, json_body, json_response, no_route, path_id, path_segments, request_id,
-    respond,
+    ApiError, command_context, json_body, json_response, no_route, path_id, path_segments,
+    request_id, respond,
 };
 
 /// Body of `POST /orders`.
@@ -205,10 +205,7 @@ async fn route(service: &CommandService, request: &Request) -> Result<Response<B
                 "revise" => revise_action(request)?,
                 _ => return Err(no_route(request)),
             };
-            let context = CommandContext {
-                request_id: request_id(request),
-                expected_version: if_match(request)?,
-            };
+            let context = command_context(request)?;
             let outcome = service
                 .order_action(path_id("orderId", order_id)?, action, &context)
                 .await?;
