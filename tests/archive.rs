@@ -144,27 +144,7 @@ impl ArchiveSide {
 
     /// Every raw item of the target view table, sorted by order id.
     async fn scan_view(&self) -> Vec<HashMap<String, AttributeValue>> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .read
-                .dynamodb
-                .scan()
-                .table_name(self.target())
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .expect("Scan");
-            items.extend(page.items.unwrap_or_default());
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
-        items.sort_by_key(|item| format!("{:?}", item.get("orderId")));
-        items
+        read_side::scan_table(&self.read.dynamodb, &self.target()).await
     }
 
     /// The view of every order id in the target table, read through the view DAO.

@@ -41,26 +41,7 @@ fn sample(json: &str) -> Vec<EventRecord> {
 
 /// Every raw item of the view table.
 async fn scan_view(side: &ReadSide) -> Vec<HashMap<String, AttributeValue>> {
-    let mut items = Vec::new();
-    let mut start = None;
-    loop {
-        let page = side
-            .dynamodb
-            .scan()
-            .table_name(&side.config.order_history_table)
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("Scan");
-        items.extend(page.items.unwrap_or_default());
-        match page.last_evaluated_key {
-            Some(key) if !key.is_empty() => start = Some(key),
-            _ => break,
-        }
-    }
-    items.sort_by_key(|item| format!("{:?}", item.get("orderId")));
-    items
+    read_side::scan_table(&side.dynamodb, &side.config.order_history_table).await
 }
 
 #[tokio::test]
