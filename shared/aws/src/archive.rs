@@ -301,7 +301,7 @@ impl Archive {
             .body(ByteStream::from(body))
             .send()
             .await
-            .map_err(|e| Error::aws("PutObject archive", e))?;
+            .map_err(|e| Error::sdk("PutObject archive", e))?;
         Ok(())
     }
 
@@ -315,7 +315,7 @@ impl Archive {
             .body(ByteStream::from(body))
             .send()
             .await
-            .map_err(|e| Error::aws("PutObject archive (undecodable)", e))?;
+            .map_err(|e| Error::sdk("PutObject archive (undecodable)", e))?;
         Ok(())
     }
 
@@ -332,7 +332,7 @@ impl Archive {
                 .set_continuation_token(token)
                 .send()
                 .await
-                .map_err(|e| Error::aws("ListObjectsV2 archive", e))?;
+                .map_err(|e| Error::sdk("ListObjectsV2 archive", e))?;
             keys.extend(
                 page.contents()
                     .iter()
@@ -359,7 +359,7 @@ impl Archive {
                 .set_continuation_token(token)
                 .send()
                 .await
-                .map_err(|e| Error::aws("ListObjectsV2 archive partitions", e))?;
+                .map_err(|e| Error::sdk("ListObjectsV2 archive partitions", e))?;
             for prefix in page.common_prefixes() {
                 if let Some(prefix) = prefix.prefix()
                     && let Some(partition) = parse_partition_prefix(prefix)
@@ -386,7 +386,7 @@ impl Archive {
             .key(key)
             .send()
             .await
-            .map_err(|e| Error::aws("GetObject archive", e))?;
+            .map_err(|e| Error::sdk("GetObject archive", e))?;
         let bytes = output
             .body
             .collect()

@@ -112,7 +112,7 @@ impl EventStore {
             let page = query
                 .send()
                 .await
-                .map_err(|e| Error::aws("Query ftgo-events", e))?;
+                .map_err(|e| Error::sdk("Query ftgo-events", e))?;
             for item in page.items() {
                 events.push(serde_dynamo::from_item(item.clone())?);
             }
@@ -160,7 +160,7 @@ impl EventStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| Error::aws("GetItem ftgo-snapshots", e))?;
+            .map_err(|e| Error::sdk("GetItem ftgo-snapshots", e))?;
         let Some(item) = output.item else {
             return Ok(None);
         };
@@ -201,7 +201,7 @@ impl EventStore {
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
                 Ok(())
             }
-            Err(e) => Err(Error::aws("PutItem ftgo-snapshots", e)),
+            Err(e) => Err(Error::sdk("PutItem ftgo-snapshots", e)),
         }
     }
 
@@ -234,7 +234,7 @@ impl EventStore {
                     event.stream_id, event.version
                 )))
             }
-            Err(e) => Err(Error::aws("PutItem ftgo-events", e)),
+            Err(e) => Err(Error::sdk("PutItem ftgo-events", e)),
         }
     }
 
@@ -300,7 +300,7 @@ impl EventStore {
                     reasons.join(", ")
                 )))
             }
-            Err(e) => Err(Error::aws("TransactWriteItems ftgo-events", e)),
+            Err(e) => Err(Error::sdk("TransactWriteItems ftgo-events", e)),
         }
     }
 }

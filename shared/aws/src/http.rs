@@ -15,6 +15,9 @@ use crate::error::Error;
 /// Request bodies above this many bytes answer 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// `Retry-After` of a 503 `UNAVAILABLE` answer (AWS throttled or was briefly unavailable).
+pub const RETRY_AFTER_UNAVAILABLE_SECONDS: u32 = 1;
+
 /// An error answer: status, machine-readable code, human message, optional extra headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -96,6 +99,17 @@ impl From<Error> for ApiError {
                 "VERSION_MISMATCH",
                 error.to_string(),
             ),
+            Error::Unavailable { .. } => {
+                tracing::warn!(error = %error, "AWS throttled or unavailable; answering 503");
+                ApiError {
+                    retry_after: Some(RETRY_AFTER_UNAVAILABLE_SECONDS),
+                    ..ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "UNAVAILABLE",
+                        "the service is busy or briefly unavailable; retry later",
+                    )
+                }
+            }
             other => {
                 tracing::error!(error = %other, "internal error");
                 ApiError::new(
@@ -283,6 +297,22 @@ mod tests {
         assert_eq!(percent_decode("a%20b"), "a b");
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%zz"), "%zz");
+    }
+
+    #[test]
+    fn unavailable_aws_answers_503_with_retry_after() {
+        let error = Error::Unavailable {
+            service: "Query ftgo-events",
+            message: "ThrottlingException".to_owned(),
+        };
+        let response = ApiError::from(error).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        let Body::Text(body) = response.body() else {
+            panic!("text body expected");
+        };
+        let body: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["error"]["code"], "UNAVAILABLE");
     }
 
     #[test]

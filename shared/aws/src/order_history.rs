@@ -452,9 +452,9 @@ impl OrderHistoryDao {
             Ok(_) => return Ok(ApplyOutcome::Applied),
             Err(SdkError::ServiceError(e)) => match e.into_err() {
                 UpdateItemError::ConditionalCheckFailedException(failed) => failed,
-                other => return Err(Error::aws("UpdateItem order history", other)),
+                other => return Err(Error::service("UpdateItem order history", other)),
             },
-            Err(other) => return Err(Error::aws("UpdateItem order history", other)),
+            Err(other) => return Err(Error::sdk("UpdateItem order history", other)),
         };
         let stored = match failed
             .item()
@@ -495,7 +495,7 @@ impl OrderHistoryDao {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| Error::aws("GetItem order history", e))?;
+            .map_err(|e| Error::sdk("GetItem order history", e))?;
         output.item.map(view_from_item).transpose()
     }
 
@@ -525,7 +525,7 @@ impl OrderHistoryDao {
                 .set_exclusive_start_key(start_key)
                 .send()
                 .await
-                .map_err(|e| Error::aws("Query order history index", e))?;
+                .map_err(|e| Error::sdk("Query order history index", e))?;
             if let Some(item) = page.items.unwrap_or_default().into_iter().next() {
                 return view_from_item(item).map(Some);
             }
@@ -591,7 +591,7 @@ impl OrderHistoryDao {
                 .set_exclusive_start_key(start_key.take())
                 .send()
                 .await
-                .map_err(|e| Error::aws("Query order history index", e))?;
+                .map_err(|e| Error::sdk("Query order history index", e))?;
             calls += 1;
             read += usize::try_from(page.scanned_count).unwrap_or_default();
             for item in page.items.unwrap_or_default() {

@@ -493,7 +493,7 @@ impl Projector {
             .message_body(body)
             .send()
             .await
-            .map_err(|e| Error::aws("SendMessage projector DLQ", e))?;
+            .map_err(|e| Error::sdk("SendMessage projector DLQ", e))?;
         Ok(())
     }
 

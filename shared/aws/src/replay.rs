@@ -138,7 +138,7 @@ pub async fn plan_replay(
             .message_body(body)
             .send()
             .await
-            .map_err(|e| Error::aws("SendMessage replay queue", e))?;
+            .map_err(|e| Error::sdk("SendMessage replay queue", e))?;
         tracing::info!(prefix = %request.prefix, target, "replay planned");
         sent.push(request);
     }
