@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use crate::aggregate::AggregateType;
+use crate::aggregate_type::AggregateType;
 use crate::error::DomainError;
 
 /// An event of one aggregate type, as the domain sees it.

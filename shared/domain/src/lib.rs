@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 pub mod aggregate;
+pub mod aggregate_type;
 pub mod delivery;
 pub mod error;
 pub mod event;
