@@ -93,6 +93,12 @@ pub trait Invoker: Send + Sync + 'static {
         function: &'a str,
         payload: Bytes,
     ) -> BoxFuture<'a, Result<Invocation, InvokeError>>;
+
+    /// An invocation of `function` was cut at its timeout: its instance may be hung or dead
+    /// (Lambda discards such an execution environment). Nothing by default.
+    fn timed_out(&self, function: &str) {
+        let _ = function;
+    }
 }
 
 /// Invokes functions through a Lambda runtime emulator's invoke API, such as

@@ -122,6 +122,15 @@ pub fn gateway_routes(template: &Template) -> RouteTable {
 
 /// The bridge's event sources: every enabled `DynamoDB` and `SQS` event of the template.
 pub fn bridge_sources(template: &Template) -> (Vec<StreamSource>, Vec<QueueSource>) {
+    // Each function's `Timeout` (Globals applied; SAM's default 3 s when nothing sets it).
+    let timeout_of = |binary: &str| {
+        let seconds = template
+            .functions()
+            .iter()
+            .find(|f| f.binary == binary)
+            .map_or(3, |f| f.timeout);
+        Duration::from_secs(u64::from(seconds.max(1)))
+    };
     let queue_target = |logical_id: &str| {
         template
             .queue(logical_id)
@@ -157,6 +166,7 @@ pub fn bridge_sources(template: &Template) -> (Vec<StreamSource>, Vec<QueueSourc
                     .map(|secs| Duration::from_secs(u64::from(secs))),
             },
             on_failure: s.on_failure.as_deref().map(queue_target),
+            timeout: timeout_of(&s.binary),
         })
         .collect();
     let queues = template
@@ -169,6 +179,7 @@ pub fn bridge_sources(template: &Template) -> (Vec<StreamSource>, Vec<QueueSourc
             batch_size: usize::try_from(q.batch_size).unwrap_or(10),
             batching_window: Duration::from_secs(u64::from(q.maximum_batching_window_in_seconds)),
             report_batch_item_failures: q.reports_batch_item_failures(),
+            timeout: timeout_of(&q.binary),
         })
         .collect();
     (streams, queues)
@@ -947,6 +958,12 @@ mod tests {
         );
         for (s, declared) in streams.iter().zip(t.stream_sources()) {
             assert_eq!(s.function, declared.binary);
+            let function = t
+                .functions()
+                .iter()
+                .find(|f| f.binary == declared.binary)
+                .expect("the source's function");
+            assert_eq!(s.timeout, Duration::from_secs(u64::from(function.timeout)));
             let table = t.table(&declared.table).expect("table");
             assert_eq!(s.table, table.name);
             assert_eq!(s.policy.batch_size, declared.batch_size as usize);
