@@ -225,7 +225,8 @@ mod tests {
         p.shard_processed("f", "t", "s", "7", Utc::now());
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         let second: Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).expect("rewritten")).expect("json");
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("rewritten"))
+                .expect("json");
         assert_eq!(second["streams"][0]["lastProcessedSequenceNumber"], "7");
         let _ = stop_tx.send(true);
         task.await.expect("stops");

@@ -423,9 +423,13 @@ impl ShardPoller {
             Verdict::Failed { .. } => None,
         };
         if let Some(sequence) = done_through {
-            self.ctx
-                .progress
-                .shard_processed(function, table, &self.shard_id, sequence, Utc::now());
+            self.ctx.progress.shard_processed(
+                function,
+                table,
+                &self.shard_id,
+                sequence,
+                Utc::now(),
+            );
         }
         let completion = self.state.complete(&verdict);
         for report in &completion.given_up {
