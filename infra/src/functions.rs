@@ -39,8 +39,8 @@ struct Server {
     label: String,
     addr: SocketAddr,
     managed: Option<Managed>,
-    /// The instance processes seen running under it.
-    instances: HashSet<process_tree::Proc>,
+    /// The instance processes seen running under it, with their binary's name.
+    instances: HashMap<process_tree::Proc, String>,
 }
 
 /// How to start the servers.
@@ -87,7 +87,7 @@ impl Supervisor {
             label: "all functions".to_owned(),
             addr: main,
             managed: None,
-            instances: HashSet::new(),
+            instances: HashMap::new(),
         }];
         let mut routes = HashMap::new();
         for (function, addr) in dedicated {
@@ -96,7 +96,7 @@ impl Supervisor {
                 label: function,
                 addr,
                 managed: None,
-                instances: HashSet::new(),
+                instances: HashMap::new(),
             });
         }
         let mut supervisor = Self {
@@ -231,15 +231,18 @@ impl Supervisor {
             let Some(pgid) = managed.pgid() else {
                 continue;
             };
-            let running: HashSet<process_tree::Proc> = process_tree::descendants(pgid)
+            let running: Vec<(process_tree::Proc, String)> = process_tree::descendants(pgid)
                 .into_iter()
-                .filter(|p| p.exe_name().is_some_and(|n| binaries.contains(n.as_str())))
+                .filter_map(|p| {
+                    let name = p.exe_name()?;
+                    binaries.contains(name.as_str()).then_some((p, name))
+                })
                 .collect();
             let gone: Vec<String> = server
                 .instances
                 .iter()
-                .filter(|p| !p.alive())
-                .map(|p| format!("{} (pid {})", p.name(), p.pid()))
+                .filter(|(p, _)| !p.alive())
+                .map(|(p, name)| format!("{name} (pid {})", p.pid()))
                 .collect();
             if gone.is_empty() {
                 server.instances.extend(running);

@@ -498,13 +498,6 @@ pub(crate) mod process_tree {
             Some(name.trim_end_matches(" (deleted)").to_owned())
         }
 
-        /// Its command name (`comm`), or `?`.
-        pub(crate) fn name(&self) -> String {
-            std::fs::read_to_string(format!("/proc/{}/comm", self.pid))
-                .map(|s| s.trim().to_owned())
-                .unwrap_or_else(|_| "?".to_owned())
-        }
-
         /// Still the same process, still running.
         pub(crate) fn alive(&self) -> bool {
             stat(self.pid).is_some_and(|(_, start, state)| start == self.start && state != 'Z')

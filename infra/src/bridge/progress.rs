@@ -84,6 +84,15 @@ impl Progress {
         });
     }
 
+    /// A queue is being polled (so it is listed before its first batch).
+    pub fn queue_seen(&self, function: &str, queue_url: &str) {
+        self.with(|s| {
+            s.queues
+                .entry((function.to_owned(), queue_url.to_owned()))
+                .or_default();
+        });
+    }
+
     /// A queue batch ended, successfully or not.
     pub fn queue_batch(&self, function: &str, queue_url: &str, ok: bool) {
         self.with(|s| {

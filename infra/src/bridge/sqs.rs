@@ -59,6 +59,7 @@ pub(super) async fn run(
         .await
         .unwrap_or_else(|| source.queue.clone());
     tracing::info!(function = %source.function, queue = %url, "polling queue");
+    ctx.progress.queue_seen(&source.function, &url);
     let batch_size = source.batch_size.max(1);
     while !stopped(&stop) {
         let messages = match gather(&ctx, &url, batch_size, source.batching_window, &mut stop).await
