@@ -464,9 +464,61 @@ async fn the_local_stack_holds_under_concurrent_commands_and_a_killed_projector(
     );
     assert_eq!(accepted_total, events.len());
 
+    // Nothing watches tool trees: every inotify watch the stack's processes hold, counted, and
+    // none on the workspace root, `.venv`, `node_modules` or `target`.
+    let (watches, watched) = inotify_watches(ftgo_pid);
+    let forbidden: Vec<(String, u64)> = ["", ".venv", "node_modules", "target"]
+        .iter()
+        .filter_map(|dir| {
+            use std::os::unix::fs::MetadataExt;
+            let meta = std::fs::metadata(root.join(dir)).ok()?;
+            Some((format!("{}/{dir}", root.display()), meta.ino()))
+        })
+        .collect();
+    let watched_tool_trees: Vec<&String> = forbidden
+        .iter()
+        .filter(|(_, ino)| watched.contains(ino))
+        .map(|(dir, _)| dir)
+        .collect();
+    println!("soak: the stack's processes hold {watches} inotify watches");
+    assert!(
+        watched_tool_trees.is_empty(),
+        "watched: {watched_tool_trees:?}"
+    );
+    assert!(watches < 1_000, "{watches} inotify watches");
+
     let status = stack.stop().expect("ftgo stops on SIGTERM");
     assert!(status.success(), "ftgo exited with {status}");
     let _ = std::fs::remove_dir_all(&stack.log_dir);
+}
+
+/// The number of inotify watches held by `pid` and the processes below it, and the inodes
+/// watched (`inotify wd:… ino:<hex>` lines of `/proc/<pid>/fdinfo/*`).
+fn inotify_watches(pid: u32) -> (usize, BTreeSet<u64>) {
+    let mut count = 0;
+    let mut inodes = BTreeSet::new();
+    let pids = std::iter::once(pid).chain(descendants(pid).into_iter().map(|(p, _)| p));
+    for p in pids {
+        let Ok(entries) = std::fs::read_dir(format!("/proc/{p}/fdinfo")) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(text) = std::fs::read_to_string(entry.path()) else {
+                continue;
+            };
+            for line in text.lines().filter(|l| l.starts_with("inotify wd:")) {
+                count += 1;
+                if let Some(ino) = line
+                    .split_whitespace()
+                    .find_map(|f| f.strip_prefix("ino:"))
+                    .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+                {
+                    inodes.insert(ino);
+                }
+            }
+        }
+    }
+    (count, inodes)
 }
 
 /// `view` with its creation date cut to the millisecond the view table stores.
