@@ -41,6 +41,34 @@ struct Server {
     managed: Option<Managed>,
     /// The instance processes seen running under it, with their binary's name.
     instances: HashMap<process_tree::Proc, String>,
+    /// Restarts in a row, each within [`RESTART_STREAK`] of the one before.
+    streak: u32,
+    /// When it was last restarted.
+    restarted_at: Option<std::time::Instant>,
+}
+
+/// Restarts closer together than this count as a streak, and back off (a function that dies at
+/// start-up must not restart its server in a tight loop).
+const RESTART_STREAK: Duration = Duration::from_secs(10);
+
+impl Server {
+    /// How long to wait before restarting again: nothing for an isolated restart, then 2 s,
+    /// 4 s, 8 s … at most 30 s for a streak.
+    fn restart_delay(&mut self) -> Duration {
+        let now = std::time::Instant::now();
+        match self.restarted_at {
+            Some(at) if now.duration_since(at) < RESTART_STREAK => {
+                self.streak = self.streak.saturating_add(1);
+            }
+            _ => self.streak = 0,
+        }
+        self.restarted_at = Some(now);
+        if self.streak == 0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs(1u64 << self.streak.min(5)).min(Duration::from_secs(30))
+        }
+    }
 }
 
 /// How to start the servers.
@@ -88,6 +116,8 @@ impl Supervisor {
             addr: main,
             managed: None,
             instances: HashMap::new(),
+            streak: 0,
+            restarted_at: None,
         }];
         let mut routes = HashMap::new();
         for (function, addr) in dedicated {
@@ -97,6 +127,8 @@ impl Supervisor {
                 addr,
                 managed: None,
                 instances: HashMap::new(),
+                streak: 0,
+                restarted_at: None,
             });
         }
         let mut supervisor = Self {
@@ -196,6 +228,11 @@ impl Supervisor {
         tracing::warn!(serves = %self.servers[i].label, addr = %self.servers[i].addr, %why, "restarting cargo lambda watch for fresh function instances");
         if let Some(mut managed) = self.servers[i].managed.take() {
             managed.stop(Duration::from_secs(5)).await;
+        }
+        let delay = self.servers[i].restart_delay();
+        if !delay.is_zero() {
+            tracing::warn!(serves = %self.servers[i].label, ?delay, "restarted moments ago; backing off");
+            tokio::time::sleep(delay).await;
         }
         let mut attempt = 0u32;
         while !*stop.borrow() {
@@ -349,6 +386,31 @@ fn sources_stamp(root: &Path) -> SystemTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn restarts_in_a_streak_back_off_and_an_isolated_one_does_not() {
+        let mut server = Server {
+            label: "f".to_owned(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 1)),
+            managed: None,
+            instances: HashMap::new(),
+            streak: 0,
+            restarted_at: None,
+        };
+        assert_eq!(server.restart_delay(), Duration::ZERO);
+        assert_eq!(server.restart_delay(), Duration::from_secs(2));
+        assert_eq!(server.restart_delay(), Duration::from_secs(4));
+        for _ in 0..10 {
+            server.restart_delay();
+        }
+        assert_eq!(server.restart_delay(), Duration::from_secs(30));
+        server.restarted_at = Some(std::time::Instant::now() - RESTART_STREAK * 2);
+        assert_eq!(
+            server.restart_delay(),
+            Duration::ZERO,
+            "an old streak is over"
+        );
+    }
 
     #[test]
     fn a_source_change_moves_the_stamp_and_target_does_not() {
