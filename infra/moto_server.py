@@ -4,11 +4,14 @@ Real DynamoDB applies every request (a conditional PutItem, a TransactWriteItems
 and in isolation. moto's threaded server does not: two transactions can interleave between
 checking their conditions and writing, so two writers can both "win" a race that DynamoDB
 would refuse to one of them. This launcher runs moto's own server exactly as `moto_server`
-does, with two differences:
+does, with three differences:
 
 1. Requests to DynamoDB and DynamoDB Streams hold one lock while moto handles them. S3 and SQS
    (long polls included) stay concurrent.
-2. A cancelled TransactWriteItems is rolled back item by item, in place. moto 5.2.5 deep-copies
+2. moto keeps every shard iterator it ever handed out (one more per GetRecords, four a second
+   per consumer): the launcher keeps the newest 10,000 (DynamoDB's expire after 15 minutes; an
+   evicted one answers an error and the bridge takes a fresh iterator).
+3. A cancelled TransactWriteItems is rolled back item by item, in place. moto 5.2.5 deep-copies
    every table a transaction touches before it starts and, when the transaction is cancelled,
    puts the copies back: new `Table` objects with a new stream shard. Every shard iterator
    already handed out stays bound to the old shard, which never receives another record, so a
@@ -37,6 +40,7 @@ from moto.dynamodb.exceptions import (
     TransactWriteSingleOpException,
 )
 from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodbstreams import models as streams_models
 from moto.dynamodb.comparisons import get_filter_expression
 
 _DYNAMODB_LOCK = threading.Lock()
@@ -234,6 +238,23 @@ def _transact_write_items(self, transact_items):
         raise TransactionCanceledException(errors)
 
 
+_MAX_SHARD_ITERATORS = 10_000
+
+
+def _bounded(method):
+    """Wraps a streams backend method so that at most _MAX_SHARD_ITERATORS iterators are kept."""
+
+    def wrapper(self, *args, **kwargs):
+        result = method(self, *args, **kwargs)
+        iterators = self.shard_iterators
+        while len(iterators) > _MAX_SHARD_ITERATORS:
+            # Dicts keep insertion order: drop the oldest.
+            iterators.pop(next(iter(iterators)))
+        return result
+
+    return wrapper
+
+
 def install():
     """Replaces moto's transact_write_items (only on the moto version it was written for)."""
     if not moto.__version__.startswith(_PATCHED_FOR):
@@ -243,6 +264,9 @@ def install():
         )
         return
     dynamodb_models.DynamoDBBackend.transact_write_items = _transact_write_items
+    backend = streams_models.DynamoDBStreamsBackend
+    backend.get_records = _bounded(backend.get_records)
+    backend.get_shard_iterator = _bounded(backend.get_shard_iterator)
 
 
 if __name__ == "__main__":
