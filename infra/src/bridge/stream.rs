@@ -380,6 +380,7 @@ impl ShardPoller {
             .shard_in_flight(function, table, &self.shard_id, false);
         let duration_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
         let batch_size = ids.len();
+        let timed_out = matches!(result, Err(InvokeError::Timeout { .. }));
         let verdict = match result {
             Ok(invocation) => judge(
                 &invocation,
@@ -391,13 +392,7 @@ impl ShardPoller {
                 tracing::warn!(%function, source = %self.shard_id, batch_size, outcome = "unreachable", duration_ms, %url, %reason, "invocation: function runtime unreachable; retrying the batch");
                 return !wait_or_stop(stop, self.ctx.options.max_backoff).await;
             }
-            Err(error @ InvokeError::Timeout { .. }) => {
-                tracing::warn!(%function, source = %self.shard_id, batch_size, outcome = "timeout", duration_ms, %error, "invocation: cut at the function's Timeout; a function error");
-                Verdict::Failed {
-                    function_error: Some("Unhandled".to_owned()),
-                    reason: error.to_string(),
-                }
-            }
+            // A timeout is a function error, as on Lambda: retried, bisected, given up.
             Err(error) => Verdict::Failed {
                 function_error: Some("Unhandled".to_owned()),
                 reason: error.to_string(),
@@ -411,7 +406,8 @@ impl ShardPoller {
                 tracing::warn!(%function, source = %self.shard_id, batch_size, outcome = "partial", duration_ms, failed = failed.len(), first_failed = %ids.get(failed[0]).copied().unwrap_or_default(), "invocation: partial batch failure; retrying from the lowest failed record")
             }
             Verdict::Failed { reason, .. } => {
-                tracing::warn!(%function, source = %self.shard_id, batch_size, outcome = "error", duration_ms, %reason, "invocation: batch failed")
+                let outcome = if timed_out { "timeout" } else { "error" };
+                tracing::warn!(%function, source = %self.shard_id, batch_size, outcome, duration_ms, %reason, "invocation: batch failed")
             }
         }
         let done_through = match &verdict {
