@@ -13,7 +13,8 @@
 //! - the S3 archive holds every event.
 //!
 //! It prints what it reached (requests, concurrency, kills, seconds to converge). Bounded: a
-//! few hundred requests, at most 90 s to converge. Needs the repository's tools (`make .venv`);
+//! few hundred requests, at most 90 s to converge (`FTGO_SOAK_REQUESTS_PER_CLIENT=100` runs a
+//! longer one by hand). Needs the repository's tools (`make .venv`);
 //! says SKIPPED without them.
 
 mod local_stack;
@@ -36,7 +37,13 @@ use serde_json::{Value, json};
 use local_stack::{Running, descendants, free_port, root};
 
 const CLIENTS: usize = 16;
-const REQUESTS_PER_CLIENT: usize = 20;
+/// Requests per client; `FTGO_SOAK_REQUESTS_PER_CLIENT` runs a longer soak by hand.
+fn requests_per_client() -> usize {
+    std::env::var("FTGO_SOAK_REQUESTS_PER_CLIENT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20)
+}
 const HOT_ORDERS: usize = 4;
 
 /// One answered command.
@@ -178,7 +185,8 @@ async fn the_local_stack_holds_under_concurrent_commands_and_a_killed_projector(
 
     // The killer: once a third of the requests are answered, kill -9 a running projector
     // instance; answers the pids of every projector instance running at that moment.
-    let total = CLIENTS * REQUESTS_PER_CLIENT;
+    let requests_per_client = requests_per_client();
+    let total = CLIENTS * requests_per_client;
     let done = Arc::new(AtomicUsize::new(0));
     let killer = {
         let done = Arc::clone(&done);
@@ -216,7 +224,7 @@ async fn the_local_stack_holds_under_concurrent_commands_and_a_killed_projector(
         clients.spawn(async move {
             let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (c as u64 + 1).wrapping_mul(0x2545_F491));
             let mut seen: HashMap<(String, &'static str), u64> = HashMap::new();
-            for _ in 0..REQUESTS_PER_CLIENT {
+            for _ in 0..requests_per_client {
                 let pick = rng.below(14);
                 let order_id = if rng.below(10) < 7 {
                     hot[rng.below(hot.len())].clone()
