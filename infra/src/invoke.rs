@@ -93,6 +93,12 @@ pub trait Invoker: Send + Sync + 'static {
         function: &'a str,
         payload: Bytes,
     ) -> BoxFuture<'a, Result<Invocation, InvokeError>>;
+
+    /// An invocation of `function` was cut at its timeout: its instance may be hung or dead
+    /// (Lambda discards such an execution environment). Nothing by default.
+    fn timed_out(&self, function: &str) {
+        let _ = function;
+    }
 }
 
 /// Invokes functions through a Lambda runtime emulator's invoke API, such as
@@ -185,6 +191,52 @@ impl Invoker for RuntimeInvoker {
     }
 }
 
+/// Invokes each function on the emulator that serves it: functions with a server of their own
+/// (see [`crate::functions`]) there, every other one on the shared emulator. A timed-out
+/// invocation is reported on a channel, so that the stack replaces the instances.
+#[derive(Debug)]
+pub struct RoutedInvoker {
+    shared: RuntimeInvoker,
+    own: std::collections::HashMap<String, RuntimeInvoker>,
+    timeouts: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+}
+
+impl RoutedInvoker {
+    /// Invokes through `shared`, except the functions of `own`; reports timeouts to `timeouts`.
+    pub fn new(
+        shared: RuntimeInvoker,
+        own: std::collections::HashMap<String, RuntimeInvoker>,
+        timeouts: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+    ) -> Self {
+        Self {
+            shared,
+            own,
+            timeouts,
+        }
+    }
+
+    /// The invoker serving `function`.
+    pub fn route(&self, function: &str) -> &RuntimeInvoker {
+        self.own.get(function).unwrap_or(&self.shared)
+    }
+}
+
+impl Invoker for RoutedInvoker {
+    fn invoke<'a>(
+        &'a self,
+        function: &'a str,
+        payload: Bytes,
+    ) -> BoxFuture<'a, Result<Invocation, InvokeError>> {
+        self.route(function).invoke(function, payload)
+    }
+
+    fn timed_out(&self, function: &str) {
+        if let Some(tx) = &self.timeouts {
+            let _ = tx.send(function.to_owned());
+        }
+    }
+}
+
 /// Turns the emulator's HTTP answer into an invocation result. `cargo lambda watch` answers a
 /// function error with 500 and the runtime's `{"errorType","errorMessage"}` document; AWS answers
 /// 200 with `X-Amz-Function-Error`.
@@ -255,6 +307,30 @@ mod tests {
         let body = Bytes::from_static(br#"{"statusCode":200,"body":"hi"}"#);
         let got = classify("f", 200, None, body).expect("invocation");
         assert_eq!(got.function_error, None);
+    }
+
+    #[test]
+    fn functions_with_a_server_of_their_own_are_invoked_there() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let own = std::collections::HashMap::from([(
+            "projector".to_owned(),
+            RuntimeInvoker::new("http://127.0.0.1:9101", Duration::from_secs(1)),
+        )]);
+        let routed = RoutedInvoker::new(
+            RuntimeInvoker::new("http://127.0.0.1:9000", Duration::from_secs(1)),
+            own,
+            Some(tx),
+        );
+        assert_eq!(
+            routed.route("projector").url("projector"),
+            "http://127.0.0.1:9101/2015-03-31/functions/projector/invocations"
+        );
+        assert_eq!(
+            routed.route("commands").url("commands"),
+            "http://127.0.0.1:9000/2015-03-31/functions/commands/invocations"
+        );
+        routed.timed_out("projector");
+        assert_eq!(rx.try_recv().ok().as_deref(), Some("projector"));
     }
 
     #[test]

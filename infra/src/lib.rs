@@ -7,6 +7,7 @@
 //! - [`gateway`]: the local API gateway (HTTP → API Gateway HTTP API v2 events → functions).
 //! - [`bridge`]: the event-source bridge (DynamoDB streams and SQS queues → functions, with
 //!   Lambda's batching and retry semantics).
+//! - [`functions`]: the `cargo lambda watch` servers of the local stack, supervised.
 //! - [`invoke`]: invoking a function through the runtime emulator (`cargo lambda watch`).
 //! - [`stack`]: the whole local stack of `make run` (processes, readiness, shutdown).
 //!
@@ -17,6 +18,7 @@
 
 pub mod bridge;
 pub mod error;
+pub mod functions;
 pub mod gateway;
 pub mod invoke;
 pub mod provision;

@@ -21,8 +21,9 @@ use tokio::process::{Child, Command};
 
 use crate::bridge::shard::StreamPolicy;
 use crate::bridge::{Bridge, BridgeOptions, QueueSource, StreamSource};
+use crate::functions::{ServerSetup, Supervisor};
 use crate::gateway::{ApiIdentity, Gateway, GatewayOptions, Route, RouteTable};
-use crate::invoke::RuntimeInvoker;
+use crate::invoke::{RoutedInvoker, RuntimeInvoker};
 use crate::provision::{ProvisionOptions, Provisioned, provision};
 use crate::template::{self, Stack, Template};
 
@@ -122,6 +123,15 @@ pub fn gateway_routes(template: &Template) -> RouteTable {
 
 /// The bridge's event sources: every enabled `DynamoDB` and `SQS` event of the template.
 pub fn bridge_sources(template: &Template) -> (Vec<StreamSource>, Vec<QueueSource>) {
+    // Each function's `Timeout` (Globals applied; SAM's default 3 s when nothing sets it).
+    let timeout_of = |binary: &str| {
+        let seconds = template
+            .functions()
+            .iter()
+            .find(|f| f.binary == binary)
+            .map_or(3, |f| f.timeout);
+        Duration::from_secs(u64::from(seconds.max(1)))
+    };
     let queue_target = |logical_id: &str| {
         template
             .queue(logical_id)
@@ -157,6 +167,7 @@ pub fn bridge_sources(template: &Template) -> (Vec<StreamSource>, Vec<QueueSourc
                     .map(|secs| Duration::from_secs(u64::from(secs))),
             },
             on_failure: s.on_failure.as_deref().map(queue_target),
+            timeout: timeout_of(&s.binary),
         })
         .collect();
     let queues = template
@@ -169,6 +180,7 @@ pub fn bridge_sources(template: &Template) -> (Vec<StreamSource>, Vec<QueueSourc
             batch_size: usize::try_from(q.batch_size).unwrap_or(10),
             batching_window: Duration::from_secs(u64::from(q.maximum_batching_window_in_seconds)),
             report_batch_item_failures: q.reports_batch_item_failures(),
+            timeout: timeout_of(&q.binary),
         })
         .collect();
     (streams, queues)
@@ -325,7 +337,7 @@ fn claim(addr: SocketAddr) -> Result<StdTcpListener, StackError> {
 /// A process the stack started, in a process group of its own (so a terminal's Ctrl-C reaches
 /// the stack, which stops its processes in order), under a guard shell that stops the group when
 /// this process dies without stopping it (its standard input, a pipe from us, closes).
-struct Managed {
+pub(crate) struct Managed {
     what: &'static str,
     child: Child,
     pgid: Option<Pid>,
@@ -349,7 +361,7 @@ exit "$status"
 "#;
 
 impl Managed {
-    fn spawn(
+    pub(crate) fn spawn(
         what: &'static str,
         program: &Path,
         args: &[String],
@@ -404,8 +416,13 @@ impl Managed {
         }
     }
 
+    /// The process group.
+    pub(crate) fn pgid(&self) -> Option<i32> {
+        self.pgid.map(Pid::as_raw)
+    }
+
     /// The exit status, if it has exited.
-    fn exited(&mut self) -> Option<String> {
+    pub(crate) fn exited(&mut self) -> Option<String> {
         match self.child.try_wait() {
             Ok(Some(status)) => Some(status.to_string()),
             Ok(None) => None,
@@ -416,7 +433,7 @@ impl Managed {
     /// Stops the process group: SIGTERM, then SIGKILL after `grace`; also stops any descendant
     /// that left the group (e.g. function instances `cargo lambda watch` runs in groups of
     /// their own).
-    async fn stop(&mut self, grace: Duration) {
+    pub(crate) async fn stop(&mut self, grace: Duration) {
         let Some(pgid) = self.pgid else {
             return;
         };
@@ -456,25 +473,38 @@ impl Managed {
 }
 
 /// The processes below a pid, read from `/proc` (Linux); nothing elsewhere.
-mod process_tree {
+pub(crate) mod process_tree {
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
 
     /// A process, identified by pid and start time (so a reused pid is never signalled).
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    pub(super) struct Proc {
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub(crate) struct Proc {
         pid: i32,
         start: u64,
     }
 
     impl Proc {
+        /// The pid.
+        pub(crate) fn pid(&self) -> i32 {
+            self.pid
+        }
+
+        /// The file name of its executable, while it runs.
+        pub(crate) fn exe_name(&self) -> Option<String> {
+            let exe = std::fs::read_link(format!("/proc/{}/exe", self.pid)).ok()?;
+            let name = exe.file_name()?.to_str()?;
+            // A replaced executable reads "name (deleted)".
+            Some(name.trim_end_matches(" (deleted)").to_owned())
+        }
+
         /// Still the same process, still running.
-        pub(super) fn alive(&self) -> bool {
+        pub(crate) fn alive(&self) -> bool {
             stat(self.pid).is_some_and(|(_, start, state)| start == self.start && state != 'Z')
         }
 
         /// Sends `signal` if it is still the same process.
-        pub(super) fn signal(&self, signal: Signal) {
+        pub(crate) fn signal(&self, signal: Signal) {
             if self.alive() {
                 let _ = kill(Pid::from_raw(self.pid), signal);
             }
@@ -494,7 +524,7 @@ mod process_tree {
     }
 
     /// Every descendant of `root` (not `root` itself).
-    pub(super) fn descendants(root: i32) -> Vec<Proc> {
+    pub(crate) fn descendants(root: i32) -> Vec<Proc> {
         let Ok(dir) = std::fs::read_dir("/proc") else {
             return Vec::new();
         };
@@ -520,7 +550,7 @@ mod process_tree {
 }
 
 /// Waits until `addr` accepts TCP connections and answers HTTP, or `managed` exits.
-async fn wait_http(
+pub(crate) async fn wait_http(
     what: &'static str,
     url: &str,
     managed: &mut Managed,
@@ -558,7 +588,7 @@ async fn wait_http(
 pub struct LocalStack {
     options: StackOptions,
     moto: Option<Managed>,
-    functions: Option<Managed>,
+    supervisor: Option<tokio::task::JoinHandle<()>>,
     stop_tx: tokio::sync::watch::Sender<bool>,
     gateway: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     bridge: Option<tokio::task::JoinHandle<()>>,
@@ -604,7 +634,7 @@ impl LocalStack {
         let mut stack = LocalStack {
             options: options.clone(),
             moto: None,
-            functions: None,
+            supervisor: None,
             stop_tx,
             gateway: None,
             bridge: None,
@@ -687,53 +717,57 @@ impl LocalStack {
             build_functions(&options.root, &binaries).await?;
         }
         let env = function_environment(template, &endpoint);
-        let mut args = vec![
-            "lambda".to_owned(),
-            "watch".to_owned(),
-            "--invoke-address".to_owned(),
-            options.functions_addr.ip().to_string(),
-            "--invoke-port".to_owned(),
-            options.functions_addr.port().to_string(),
-            "--concurrency".to_owned(),
-            options.concurrency.max(1).to_string(),
-        ];
-        if !options.reload {
-            args.push("--ignore-changes".to_owned());
-        }
-        let mut env_file = Vec::new();
-        for (key, value) in &env {
-            // `--env-var` splits on commas; such values go through an env file instead.
-            if value.contains(',') || value.contains('\n') {
-                env_file.push(format!("{key}={value}"));
-            } else {
-                args.push("--env-var".to_owned());
-                args.push(format!("{key}={value}"));
+        let (streams, queues) = bridge_sources(template);
+        // Each function the bridge invokes gets a server of its own (see `functions`).
+        let mut dedicated = Vec::new();
+        for function in streams
+            .iter()
+            .map(|s| s.function.clone())
+            .chain(queues.iter().map(|q| q.function.clone()))
+        {
+            if dedicated.iter().any(|(f, _)| *f == function) {
+                continue;
             }
+            let port = claim(SocketAddr::new(options.functions_addr.ip(), 0))?
+                .local_addr()?
+                .port();
+            dedicated.push((function, SocketAddr::new(options.functions_addr.ip(), port)));
         }
-        if !env_file.is_empty() {
-            let path = log_dir.join(format!("functions-{}.env", options.functions_addr.port()));
-            std::fs::write(&path, env_file.join("\n") + "\n")?;
-            args.push("--env-file".to_owned());
-            args.push(path.display().to_string());
-        }
-        let functions = self.functions.insert(Managed::spawn(
-            "cargo lambda watch",
-            cargo_lambda,
-            &args,
-            &options.root,
-            &env,
-            options.functions_log.as_deref(),
-        )?);
-        let functions_url = options.functions_url();
-        let probe = match binaries.first() {
-            Some(b) => format!("{functions_url}/2015-03-31/functions/{b}/invocations"),
-            None => functions_url.clone(),
+        let setup = ServerSetup {
+            program: cargo_lambda.to_path_buf(),
+            root: options.root.clone(),
+            cwd: log_dir.join(format!("functions-{}", options.functions_addr.port())),
+            concurrency: options.concurrency,
+            env,
+            log: options.functions_log.clone(),
+            binaries: binaries.clone(),
+            reload: options.reload,
+            startup_timeout: timeout,
         };
-        wait_http("cargo lambda watch", &probe, functions, timeout).await?;
+        let supervisor = Supervisor::start(setup, options.functions_addr, dedicated).await?;
+        let functions_url = options.functions_url();
         tracing::info!(url = %functions_url, functions = binaries.len(), "functions are served");
+        let own = supervisor
+            .dedicated_addrs()
+            .into_iter()
+            .map(|(function, addr)| {
+                (
+                    function,
+                    RuntimeInvoker::new(format!("http://{addr}"), options.invoke_timeout),
+                )
+            })
+            .collect();
+        let (timeouts_tx, timeouts_rx) = tokio::sync::mpsc::unbounded_channel();
+        self.supervisor = Some(tokio::spawn(
+            supervisor.run(timeouts_rx, self.stop_tx.subscribe()),
+        ));
 
         // 4. Gateway and bridge, in this process.
-        let invoker = Arc::new(RuntimeInvoker::new(&functions_url, options.invoke_timeout));
+        let invoker = Arc::new(RoutedInvoker::new(
+            RuntimeInvoker::new(&functions_url, options.invoke_timeout),
+            own,
+            Some(timeouts_tx),
+        ));
         api_listener.set_nonblocking(true)?;
         let listener = tokio::net::TcpListener::from_std(api_listener)?;
         let gateway = Gateway::new(
@@ -751,13 +785,13 @@ impl LocalStack {
             let _ = stop.wait_for(|s| *s).await;
         })));
 
-        let (streams, queues) = bridge_sources(template);
         let bridge = Bridge::new(
             &sdk,
             invoker,
             BridgeOptions {
                 region: template.stack().region.clone(),
                 account_id: template.stack().account_id.clone(),
+                progress_file: Some(log_dir.join("bridge-progress.json")),
                 ..BridgeOptions::default()
             },
             streams,
@@ -812,10 +846,16 @@ impl LocalStack {
     }
 
     fn check(&mut self) -> Option<StackError> {
-        for managed in [self.moto.as_mut(), self.functions.as_mut()]
-            .into_iter()
-            .flatten()
+        if let Some(supervisor) = &self.supervisor
+            && supervisor.is_finished()
         {
+            return Some(StackError::Exited {
+                what: "the functions' supervisor",
+                status: "stopped".to_owned(),
+                hint: String::new(),
+            });
+        }
+        for managed in self.moto.as_mut().into_iter() {
             if let Some(status) = managed.exited() {
                 return Some(StackError::Exited {
                     what: managed.what,
@@ -840,8 +880,9 @@ impl LocalStack {
         if let Some(bridge) = self.bridge.take() {
             let _ = tokio::time::timeout(Duration::from_secs(15), bridge).await;
         }
-        if let Some(mut functions) = self.functions.take() {
-            functions.stop(Duration::from_secs(10)).await;
+        if let Some(supervisor) = self.supervisor.take() {
+            // It stops every server it runs when the stop signal is set.
+            let _ = tokio::time::timeout(Duration::from_secs(30), supervisor).await;
         }
         if let Some(mut moto) = self.moto.take() {
             moto.stop(Duration::from_secs(10)).await;
@@ -851,7 +892,7 @@ impl LocalStack {
 
 /// Builds the function binaries as `cargo lambda watch` will run them (`cargo run --bin`), so
 /// the first request does not wait for a compile.
-async fn build_functions(root: &Path, binaries: &[String]) -> Result<(), StackError> {
+pub(crate) async fn build_functions(root: &Path, binaries: &[String]) -> Result<(), StackError> {
     if binaries.is_empty() {
         return Ok(());
     }
@@ -947,6 +988,12 @@ mod tests {
         );
         for (s, declared) in streams.iter().zip(t.stream_sources()) {
             assert_eq!(s.function, declared.binary);
+            let function = t
+                .functions()
+                .iter()
+                .find(|f| f.binary == declared.binary)
+                .expect("the source's function");
+            assert_eq!(s.timeout, Duration::from_secs(u64::from(function.timeout)));
             let table = t.table(&declared.table).expect("table");
             assert_eq!(s.table, table.name);
             assert_eq!(s.policy.batch_size, declared.batch_size as usize);

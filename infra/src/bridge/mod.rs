@@ -9,6 +9,7 @@
 //! through the [`Invoker`] port.
 
 pub mod failure;
+pub mod progress;
 pub mod queue;
 pub mod shard;
 pub mod sqs;
@@ -16,12 +17,16 @@ pub mod stream;
 pub mod verdict;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
 
 use tokio::sync::{Mutex, watch};
 
-use crate::invoke::Invoker;
+use crate::invoke::{Invocation, InvokeError, Invoker};
+pub use progress::Progress;
 pub use sqs::QueueSource;
 pub use stream::StreamSource;
 
@@ -62,6 +67,12 @@ pub struct BridgeOptions {
     pub retry_backoff: Duration,
     /// Longest back-off.
     pub max_backoff: Duration,
+    /// After this many empty reads in a row, a shard's iterator is acquired afresh
+    /// (`AFTER_SEQUENCE_NUMBER` of the last record read), in case the emulator's iterator went
+    /// stale while the stream moved on.
+    pub refresh_after_empty_reads: u32,
+    /// Where to write the bridge's progress (`bridge-progress.json`), if anywhere.
+    pub progress_file: Option<PathBuf>,
 }
 
 impl Default for BridgeOptions {
@@ -73,6 +84,8 @@ impl Default for BridgeOptions {
             discovery_interval: Duration::from_secs(2),
             retry_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(5),
+            refresh_after_empty_reads: 20,
+            progress_file: None,
         }
     }
 }
@@ -84,9 +97,34 @@ pub struct BridgeContext {
     invoker: Arc<dyn Invoker>,
     options: BridgeOptions,
     queue_urls: Mutex<HashMap<String, String>>,
+    progress: Arc<Progress>,
 }
 
 impl BridgeContext {
+    /// Invokes `function`, cutting the invocation at `timeout` (the function's `Timeout`); a
+    /// timed-out invocation is reported to the invoker (whose instance may be hung or dead).
+    /// Also answers how long it took.
+    async fn invoke(
+        &self,
+        function: &str,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> (Result<Invocation, InvokeError>, Duration) {
+        let started = Instant::now();
+        let result =
+            match tokio::time::timeout(timeout, self.invoker.invoke(function, payload)).await {
+                Ok(result) => result,
+                Err(_) => Err(InvokeError::Timeout {
+                    function: function.to_owned(),
+                    after: timeout,
+                }),
+            };
+        if matches!(result, Err(InvokeError::Timeout { .. })) {
+            self.invoker.timed_out(function);
+        }
+        (result, started.elapsed())
+    }
+
     fn function_arn(&self, function: &str) -> String {
         format!(
             "arn:aws:lambda:{}:{}:function:{function}",
@@ -170,10 +208,16 @@ impl Bridge {
                 invoker,
                 options,
                 queue_urls: Mutex::new(HashMap::new()),
+                progress: Arc::new(Progress::default()),
             }),
             streams,
             queues,
         }
+    }
+
+    /// How far each source has come (also written to `BridgeOptions::progress_file`).
+    pub fn progress(&self) -> Arc<Progress> {
+        Arc::clone(&self.ctx.progress)
     }
 
     /// Polls every source until `shutdown` completes, then lets in-flight batches finish (for
@@ -187,6 +231,14 @@ impl Bridge {
         for source in self.queues {
             tasks.spawn(sqs::run(Arc::clone(&self.ctx), source, stop_rx.clone()));
         }
+        let writer = self.ctx.options.progress_file.clone().map(|path| {
+            tokio::spawn(progress::write_loop(
+                Arc::clone(&self.ctx.progress),
+                path,
+                Duration::from_secs(1),
+                stop_rx.clone(),
+            ))
+        });
         shutdown.await;
         let _ = stop_tx.send(true);
         let drained =
@@ -196,6 +248,9 @@ impl Bridge {
                 "event-source bridge stopped with batches in flight; they will be read again"
             );
             tasks.abort_all();
+        }
+        if let Some(writer) = writer {
+            let _ = writer.await;
         }
     }
 }

@@ -34,6 +34,8 @@ pub struct QueueSource {
     pub batching_window: Duration,
     /// `FunctionResponseTypes` contains `ReportBatchItemFailures`.
     pub report_batch_item_failures: bool,
+    /// The function's `Timeout`: an invocation still running then is cut and fails.
+    pub timeout: Duration,
 }
 
 /// Polls `source` until `stop` turns true.
@@ -57,6 +59,7 @@ pub(super) async fn run(
         .await
         .unwrap_or_else(|| source.queue.clone());
     tracing::info!(function = %source.function, queue = %url, "polling queue");
+    ctx.progress.queue_seen(&source.function, &url);
     let batch_size = source.batch_size.max(1);
     while !stopped(&stop) {
         let messages = match gather(&ctx, &url, batch_size, source.batching_window, &mut stop).await
@@ -78,7 +81,12 @@ pub(super) async fn run(
             .iter()
             .map(|m| m.message_id().unwrap_or_default())
             .collect();
-        let verdict = match ctx.invoker.invoke(&source.function, payload).await {
+        let function = source.function.as_str();
+        let batch_size = ids.len();
+        let (result, took) = ctx.invoke(function, payload, source.timeout).await;
+        let duration_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+        let timed_out = matches!(result, Err(InvokeError::Timeout { .. }));
+        let verdict = match result {
             Ok(invocation) => judge(&invocation, &ids, source.report_batch_item_failures),
             Err(InvokeError::Unreachable {
                 url: runtime,
@@ -86,7 +94,7 @@ pub(super) async fn run(
             }) => {
                 // Not the function's failure (the runtime is restarting): make the messages
                 // visible again now rather than after the queue's visibility timeout.
-                tracing::warn!(function = %source.function, %runtime, %reason, "function runtime unreachable; the messages will be received again");
+                tracing::warn!(%function, source = %url, batch_size, outcome = "unreachable", duration_ms, %runtime, %reason, "invocation: function runtime unreachable; the messages will be received again");
                 release(&ctx, &url, &messages).await;
                 if wait_or_stop(&mut stop, ctx.options.max_backoff).await {
                     return;
@@ -98,9 +106,20 @@ pub(super) async fn run(
                 reason: error.to_string(),
             },
         };
-        if let Verdict::Failed { reason, .. } = &verdict {
-            tracing::warn!(function = %source.function, messages = ids.len(), %reason, "batch failed; messages become visible again after the visibility timeout");
+        match &verdict {
+            Verdict::Success => {
+                tracing::info!(%function, source = %url, batch_size, outcome = "ok", duration_ms, "invocation")
+            }
+            Verdict::Partial(failed) => {
+                tracing::warn!(%function, source = %url, batch_size, outcome = "partial", duration_ms, failed = failed.len(), "invocation: partial batch failure; the failed messages come back after the visibility timeout")
+            }
+            Verdict::Failed { reason, .. } => {
+                let outcome = if timed_out { "timeout" } else { "error" };
+                tracing::warn!(%function, source = %url, batch_size, outcome, duration_ms, %reason, "invocation: batch failed; messages become visible again after the visibility timeout")
+            }
         }
+        ctx.progress
+            .queue_batch(function, &url, matches!(verdict, Verdict::Success));
         let delete: Vec<&Message> = to_delete(&verdict, messages.len())
             .into_iter()
             .filter_map(|i| messages.get(i))

@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use aws_lambda_events::dynamodb::{Event, EventRecord, StreamRecord, StreamViewType};
 use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
@@ -32,6 +32,8 @@ pub struct StreamSource {
     pub policy: StreamPolicy,
     /// `DestinationConfig.OnFailure.Destination`: an SQS queue ARN, URL or name.
     pub on_failure: Option<String>,
+    /// The function's `Timeout`: an invocation still running then is cut and fails.
+    pub timeout: Duration,
 }
 
 /// Polls `source` until `stop` turns true.
@@ -195,7 +197,10 @@ async fn run_shard(
         last_sequence: None,
         closed: false,
         position,
+        empty_reads: 0,
     };
+    ctx.progress
+        .shard_seen(&source.function, &source.table, &shard_id);
     tracing::debug!(function = %source.function, %shard_id, "reading shard");
     poller.run(&mut stop).await;
     if poller.closed && poller.state.is_empty() {
@@ -215,6 +220,7 @@ struct ShardPoller {
     last_sequence: Option<String>,
     closed: bool,
     position: StartingPosition,
+    empty_reads: u32,
 }
 
 impl ShardPoller {
@@ -301,11 +307,27 @@ impl ShardPoller {
             .collect();
         if let Some(last) = entries.last() {
             self.last_sequence = Some(last.sequence_number.clone());
+            self.empty_reads = 0;
+        } else {
+            self.empty_reads = self.empty_reads.saturating_add(1);
         }
         self.state.push(entries, now);
         match out.next_shard_iterator() {
             Some(next) => self.iterator = Some(next.to_owned()),
             None => self.closed = true,
+        }
+        // An emulator's iterator can go stale while the stream moves on (moto's did after a
+        // cancelled transaction): after a run of empty reads, take a fresh one after the last
+        // record read. Never from LATEST before the first record: that could skip records.
+        let refresh = self.ctx.options.refresh_after_empty_reads;
+        if refresh > 0
+            && self.empty_reads >= refresh
+            && !self.closed
+            && (self.last_sequence.is_some() || self.position == StartingPosition::TrimHorizon)
+        {
+            tracing::debug!(function = %self.source.function, shard = %self.shard_id, after = ?self.last_sequence, "no records for a while; acquiring a fresh iterator");
+            self.iterator = None;
+            self.empty_reads = 0;
         }
         Ok(())
     }
@@ -345,7 +367,21 @@ impl ShardPoller {
         let payload = event_payload(batch.iter().map(|e| &e.record), &self.stream_arn, &region);
         let ids: Vec<&str> = batch.iter().map(|e| e.sequence_number.as_str()).collect();
         let function = self.source.function.as_str();
-        let verdict = match self.ctx.invoker.invoke(function, payload).await {
+        let table = self.source.table.as_str();
+        self.ctx
+            .progress
+            .shard_in_flight(function, table, &self.shard_id, true);
+        let (result, took) = self
+            .ctx
+            .invoke(function, payload, self.source.timeout)
+            .await;
+        self.ctx
+            .progress
+            .shard_in_flight(function, table, &self.shard_id, false);
+        let duration_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+        let batch_size = ids.len();
+        let timed_out = matches!(result, Err(InvokeError::Timeout { .. }));
+        let verdict = match result {
             Ok(invocation) => judge(
                 &invocation,
                 &ids,
@@ -353,9 +389,10 @@ impl ShardPoller {
             ),
             Err(InvokeError::Unreachable { url, reason }) => {
                 // Not the function's failure: the runtime is (re)starting. Try again, uncounted.
-                tracing::warn!(%function, %url, %reason, "function runtime unreachable; retrying the batch");
+                tracing::warn!(%function, source = %self.shard_id, batch_size, outcome = "unreachable", duration_ms, %url, %reason, "invocation: function runtime unreachable; retrying the batch");
                 return !wait_or_stop(stop, self.ctx.options.max_backoff).await;
             }
+            // A timeout is a function error, as on Lambda: retried, bisected, given up.
             Err(error) => Verdict::Failed {
                 function_error: Some("Unhandled".to_owned()),
                 reason: error.to_string(),
@@ -363,14 +400,32 @@ impl ShardPoller {
         };
         match &verdict {
             Verdict::Success => {
-                tracing::debug!(%function, shard = %self.shard_id, records = ids.len(), "batch processed")
+                tracing::info!(%function, source = %self.shard_id, batch_size, outcome = "ok", duration_ms, "invocation")
             }
             Verdict::Partial(failed) => {
-                tracing::info!(%function, shard = %self.shard_id, records = ids.len(), failed = failed.len(), first_failed = %ids.get(failed[0]).copied().unwrap_or_default(), "partial batch failure; retrying from the lowest failed record")
+                tracing::warn!(%function, source = %self.shard_id, batch_size, outcome = "partial", duration_ms, failed = failed.len(), first_failed = %ids.get(failed[0]).copied().unwrap_or_default(), "invocation: partial batch failure; retrying from the lowest failed record")
             }
             Verdict::Failed { reason, .. } => {
-                tracing::warn!(%function, shard = %self.shard_id, records = ids.len(), %reason, "batch failed")
+                let outcome = if timed_out { "timeout" } else { "error" };
+                tracing::warn!(%function, source = %self.shard_id, batch_size, outcome, duration_ms, %reason, "invocation: batch failed")
             }
+        }
+        let done_through = match &verdict {
+            Verdict::Success => ids.last().copied(),
+            Verdict::Partial(failed) => failed
+                .first()
+                .and_then(|first| first.checked_sub(1))
+                .and_then(|i| ids.get(i).copied()),
+            Verdict::Failed { .. } => None,
+        };
+        if let Some(sequence) = done_through {
+            self.ctx.progress.shard_processed(
+                function,
+                table,
+                &self.shard_id,
+                sequence,
+                Utc::now(),
+            );
         }
         let completion = self.state.complete(&verdict);
         for report in &completion.given_up {
@@ -395,6 +450,14 @@ impl ShardPoller {
         };
         let request_id = uuid::Uuid::new_v4().to_string();
         let message = on_failure_message(report, &origin, &request_id, Utc::now());
+        // The shard moves past given-up records: they count as done.
+        self.ctx.progress.shard_processed(
+            &self.source.function,
+            &self.source.table,
+            &self.shard_id,
+            &report.end_sequence_number,
+            Utc::now(),
+        );
         let Some(destination) = &self.source.on_failure else {
             tracing::error!(function = %self.source.function, condition = report.condition.as_str(), info = %message["DDBStreamBatchInfo"], "records given up; the event source has no on-failure destination");
             return true;
