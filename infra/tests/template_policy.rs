@@ -87,10 +87,10 @@ fn violations(document: &Value) -> Vec<String> {
                     }
                 }
             }
-            "AWS::IAM::Role" | "AWS::IAM::User" | "AWS::IAM::Group" => {
-                if !one_or_many(props.get("ManagedPolicyArns")).is_empty() {
-                    fail("ManagedPolicyArns: managed policies cannot be reviewed here");
-                }
+            "AWS::IAM::Role" | "AWS::IAM::User" | "AWS::IAM::Group"
+                if !one_or_many(props.get("ManagedPolicyArns")).is_empty() =>
+            {
+                fail("ManagedPolicyArns: managed policies cannot be reviewed here");
             }
             "AWS::DynamoDB::Table" => {
                 if !is_true(
@@ -156,12 +156,11 @@ fn violations(document: &Value) -> Vec<String> {
                     fail("no AWS::S3::BucketPolicy denying requests without aws:SecureTransport");
                 }
             }
-            "AWS::SQS::Queue" => {
+            "AWS::SQS::Queue"
                 if !is_true(props.get("SqsManagedSseEnabled"))
-                    && props.get("KmsMasterKeyId").is_none()
-                {
-                    fail("not encrypted (SqsManagedSseEnabled: true or KmsMasterKeyId)");
-                }
+                    && props.get("KmsMasterKeyId").is_none() =>
+            {
+                fail("not encrypted (SqsManagedSseEnabled: true or KmsMasterKeyId)");
             }
             "AWS::Serverless::HttpApi" => {
                 let route = props.get("DefaultRouteSettings");
@@ -180,12 +179,10 @@ fn violations(document: &Value) -> Vec<String> {
                     fail("AccessLogSettings.Format is not a JSON object");
                 }
             }
-            "AWS::SecretsManager::Secret" => {
-                if props.get("SecretString").is_some() {
-                    fail(
-                        "a literal SecretString (a secret in the repository); use GenerateSecretString",
-                    );
-                }
+            "AWS::SecretsManager::Secret" if props.get("SecretString").is_some() => {
+                fail(
+                    "a literal SecretString (a secret in the repository); use GenerateSecretString",
+                );
             }
             _ => {}
         }
