@@ -3,7 +3,9 @@
 #   make run     the local stack (moto + cargo lambda watch + API on 127.0.0.1:3000)
 #   make test    every test; starts the emulators it needs on free ports
 #   make build   release arm64 Lambda binaries (cargo-lambda)
-#   make lint    rustfmt, clippy (warnings denied), sam validate --lint
+#   make lint    rustfmt, clippy (warnings denied), sam validate --lint, the template's hardening
+#                policy (infra/tests/template_policy.rs: IAM without wildcards, encrypted and
+#                protected data, TLS-only bucket, throttled and logged API; offline)
 #   make bench   benchmarks
 #   make deploy  sam build && sam deploy (--guided the first time, without samconfig.toml)
 #
@@ -57,6 +59,7 @@ lint: .venv
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(VENV)/bin/sam validate --lint --template $(TEMPLATE)
+	cargo test --workspace --test template_policy
 
 bench:
 	cargo bench --workspace

@@ -426,3 +426,95 @@ async fn dropping_an_emulator_stops_its_server() {
     });
     assert!(stopped, "{address} still answers after drop");
 }
+
+#[tokio::test]
+async fn every_stack_gets_its_page_token_secret_generated_and_kept_on_reprovisioning() {
+    let moto = Emulator::moto().await;
+    let stack = moto.fresh_stack().await.expect("fresh stack");
+    let declared = stack
+        .template()
+        .secret("PageTokenKey")
+        .expect("template.yaml declares PageTokenKey");
+    let name = stack.secret_name("PageTokenKey").to_owned();
+    assert_eq!(name, format!("{}-page-token-key", stack.name()));
+    assert_eq!(
+        stack.function_env("order-history-query")["PAGE_TOKEN_SECRET_ID"],
+        name,
+        "the query function is told which secret"
+    );
+    for binary in [
+        "order-commands",
+        "order-history-projector",
+        "event-archiver",
+    ] {
+        assert!(
+            !stack
+                .function_env(binary)
+                .contains_key("PAGE_TOKEN_SECRET_ID"),
+            "{binary} is not told"
+        );
+    }
+    let secrets = stack.secrets_manager().await;
+    let value = || async {
+        secrets
+            .get_secret_value()
+            .secret_id(&name)
+            .send()
+            .await
+            .expect("GetSecretValue")
+            .secret_string
+            .expect("a string value")
+    };
+    let first = value().await;
+    assert_eq!(
+        Some(first.len() as i64),
+        declared.generate.password_length,
+        "PasswordLength"
+    );
+    assert!(
+        first.chars().all(|c| c.is_ascii_alphanumeric()),
+        "ExcludePunctuation: {first}"
+    );
+    let again = provision::provision(
+        &moto.sdk_config().await,
+        stack.template(),
+        &ProvisionOptions::everything().recreating(),
+    )
+    .await
+    .expect("provision again");
+    assert!(!again.secret("PageTokenKey").expect("provisioned").created);
+    assert_eq!(
+        value().await,
+        first,
+        "a running stack's key is never replaced"
+    );
+
+    let other = moto.fresh_stack().await.expect("another stack");
+    let other_value = secrets
+        .get_secret_value()
+        .secret_id(other.secret_name("PageTokenKey"))
+        .send()
+        .await
+        .expect("GetSecretValue")
+        .secret_string
+        .expect("a string value");
+    assert_ne!(other_value, first, "each stack gets its own random key");
+
+    // Beside DynamoDB Local (no Secrets Manager), a stack's secret lives on moto, and the
+    // functions are pointed there.
+    let local = or_skip!(Emulator::dynamodb_local().await);
+    let beside = local
+        .fresh_stack()
+        .await
+        .expect("fresh stack on DynamoDB Local");
+    let env = beside.function_env("order-history-query");
+    assert_eq!(env["AWS_ENDPOINT_URL_SECRETS_MANAGER"], moto.endpoint());
+    beside
+        .secrets_manager()
+        .await
+        .describe_secret()
+        .secret_id(&env["PAGE_TOKEN_SECRET_ID"])
+        .send()
+        .await
+        .expect("the secret exists on moto");
+}

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! ftgo run        the whole local stack (moto, provisioning, cargo lambda watch, API, bridge)
-//! ftgo provision  create the template's tables, buckets and queues at an endpoint
+//! ftgo provision  create the template's tables, buckets, queues and secrets at an endpoint
 //! ftgo gateway    only the local API gateway, in front of a running `cargo lambda watch`
 //! ftgo bridge     only the event-source bridge, between an endpoint and `cargo lambda watch`
 //! ftgo replay     queue a replay of the event archive into a view table (one message per partition)
@@ -43,7 +43,7 @@ enum Command {
     /// Run the whole local stack until Ctrl-C: moto server, the template's resources, `cargo
     /// lambda watch`, the API gateway and the event-source bridge.
     Run(RunArgs),
-    /// Create the template's tables, buckets and queues at an endpoint.
+    /// Create the template's tables, buckets, queues and secrets at an endpoint.
     Provision(ProvisionArgs),
     /// Serve the template's HTTP API in front of a running function runtime.
     Gateway(GatewayArgs),
@@ -257,6 +257,9 @@ async fn dispatch(command: Command) -> Result<(), String> {
             }
             for q in &done.queues {
                 println!("queue  {}{}", q.url, created(q.created));
+            }
+            for s in &done.secrets {
+                println!("secret {}{}", s.name, created(s.created));
             }
             Ok(())
         }

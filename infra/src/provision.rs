@@ -1,10 +1,17 @@
-//! Creating the tables, buckets and queues `template.yaml` declares, against an emulator
-//! (moto server, DynamoDB Local) or any AWS-compatible endpoint.
+//! Creating the tables, buckets, queues and secrets `template.yaml` declares, against an
+//! emulator (moto server, DynamoDB Local) or any AWS-compatible endpoint.
 //!
 //! Everything comes from a [`Template`]: the code knows no table, bucket or queue of its own, so
 //! adding a resource to the template makes it appear locally and removing it makes it go.
 //! Tables are created on demand (`PAY_PER_REQUEST`) with their key schema, secondary indexes,
-//! stream and time to live.
+//! stream and time to live. A secret gets a random value as its `GenerateSecretString` says
+//! (through Secrets Manager's own `GetRandomPassword`).
+//!
+//! What protects data in AWS is not applied locally: table deletion protection (the local stack
+//! and the tests delete and recreate tables), server-side encryption and point-in-time recovery,
+//! bucket versioning, lifecycle and policy (the TLS-only policy means nothing over the
+//! emulator's plain HTTP). `infra/tests/template_policy.rs` checks that the template declares
+//! them.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -19,7 +26,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use crate::error::{Error, Result};
-use crate::template::{self, Bucket, Queue, Table, Template};
+use crate::template::{self, Bucket, Queue, Secret, Table, Template};
 
 const WAIT_LIMIT: Duration = Duration::from_secs(60);
 const POLL_EVERY: Duration = Duration::from_millis(100);
@@ -45,17 +52,20 @@ pub struct ProvisionOptions {
     pub buckets: bool,
     /// Create SQS queues.
     pub queues: bool,
+    /// Create Secrets Manager secrets.
+    pub secrets: bool,
     /// What to do with resources that already exist.
     pub existing: Existing,
 }
 
 impl ProvisionOptions {
-    /// Tables, buckets and queues (moto server), keeping what exists.
+    /// Tables, buckets, queues and secrets (moto server), keeping what exists.
     pub fn everything() -> Self {
         Self {
             tables: true,
             buckets: true,
             queues: true,
+            secrets: true,
             existing: Existing::Keep,
         }
     }
@@ -66,6 +76,7 @@ impl ProvisionOptions {
             tables: true,
             buckets: false,
             queues: false,
+            secrets: false,
             existing: Existing::Keep,
         }
     }
@@ -124,6 +135,19 @@ pub struct ProvisionedQueue {
     pub created: bool,
 }
 
+/// A secret as provisioned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProvisionedSecret {
+    /// The template's logical id.
+    pub logical_id: String,
+    /// The secret name (what `Ref` resolves to locally).
+    pub name: String,
+    /// The ARN the endpoint reports.
+    pub arn: Option<String>,
+    /// Created by this call (false: it existed and was kept).
+    pub created: bool,
+}
+
 /// What [`provision`] created or found: the resolved names, by logical id.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Provisioned {
@@ -133,6 +157,8 @@ pub struct Provisioned {
     pub buckets: Vec<ProvisionedBucket>,
     /// Queues, in template order.
     pub queues: Vec<ProvisionedQueue>,
+    /// Secrets, in template order.
+    pub secrets: Vec<ProvisionedSecret>,
 }
 
 impl Provisioned {
@@ -170,9 +196,14 @@ impl Provisioned {
     pub fn queue_url(&self, logical_id: &str) -> Option<&str> {
         self.queue(logical_id).map(|q| q.url.as_str())
     }
+
+    /// The secret of this logical id.
+    pub fn secret(&self, logical_id: &str) -> Option<&ProvisionedSecret> {
+        self.secrets.iter().find(|s| s.logical_id == logical_id)
+    }
 }
 
-/// Creates every table, bucket and queue of `template` (as `options` select) at the endpoint of
+/// Creates every table, bucket, queue and secret of `template` (as `options` select) at the endpoint of
 /// `sdk`, and returns their names. Idempotent: what exists is kept or recreated as
 /// `options.existing` says.
 pub async fn provision(
@@ -201,6 +232,14 @@ pub async fn provision(
     if options.queues {
         let client = aws_sdk_sqs::Client::new(sdk);
         provisioned.queues = provision_queues(&client, template.queues(), options.existing).await?;
+    }
+    if options.secrets {
+        let client = aws_sdk_secretsmanager::Client::new(sdk);
+        for secret in template.secrets() {
+            provisioned
+                .secrets
+                .push(provision_secret(&client, secret).await?);
+        }
     }
     Ok(provisioned)
 }
@@ -654,6 +693,97 @@ async fn provision_queue(
         arn,
         created,
     })
+}
+
+/// Creates one secret with a value generated as its `GenerateSecretString` says (or its
+/// `SecretString`). An existing secret is kept with its value and versions, whatever
+/// [`Existing`] says: a key that changed under a running stack would refuse its tokens.
+pub async fn provision_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    secret: &Secret,
+) -> Result<ProvisionedSecret> {
+    let name = secret.name.as_str();
+    match client.describe_secret().secret_id(name).send().await {
+        Ok(found) => {
+            return Ok(ProvisionedSecret {
+                logical_id: secret.logical_id.clone(),
+                name: name.to_owned(),
+                arn: found.arn,
+                created: false,
+            });
+        }
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) => {}
+        Err(err) => return Err(aws_error("DescribeSecret", name, err)),
+    }
+    let value = match &secret.secret_string {
+        Some(value) => value.clone(),
+        None => generate_secret_string(client, name, &secret.generate).await?,
+    };
+    let created = client
+        .create_secret()
+        .name(name)
+        .set_description(secret.description.clone())
+        .secret_string(value)
+        .send()
+        .await;
+    let (arn, created) = match created {
+        Ok(output) => (output.arn, true),
+        // Another process created it between our describe and create: keep theirs.
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_exists_exception()) =>
+        {
+            (None, false)
+        }
+        Err(err) => return Err(aws_error("CreateSecret", name, err)),
+    };
+    Ok(ProvisionedSecret {
+        logical_id: secret.logical_id.clone(),
+        name: name.to_owned(),
+        arn,
+        created,
+    })
+}
+
+async fn generate_secret_string(
+    client: &aws_sdk_secretsmanager::Client,
+    name: &str,
+    generate: &template::GeneratedSecret,
+) -> Result<String> {
+    let password = client
+        .get_random_password()
+        .set_password_length(generate.password_length)
+        .set_exclude_characters(generate.exclude_characters.clone())
+        .set_exclude_numbers(generate.exclude_numbers)
+        .set_exclude_punctuation(generate.exclude_punctuation)
+        .set_exclude_uppercase(generate.exclude_uppercase)
+        .set_exclude_lowercase(generate.exclude_lowercase)
+        .set_include_space(generate.include_space)
+        .set_require_each_included_type(generate.require_each_included_type)
+        .send()
+        .await
+        .map_err(|e| aws_error("GetRandomPassword", name, e))?
+        .random_password
+        .ok_or_else(|| Error::Aws {
+            operation: "GetRandomPassword",
+            resource: name.to_owned(),
+            message: "no RandomPassword in the answer".to_owned(),
+        })?;
+    let Some((template, key)) = &generate.json_template else {
+        return Ok(password);
+    };
+    let mut value: serde_json::Map<String, serde_json::Value> = serde_json::from_str(template)
+        .map_err(|e| {
+            Error::template(format!(
+                "secret {name}: SecretStringTemplate is not a JSON object: {e}"
+            ))
+        })?;
+    value.insert(key.clone(), serde_json::Value::String(password));
+    Ok(serde_json::Value::Object(value).to_string())
 }
 
 fn aws_error<E>(operation: &'static str, resource: &str, err: E) -> Error

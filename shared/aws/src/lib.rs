@@ -6,6 +6,7 @@
 //! * [`http`]: the HTTP error shape and request parsing shared by the HTTP handlers;
 //! * [`order_commands`], [`delivery_commands`]: the command Lambdas' handlers;
 //! * [`order_history`]: the order-history view DAO; [`projector`], [`query`]: its Lambdas' handlers;
+//! * [`page_token_key`]: the page-token keys, from Secrets Manager;
 //! * [`archive`]: the S3 event archive; [`archiver`], [`replay`]: its Lambdas' handlers.
 //!
 //! Each Lambda's `main.rs` builds its clients once and hands requests to a handler here.
@@ -22,6 +23,7 @@ pub mod event_store;
 pub mod http;
 pub mod order_commands;
 pub mod order_history;
+pub mod page_token_key;
 pub mod projector;
 pub mod query;
 pub mod replay;

@@ -7,8 +7,9 @@
 //! * `findOrderHistory` queries the consumer index newest first within `since`..`until` (RFC 3339,
 //!   default the last 30 days up to now), filtered by `status` and any of the repeatable
 //!   `keyword`s, `pageSize` (1–100, default 20) orders a page; pages are full unless the results
-//!   end. `pageToken`s are sealed with HMAC-SHA256 under the configured secret and bound to the
-//!   consumer and the filters: a forged or foreign token answers 400.
+//!   end. `pageToken`s are sealed with HMAC-SHA256 under a key from Secrets Manager
+//!   ([`crate::page_token_key`]), name that key, and are bound to the consumer and the filters:
+//!   a forged or foreign token, or one naming a retired key, answers 400.
 //! * `consistentWith=<token>` (a command answer's token) on both routes answers 409
 //!   `VIEW_NOT_CAUGHT_UP` with `Retry-After` while the view is older than the token.
 //! * Every bad parameter answers 400 `VALIDATION_FAILED` naming it.
@@ -21,7 +22,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ftgo_domain::order::OrderStatus;
 use ftgo_domain::token::ConsistencyToken;
 use ftgo_domain::view::{OrderView, keywords_of};
-use hmac::{Hmac, Mac};
 use http::StatusCode;
 use lambda_http::aws_lambda_events::query_map::QueryMap;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -34,6 +34,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::http::{ApiError, json_response, no_route, path_id, path_segments, respond};
 use crate::order_history::{HistoryKey, HistoryQuery, OrderHistoryDao, epoch_millis};
+use crate::page_token_key::PageTokenKeys;
 
 /// Default page size.
 pub const DEFAULT_PAGE_SIZE: usize = 20;
@@ -131,39 +132,38 @@ pub struct HistoryJson {
     pub next_page_token: Option<String>,
 }
 
-/// The query service: the view, and the key that seals page tokens.
+/// The query service: the view, and the keys that seal page tokens.
 #[derive(Debug, Clone)]
 pub struct OrderHistoryQuery {
     view: OrderHistoryDao,
-    page_token_secret: Vec<u8>,
+    page_token_keys: PageTokenKeys,
 }
 
 impl OrderHistoryQuery {
-    /// A service over `view`, sealing page tokens with `page_token_secret`.
-    pub fn new(view: OrderHistoryDao, page_token_secret: impl Into<Vec<u8>>) -> Self {
+    /// A service over `view`, sealing page tokens with `page_token_keys`.
+    pub fn new(view: OrderHistoryDao, page_token_keys: impl Into<PageTokenKeys>) -> Self {
         Self {
             view,
-            page_token_secret: page_token_secret.into(),
+            page_token_keys: page_token_keys.into(),
         }
     }
 
-    /// The service the Lambda runs: a DynamoDB client from `sdk`, names and key from `config`.
+    /// The service the Lambda runs: DynamoDB and Secrets Manager clients from `sdk`, names and
+    /// the key's secret from `config` (the key itself is read on first use).
     pub fn from_config(sdk: &aws_config::SdkConfig, config: &Config) -> Result<Self, Error> {
         Config::require(&config.order_history_table, "ORDER_HISTORY_TABLE")?;
         Config::require(
             &config.order_history_by_consumer_index,
             "ORDER_HISTORY_BY_CONSUMER_INDEX",
         )?;
-        if config.page_token_secret.is_empty() {
-            return Err(crate::config::ConfigError::Missing("PAGE_TOKEN_SECRET").into());
-        }
+        let page_token_keys = PageTokenKeys::from_config(sdk, config)?;
         Ok(Self::new(
             OrderHistoryDao::new(
                 aws_sdk_dynamodb::Client::new(sdk),
                 &config.order_history_table,
                 &config.order_history_by_consumer_index,
             ),
-            config.page_token_secret.clone(),
+            page_token_keys,
         ))
     }
 
@@ -476,34 +476,15 @@ struct PageTokenBody {
     d: i64,
 }
 
-type HmacSha256 = Hmac<Sha256>;
-
-fn mac(secret: &[u8]) -> Result<HmacSha256, ApiError> {
-    // HMAC accepts keys of any length, so this does not fail in practice.
-    <HmacSha256 as Mac>::new_from_slice(secret)
-        .map_err(|e| Error::Codec(format!("page token key: {e}")).into())
-}
-
-fn seal(secret: &[u8], body: &PageTokenBody) -> Result<String, ApiError> {
+async fn seal(keys: &PageTokenKeys, body: &PageTokenBody) -> Result<String, ApiError> {
     let payload = serde_json::to_vec(body).map_err(|e| Error::Codec(e.to_string()))?;
-    let mut mac = mac(secret)?;
-    mac.update(&payload);
-    let tag = mac.finalize().into_bytes();
-    Ok(format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(&payload),
-        URL_SAFE_NO_PAD.encode(tag)
-    ))
+    Ok(keys.seal(&payload).await?)
 }
 
-fn open(secret: &[u8], token: &str) -> Result<PageTokenBody, ApiError> {
+/// The body of a token these keys sealed; 400 for a forged one or one naming a retired key.
+async fn open(keys: &PageTokenKeys, token: &str) -> Result<PageTokenBody, ApiError> {
     let forged = || ApiError::validation("pageToken", "is not a token this API issued");
-    let (payload, tag) = token.split_once('.').ok_or_else(forged)?;
-    let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| forged())?;
-    let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| forged())?;
-    let mut mac = mac(secret)?;
-    mac.update(&payload);
-    mac.verify_slice(&tag).map_err(|_| forged())?;
+    let payload = keys.open(token).await?.ok_or_else(forged)?;
     serde_json::from_slice(&payload).map_err(|_| forged())
 }
 
@@ -520,7 +501,7 @@ async fn find_history(
     let (since, until, start_after) = match filters.page_token {
         None => (resolved.0, resolved.1, None),
         Some(text) => {
-            let body = open(&service.page_token_secret, text)?;
+            let body = open(&service.page_token_keys, text).await?;
             if body.f != fingerprint {
                 return Err(ApiError::validation(
                     "pageToken",
@@ -562,11 +543,10 @@ async fn find_history(
             start_after,
         })
         .await?;
-    let next_page_token = page
-        .next
-        .map(|key| {
+    let next_page_token = match page.next {
+        Some(key) => Some(
             seal(
-                &service.page_token_secret,
+                &service.page_token_keys,
                 &PageTokenBody {
                     f: fingerprint.clone(),
                     s: since,
@@ -575,8 +555,10 @@ async fn find_history(
                     d: key.creation_date,
                 },
             )
-        })
-        .transpose()?;
+            .await?,
+        ),
+        None => None,
+    };
     Ok(json_response(
         StatusCode::OK,
         &HistoryJson {
@@ -596,8 +578,8 @@ pub fn parse_creation_date(order: &OrderJson) -> Result<OffsetDateTime, Error> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn page_tokens_open_only_with_their_key_and_unmodified() {
+    #[tokio::test]
+    async fn page_tokens_open_only_with_their_key_and_unmodified() {
         let body = PageTokenBody {
             f: "fp".into(),
             s: 1,
@@ -605,14 +587,17 @@ mod tests {
             o: "o-1".into(),
             d: 3,
         };
-        let token = seal(b"secret", &body).unwrap();
-        assert_eq!(open(b"secret", &token).unwrap(), body);
-        assert!(open(b"other", &token).is_err());
-        let (payload, tag) = token.split_once('.').unwrap();
+        let keys = PageTokenKeys::from("secret");
+        let token = seal(&keys, &body).await.unwrap();
+        assert_eq!(open(&keys, &token).await.unwrap(), body);
+        assert!(open(&PageTokenKeys::from("other"), &token).await.is_err());
+        let (head, tag) = token.rsplit_once('.').unwrap();
+        let (key_id, _) = head.split_once('.').unwrap();
         let forged_payload = URL_SAFE_NO_PAD.encode(br#"{"f":"fp","s":1,"u":2,"o":"o-2","d":3}"#);
-        assert!(open(b"secret", &format!("{forged_payload}.{tag}")).is_err());
-        assert!(open(b"secret", payload).is_err());
-        assert!(open(b"secret", "garbage").is_err());
+        let forged = format!("{key_id}.{forged_payload}.{tag}");
+        assert!(open(&keys, &forged).await.is_err());
+        assert!(open(&keys, head).await.is_err());
+        assert!(open(&keys, "garbage").await.is_err());
     }
 
     #[test]
