@@ -43,8 +43,11 @@ pub const MAX_PAGE_SIZE: usize = 100;
 pub const DEFAULT_WINDOW: Duration = Duration::days(30);
 /// At most this many `keyword` parameters.
 pub const MAX_KEYWORDS: usize = 10;
-/// At most this many characters per keyword.
-pub const MAX_KEYWORD_CHARS: usize = 100;
+/// At most this many bytes per keyword (UTF-8: a CJK character takes 3).
+pub const MAX_KEYWORD_BYTES: usize = 100;
+/// At most this many words in all keywords together: each word is one clause of the
+/// `FilterExpression` (about 50 bytes), so the expression stays far below DynamoDB's 4 KB.
+pub const MAX_KEYWORD_WORDS: usize = 20;
 /// `Retry-After` seconds of a `VIEW_NOT_CAUGHT_UP` answer.
 pub const RETRY_AFTER_SECONDS: u32 = 1;
 
@@ -262,7 +265,10 @@ fn consistency_token(parameters: &Parameters) -> Result<Option<ConsistencyToken>
         .one("consistentWith")?
         .map(|text| {
             ConsistencyToken::decode(text).ok_or_else(|| {
-                ApiError::validation("consistentWith", "is not a token this API issued")
+                ApiError::validation(
+                    "consistentWith",
+                    "is not a token this API issued (or names an invalid id)",
+                )
             })
         })
         .transpose()
@@ -371,11 +377,12 @@ impl<'a> HistoryFilters<'a> {
             ));
         }
         let mut keywords = Vec::with_capacity(given.len());
+        let mut words_in_all = 0;
         for keyword in given {
-            if keyword.chars().count() > MAX_KEYWORD_CHARS {
+            if keyword.len() > MAX_KEYWORD_BYTES {
                 return Err(ApiError::validation(
                     "keyword",
-                    format!("must be at most {MAX_KEYWORD_CHARS} characters"),
+                    format!("must be at most {MAX_KEYWORD_BYTES} bytes of UTF-8 each"),
                 ));
             }
             let words = keywords_of(keyword);
@@ -383,6 +390,14 @@ impl<'a> HistoryFilters<'a> {
                 return Err(ApiError::validation(
                     "keyword",
                     format!("{keyword:?} contains no word"),
+                ));
+            }
+            // Every ideograph is a word of its own.
+            words_in_all += words.len();
+            if words_in_all > MAX_KEYWORD_WORDS {
+                return Err(ApiError::validation(
+                    "keyword",
+                    format!("at most {MAX_KEYWORD_WORDS} words in all keywords are accepted"),
                 ));
             }
             keywords.push(words);
@@ -496,8 +511,30 @@ fn seal(secret: &[u8], body: &PageTokenBody) -> Result<String, ApiError> {
     ))
 }
 
+/// Page tokens longer than this are refused unread (a genuine one is about 200 characters).
+const MAX_PAGE_TOKEN_CHARS: usize = 1024;
+
+/// Opens a sealed page token and checks that what it carries is consistent: a window with
+/// `s ≤ u`, a position `d` inside it, a valid order id `o`. Anything else answers 400.
 fn open(secret: &[u8], token: &str) -> Result<PageTokenBody, ApiError> {
+    let body = open_sealed(secret, token)?;
+    let consistent = body.s <= body.u
+        && (body.s..=body.u).contains(&body.d)
+        && ftgo_domain::order::require_id("pageToken", &body.o).is_ok();
+    if !consistent {
+        return Err(ApiError::validation(
+            "pageToken",
+            "is not a token this API issued (inconsistent content)",
+        ));
+    }
+    Ok(body)
+}
+
+fn open_sealed(secret: &[u8], token: &str) -> Result<PageTokenBody, ApiError> {
     let forged = || ApiError::validation("pageToken", "is not a token this API issued");
+    if token.len() > MAX_PAGE_TOKEN_CHARS {
+        return Err(forged());
+    }
     let (payload, tag) = token.split_once('.').ok_or_else(forged)?;
     let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| forged())?;
     let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| forged())?;
@@ -601,18 +638,69 @@ mod tests {
         let body = PageTokenBody {
             f: "fp".into(),
             s: 1,
-            u: 2,
+            u: 3,
             o: "o-1".into(),
-            d: 3,
+            d: 2,
         };
         let token = seal(b"secret", &body).unwrap();
         assert_eq!(open(b"secret", &token).unwrap(), body);
         assert!(open(b"other", &token).is_err());
         let (payload, tag) = token.split_once('.').unwrap();
-        let forged_payload = URL_SAFE_NO_PAD.encode(br#"{"f":"fp","s":1,"u":2,"o":"o-2","d":3}"#);
+        let forged_payload = URL_SAFE_NO_PAD.encode(br#"{"f":"fp","s":1,"u":3,"o":"o-2","d":2}"#);
         assert!(open(b"secret", &format!("{forged_payload}.{tag}")).is_err());
         assert!(open(b"secret", payload).is_err());
         assert!(open(b"secret", "garbage").is_err());
+    }
+
+    #[test]
+    fn sealed_page_tokens_with_inconsistent_content_are_refused() {
+        let good = PageTokenBody {
+            f: "fp".into(),
+            s: 10,
+            u: 20,
+            o: "o-1".into(),
+            d: 15,
+        };
+        assert_eq!(open(b"k", &seal(b"k", &good).unwrap()).unwrap(), good);
+        let bad = [
+            PageTokenBody {
+                s: 21,
+                ..good_copy(&good)
+            },
+            PageTokenBody {
+                d: 9,
+                ..good_copy(&good)
+            },
+            PageTokenBody {
+                d: 21,
+                ..good_copy(&good)
+            },
+            PageTokenBody {
+                o: String::new(),
+                ..good_copy(&good)
+            },
+            PageTokenBody {
+                o: "o".repeat(3000),
+                ..good_copy(&good)
+            },
+            PageTokenBody {
+                o: "o 1".into(),
+                ..good_copy(&good)
+            },
+        ];
+        for body in bad {
+            let error = open(b"k", &seal(b"k", &body).unwrap()).unwrap_err();
+            assert_eq!(error.status, StatusCode::BAD_REQUEST, "{body:?}");
+            assert!(error.message.starts_with("pageToken"), "{body:?}");
+        }
+    }
+
+    fn good_copy(body: &PageTokenBody) -> PageTokenBody {
+        PageTokenBody {
+            f: body.f.clone(),
+            o: body.o.clone(),
+            ..*body
+        }
     }
 
     #[test]
