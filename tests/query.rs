@@ -439,6 +439,10 @@ fn seal_page_token(secret: &[u8], body: &serde_json::Value) -> String {
 
 #[tokio::test]
 async fn client_sent_limits_answer_400_naming_the_field_never_500() {
+    // Distinct ideographs: each one is a word of its own (and 3 bytes of UTF-8).
+    let distinct =
+        |n: u32| -> String { (0..n).filter_map(|i| char::from_u32(0x4E00 + i)).collect() };
+    let mut wrong: Vec<String> = Vec::new();
     for emulator in emulators().await {
         let side = ReadSide::shared(emulator).await;
         let consumer = unique_id("consumer");
@@ -528,8 +532,8 @@ async fn client_sent_limits_answer_400_naming_the_field_never_500() {
         };
         let long_id_token = URL_SAFE_NO_PAD.encode(format!("Order:1:{}", "o".repeat(3000)));
         let cases: Vec<(String, &str)> = vec![
-            (keywords(vec!["漢".repeat(100)]), "keyword"),
-            (keywords(vec!["漢".repeat(34)]), "keyword"),
+            (keywords(vec![distinct(100)]), "keyword"),
+            (keywords(vec![distinct(34)]), "keyword"),
             (keywords(ten_of_eight), "keyword"),
             (keywords(eleven), "keyword"),
             (keywords(vec![format!("{ideographs}鮨")]), "keyword"),
@@ -571,17 +575,23 @@ async fn client_sent_limits_answer_400_naming_the_field_never_500() {
         assert_eq!(resealed.status, 200, "{}", resealed.body);
         for (query, field) in cases {
             let answer = side.get(&format!("{history}?{query}")).await;
-            assert_eq!(
-                answer.status, 400,
-                "on {}: {query}: {}",
-                side.kind, answer.body
-            );
-            assert_eq!(answer.code(), "VALIDATION_FAILED");
-            assert!(
-                answer.message().starts_with(field),
-                "{query}: {} should name {field}",
-                answer.message()
-            );
+            if answer.status != 400
+                || answer.code() != "VALIDATION_FAILED"
+                || !answer.message().starts_with(field)
+            {
+                wrong.push(format!(
+                    "on {}: {} answered {} {} (expected 400 naming {field})",
+                    side.kind,
+                    query.chars().take(60).collect::<String>(),
+                    answer.status,
+                    answer
+                        .body
+                        .to_string()
+                        .chars()
+                        .take(160)
+                        .collect::<String>()
+                ));
+            }
         }
         for (path, field) in [
             (
@@ -597,14 +607,17 @@ async fn client_sent_limits_answer_400_naming_the_field_never_500() {
             ),
         ] {
             let answer = side.get(&path).await;
-            assert_eq!(
-                answer.status, 400,
-                "on {}: {path}: {}",
-                side.kind, answer.body
-            );
-            assert!(answer.message().starts_with(field), "{}", answer.message());
+            if answer.status != 400 || !answer.message().starts_with(field) {
+                wrong.push(format!(
+                    "on {}: {} answered {} (expected 400 naming {field})",
+                    side.kind,
+                    path.chars().take(60).collect::<String>(),
+                    answer.status
+                ));
+            }
         }
     }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
 fn create_command(consumer_id: &str) -> CreateOrder {
