@@ -653,6 +653,49 @@ mod tests {
     }
 
     #[test]
+    fn a_full_page_at_every_limit_stays_under_lambdas_6_mb() {
+        use ftgo_domain::order::{MAX_ID_CHARS, MAX_LINE_ITEMS, MAX_NAME_CHARS};
+        // The costliest characters a name may hold: `"` and `\\` take 2 bytes in the body and
+        // 4 once the body is a string in Lambda's response; 4-byte UTF-8 takes 4 in both.
+        let name = "\"😀\\".repeat(MAX_NAME_CHARS / 3);
+        let id = "i".repeat(MAX_ID_CHARS);
+        let order = OrderJson {
+            order_id: id.clone(),
+            consumer_id: id.clone(),
+            status: "APPROVAL_PENDING".into(),
+            delivery_status: Some("PICKED_UP".into()),
+            restaurant_id: id.clone(),
+            restaurant_name: name.clone(),
+            line_items: (0..MAX_LINE_ITEMS)
+                .map(|_| LineItemJson {
+                    menu_item_id: id.clone(),
+                    name: name.clone(),
+                    quantity: u32::MAX,
+                    price: "92233720368547758.07".into(),
+                })
+                .collect(),
+            order_total: "92233720368547758.07".into(),
+            creation_date: "2026-11-27T10:00:00.123456789+00:00".into(),
+        };
+        let page = HistoryJson {
+            orders: vec![order; MAX_PAGE_SIZE],
+            next_page_token: Some("t".repeat(MAX_PAGE_TOKEN_CHARS)),
+        };
+        let body = serde_json::to_string(&page).unwrap();
+        let response = serde_json::to_string(&serde_json::json!({
+            "statusCode": 200,
+            "headers": {"content-type": "application/json"},
+            "body": body,
+        }))
+        .unwrap();
+        assert!(
+            response.len() < 6 * 1024 * 1024 * 9 / 10,
+            "{} bytes",
+            response.len()
+        );
+    }
+
+    #[test]
     fn sealed_page_tokens_with_inconsistent_content_are_refused() {
         let good = PageTokenBody {
             f: "fp".into(),
