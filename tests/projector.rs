@@ -433,6 +433,48 @@ async fn a_confirmed_gap_after_some_existing_versions_applies_them_and_dead_lett
 }
 
 #[tokio::test]
+async fn an_event_table_item_that_is_not_an_event_dead_letters_the_record_it_blocks() {
+    let moto = Emulator::moto().await;
+    let (side, stack) = ReadSide::fresh(moto).await;
+    let order_id = unique_id("order");
+    let events = order_history(
+        &order_id,
+        &order_created("c", "Ajanta", &[("Naan", 1, 300)]),
+        at(0),
+        &[OrderEvent::OrderApproved {}],
+    );
+    // Version 1 in the table is an item by hand that is not an event at all.
+    side.dynamodb
+        .put_item()
+        .table_name(&side.config.events_table)
+        .item("streamId", AttributeValue::S(events[0].stream_id.clone()))
+        .item("version", AttributeValue::N("1".into()))
+        .item("note", AttributeValue::S("written by hand".into()))
+        .send()
+        .await
+        .expect("PutItem");
+    side.append(&events[1..]).await;
+    let after = order_history(
+        &unique_id("after"),
+        &order_created("c", "Ajanta", &[("Naan", 1, 300)]),
+        at(0),
+        &[],
+    );
+    let response = side
+        .deliver(vec![record_of(&events[1]), record_of(&after[0])])
+        .await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "retrying cannot cure it: {:?}",
+        failures(&response)
+    );
+    assert!(side.view(&after[0].aggregate_id).await.is_some());
+    let letters = dead_letters(moto, &stack).await;
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0]["reason"], "UNPROJECTABLE");
+}
+
+#[tokio::test]
 async fn a_remove_record_is_dead_lettered_and_the_rest_of_the_batch_is_projected() {
     let moto = Emulator::moto().await;
     let (side, stack) = ReadSide::fresh(moto).await;
