@@ -11,7 +11,9 @@ use std::collections::{BTreeMap, HashMap};
 use aws_lambda_events::dynamodb::EventRecord;
 use aws_sdk_dynamodb::types::AttributeValue;
 use ftgo_aws::commands::{CommandContext, DeliveryAction, OrderAction};
+use ftgo_aws::event_store::EventStore;
 use ftgo_aws::order_history::{HistoryQuery, epoch_millis};
+use ftgo_aws::projector::Projector;
 use ftgo_domain::AggregateType;
 use ftgo_domain::Money;
 use ftgo_domain::delivery::{DeliveryEvent, DeliveryStatus};
@@ -31,6 +33,8 @@ const LIFECYCLE: &str = include_str!("../events/order-history-projector/order-li
 const SCHEMA_V1: &str =
     include_str!("../events/order-history-projector/order-created-schema-v1.json");
 const POISON: &str = include_str!("../events/order-history-projector/poison-record.json");
+const CONFIRMED_GAP: &str = include_str!("../events/order-history-projector/confirmed-gap.json");
+const REMOVE: &str = include_str!("../events/order-history-projector/remove-record.json");
 const SAMPLE_ORDER: &str = "0197a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
 
 fn sample(json: &str) -> Vec<EventRecord> {
@@ -145,8 +149,9 @@ async fn poison_record_goes_to_the_dlq_and_the_rest_of_its_batch_is_projected() 
     let messages = received.messages.unwrap_or_default();
     assert_eq!(messages.len(), 1, "exactly the poison record: {messages:?}");
     let body: Value = serde_json::from_str(messages[0].body().unwrap_or_default()).expect("JSON");
+    assert_eq!(body["reason"], "UNDECODABLE", "{body}");
     assert!(
-        body["reason"]
+        body["message"]
             .as_str()
             .unwrap_or_default()
             .contains("OrderTeleported"),
@@ -161,7 +166,7 @@ async fn poison_record_goes_to_the_dlq_and_the_rest_of_its_batch_is_projected() 
 async fn a_record_that_is_not_an_event_at_all_is_dead_lettered() {
     let moto = Emulator::moto().await;
     let (side, stack) = ReadSide::fresh(moto).await;
-    let garbage = record_of_image(json!({"streamId": {"S": "Order#x"}, "version": {"S": "one"}}));
+    let garbage = record_of_image(json!({"streamId": {"S": "Order#x"}, "version": {"N": "1"}}));
     let order_id = unique_id("order");
     let good = order_history(
         &order_id,
@@ -188,8 +193,9 @@ async fn a_record_that_is_not_an_event_at_all_is_dead_lettered() {
     assert_eq!(messages.len(), 1);
     let body: Value = serde_json::from_str(messages[0].body().unwrap_or_default()).expect("JSON");
     assert_eq!(body["record"]["eventID"], garbage.event_id);
+    assert_eq!(body["reason"], "UNDECODABLE");
     assert!(
-        body["reason"]
+        body["message"]
             .as_str()
             .unwrap_or_default()
             .contains("NewImage")
@@ -244,19 +250,23 @@ async fn a_status_event_before_creation_leaves_no_half_order_and_creation_comple
             at(0),
             &[OrderEvent::OrderApproved {}],
         );
-        // The approval is in the table and on the stream; its creation is not readable yet.
+        // The approval is in the table and on the stream; its creation is not in the table (a
+        // consistent read says so): a confirmed gap, dead-lettered (where the emulator has
+        // SQS; without it, sending the dead letter fails, which is transient and retried).
         side.append(&events[1..]).await;
         let approved = record_of(&events[1]);
         let response = side.deliver(vec![approved.clone()]).await;
-        assert_eq!(
-            response
-                .batch_item_failures
+        if side.kind.has_s3_and_sqs() {
+            assert!(response.batch_item_failures.is_empty(), "never blocks");
+            let letters = dead_letters(emulator, emulator.stack()).await;
+            let letter = letters
                 .iter()
-                .map(|f| f.item_identifier.clone().unwrap_or_default())
-                .collect::<Vec<_>>(),
-            [sequence_number(&approved)],
-            "retried from the approval"
-        );
+                .find(|letter| letter["record"]["eventID"] == approved.event_id.as_str())
+                .unwrap_or_else(|| panic!("the approval is dead-lettered: {letters:?}"));
+            assert_eq!(letter["reason"], "CONFIRMED_GAP");
+        } else {
+            assert_eq!(failures(&response), [sequence_number(&approved)]);
+        }
         assert_eq!(
             side.raw_item(&order_id).await,
             None,
@@ -287,7 +297,7 @@ async fn a_status_event_before_creation_leaves_no_half_order_and_creation_comple
         side.project(std::slice::from_ref(&picked)).await;
         assert_eq!(side.get(&format!("/orders/{order_id}")).await.status, 404);
 
-        // The creation lands: the retried batch completes the order.
+        // The creation lands: re-driving the dead letter (or Lambda's retry) completes the order.
         side.append(&events[..1]).await;
         side.deliver(vec![approved, record_of(&events[0])]).await;
         let answer = side.get(&format!("/orders/{order_id}")).await;
@@ -303,43 +313,298 @@ async fn a_status_event_before_creation_leaves_no_half_order_and_creation_comple
     }
 }
 
+/// The dead letters now in `stack`'s projector DLQ, as JSON (received and deleted).
+async fn dead_letters(moto: &Emulator, stack: &ftgo_tests::TestStack) -> Vec<Value> {
+    let sqs = moto.sqs().await;
+    let url = stack.queue_url("ProjectorDlq");
+    let mut letters = Vec::new();
+    loop {
+        let received = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("ReceiveMessage");
+        let messages = received.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return letters;
+        }
+        for message in messages {
+            letters.push(serde_json::from_str(message.body().unwrap_or_default()).expect("JSON"));
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(message.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .expect("DeleteMessage");
+        }
+    }
+}
+
+/// The `batchItemFailures` of `response`, as sequence numbers.
+fn failures(response: &aws_lambda_events::streams::DynamoDbEventResponse) -> Vec<String> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone().unwrap_or_default())
+        .collect()
+}
+
+/// Writes a stream record's `NewImage` into the event table as it is: a hand-written item.
+async fn write_by_hand(side: &ReadSide, record: &EventRecord) {
+    let item: HashMap<String, AttributeValue> = record.change.new_image.clone().into();
+    side.dynamodb
+        .put_item()
+        .table_name(&side.config.events_table)
+        .set_item(Some(item))
+        .send()
+        .await
+        .expect("PutItem");
+}
+
+#[tokio::test]
+async fn a_confirmed_gap_is_dead_lettered_and_the_rest_of_the_batch_is_projected() {
+    let moto = Emulator::moto().await;
+    let (side, stack) = ReadSide::fresh(moto).await;
+    let records = sample(CONFIRMED_GAP);
+    // Version 3 of a stream written by hand; versions 1 and 2 do not exist.
+    write_by_hand(&side, &records[0]).await;
+    let response = side.deliver(records.clone()).await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "a confirmed gap never blocks the shard: {:?}",
+        response.batch_item_failures
+    );
+    assert_eq!(
+        side.view("0197a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a9f").await,
+        None,
+        "nothing of the gapped stream lands"
+    );
+    assert!(
+        side.view("0197a1b2-c3d4-7e5f-8a9b-0c1d2e3f4aa0")
+            .await
+            .expect("the record after the gap is projected")
+            .is_order()
+    );
+    let letters = dead_letters(moto, &stack).await;
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0]["reason"], "CONFIRMED_GAP");
+    assert_eq!(letters[0]["source"], "order-history-projector");
+    assert_eq!(
+        letters[0]["record"],
+        serde_json::to_value(&records[0]).expect("record JSON"),
+        "the whole record travels"
+    );
+    let message = letters[0]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("version 1 is not in the event table"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_confirmed_gap_after_some_existing_versions_applies_them_and_dead_letters_the_rest() {
+    let moto = Emulator::moto().await;
+    let (side, stack) = ReadSide::fresh(moto).await;
+    let order_id = unique_id("order");
+    let events = order_history(
+        &order_id,
+        &order_created("c", "Ajanta", &[("Naan", 1, 300)]),
+        at(0),
+        &[OrderEvent::OrderApproved {}, OrderEvent::OrderCancelled {}],
+    );
+    // Version 2 was deleted by hand: 1 and 3 remain.
+    side.append(&[events[0].clone(), events[2].clone()]).await;
+    let response = side.deliver(vec![record_of(&events[2])]).await;
+    assert!(response.batch_item_failures.is_empty());
+    let view = side.view(&order_id).await.expect("version 1 applied");
+    assert_eq!(view.order_version, Some(1));
+    assert_eq!(view.status, Some(OrderStatus::ApprovalPending));
+    let letters = dead_letters(moto, &stack).await;
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0]["reason"], "CONFIRMED_GAP");
+    assert!(
+        letters[0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("version 2 is not in the event table")
+    );
+}
+
+#[tokio::test]
+async fn an_event_table_item_that_is_not_an_event_dead_letters_the_record_it_blocks() {
+    let moto = Emulator::moto().await;
+    let (side, stack) = ReadSide::fresh(moto).await;
+    let order_id = unique_id("order");
+    let events = order_history(
+        &order_id,
+        &order_created("c", "Ajanta", &[("Naan", 1, 300)]),
+        at(0),
+        &[OrderEvent::OrderApproved {}],
+    );
+    // Version 1 in the table is an item by hand that is not an event at all.
+    side.dynamodb
+        .put_item()
+        .table_name(&side.config.events_table)
+        .item("streamId", AttributeValue::S(events[0].stream_id.clone()))
+        .item("version", AttributeValue::N("1".into()))
+        .item("note", AttributeValue::S("written by hand".into()))
+        .send()
+        .await
+        .expect("PutItem");
+    side.append(&events[1..]).await;
+    let after = order_history(
+        &unique_id("after"),
+        &order_created("c", "Ajanta", &[("Naan", 1, 300)]),
+        at(0),
+        &[],
+    );
+    let response = side
+        .deliver(vec![record_of(&events[1]), record_of(&after[0])])
+        .await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "retrying cannot cure it: {:?}",
+        failures(&response)
+    );
+    assert!(side.view(&after[0].aggregate_id).await.is_some());
+    let letters = dead_letters(moto, &stack).await;
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0]["reason"], "UNPROJECTABLE");
+}
+
+#[tokio::test]
+async fn a_remove_record_is_dead_lettered_and_the_rest_of_the_batch_is_projected() {
+    let moto = Emulator::moto().await;
+    let (side, stack) = ReadSide::fresh(moto).await;
+    let records = sample(REMOVE);
+    let response = side.deliver(records.clone()).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert!(
+        side.view("0197a1b2-c3d4-7e5f-8a9b-0c1d2e3f4ab2")
+            .await
+            .expect("the record after the REMOVE is projected")
+            .is_order()
+    );
+    let letters = dead_letters(moto, &stack).await;
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0]["reason"], "REMOVED");
+    assert_eq!(
+        letters[0]["record"],
+        serde_json::to_value(&records[0]).expect("record JSON")
+    );
+}
+
+#[tokio::test]
+async fn a_corrupt_version_is_dead_lettered_never_read_as_a_range() {
+    let moto = Emulator::moto().await;
+    let (side, stack) = ReadSide::fresh(moto).await;
+    let order_id = unique_id("order");
+    let created = order_history(
+        &order_id,
+        &order_created("c", "Ajanta", &[("Naan", 1, 300)]),
+        at(0),
+        &[OrderEvent::OrderApproved {}],
+    );
+    // Only version 1 is in the event table; the corrupt records carry version 2's image.
+    side.append(&created[..1]).await;
+    let image = |version: Value| {
+        let mut image = serde_json::to_value(
+            serde_dynamo::to_item::<_, serde_dynamo::Item>(&created[1]).expect("image"),
+        )
+        .expect("image JSON");
+        image["version"] = version;
+        record_of_image(image)
+    };
+    let corrupt = [
+        image(json!({"N": u64::MAX.to_string()})),
+        image(json!({"N": "1000000000000"})),
+        image(json!({"N": "0"})),
+        image(json!({"N": "-2"})),
+        image(json!({"N": "abc"})),
+        image(json!({"N": "99999999999999999999999999"})),
+    ];
+    let after = order_history(
+        &unique_id("after"),
+        &order_created("c", "Ajanta", &[("Naan", 1, 300)]),
+        at(0),
+        &[],
+    );
+    let mut records = corrupt.to_vec();
+    records.push(record_of(&created[0]));
+    records.push(record_of(&after[0]));
+    let response = side.deliver(records).await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "{:?}",
+        failures(&response)
+    );
+    let view = side.view(&order_id).await.expect("version 1 projected");
+    assert_eq!(view.order_version, Some(1), "no corrupt version landed");
+    assert!(side.view(&after[0].aggregate_id).await.is_some());
+    let letters = dead_letters(moto, &stack).await;
+    let reasons: Vec<&str> = letters
+        .iter()
+        .map(|letter| letter["reason"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(reasons, ["CORRUPT_VERSION"; 6], "{letters:?}");
+}
+
 #[tokio::test]
 async fn a_transient_failure_reports_its_sequence_number_and_stops_the_batch() {
     for emulator in emulators().await {
         let side = ReadSide::shared(emulator).await;
-        let [first, stuck, after] = [unique_id("first"), unique_id("stuck"), unique_id("after")];
+        let [first, gapped, after] = [unique_id("first"), unique_id("gapped"), unique_id("after")];
         let created = order_created("c", "Ajanta", &[("Naan", 1, 300)]);
         let first_events = order_history(&first, &created, at(0), &[]);
-        // Version 3 of `stuck` with versions 1 and 2 nowhere in the event table: cannot land yet.
-        let stuck_events = order_history(
-            &stuck,
-            &created,
-            at(0),
-            &[OrderEvent::OrderApproved {}, OrderEvent::OrderCancelled {}],
-        );
+        let gapped_events =
+            order_history(&gapped, &created, at(0), &[OrderEvent::OrderApproved {}]);
         let after_events = order_history(&after, &created, at(0), &[]);
+        side.append(&gapped_events).await;
+        // A projector whose gap reads fail on the AWS side (the event table is not there).
+        let failing_reads = Projector::new(
+            side.dao.clone(),
+            EventStore::new(
+                side.dynamodb.clone(),
+                "ftgo-no-such-events-table",
+                &side.config.snapshots_table,
+            ),
+            emulator.sqs().await,
+            &side.config.projector_dlq_url,
+        );
         let records = vec![
             record_of(&first_events[0]),
-            record_of(&stuck_events[2]),
+            record_of(&gapped_events[1]),
             record_of(&after_events[0]),
         ];
-        let response = side.deliver(records.clone()).await;
-        let failures: Vec<String> = response
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.clone().unwrap_or_default())
-            .collect();
-        assert_eq!(failures, [sequence_number(&records[1])], "on {}", side.kind);
+        let response = failing_reads
+            .process_batch(&read_side::batch(records.clone()))
+            .await;
+        assert_eq!(
+            failures(&response),
+            [sequence_number(&records[1])],
+            "on {}",
+            side.kind
+        );
         assert!(
             side.view(&first).await.is_some(),
             "records before it are projected"
         );
-        assert_eq!(side.view(&stuck).await, None);
+        assert_eq!(side.view(&gapped).await, None);
         assert_eq!(
             side.view(&after).await,
             None,
             "records after it wait for the retry"
         );
+        // Lambda retries from the reported record: the gap is filled and the rest lands.
+        side.project(&[gapped_events[1].clone(), after_events[0].clone()])
+            .await;
+        assert_eq!(
+            side.view(&gapped).await.and_then(|view| view.order_version),
+            Some(2)
+        );
+        assert!(side.view(&after).await.is_some());
     }
 }
 
@@ -395,8 +660,9 @@ async fn an_undecodable_event_in_the_table_blocks_only_its_order_and_is_dead_let
     assert_eq!(messages.len(), 1);
     let body: Value = serde_json::from_str(messages[0].body().unwrap_or_default()).expect("JSON");
     assert_eq!(body["blockedBy"]["version"], 2);
+    assert_eq!(body["reason"], "BLOCKED");
     assert!(
-        body["reason"]
+        body["message"]
             .as_str()
             .unwrap_or_default()
             .contains("version 3")

@@ -2079,7 +2079,10 @@ mod tests {
         assert!(projector.reports_batch_item_failures());
         assert!(projector.bisect_batch_on_function_error);
         assert_eq!(projector.maximum_retry_attempts, Some(10));
-        assert_eq!(projector.maximum_record_age_in_seconds, Some(3600));
+        assert_eq!(
+            projector.maximum_record_age_in_seconds, None,
+            "-1: no limit"
+        );
         assert_eq!(projector.parallelization_factor, 1);
         assert_eq!(projector.on_failure.as_deref(), Some("ProjectorDlq"));
         assert!(projector.enabled);

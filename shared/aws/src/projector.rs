@@ -6,11 +6,15 @@
 //!   into a [`ViewUpdate`] (upcasting older schema versions on the way);
 //! * the update is applied with one conditional `UpdateItem` ([`OrderHistoryDao::apply`]); a
 //!   duplicate is skipped; a gap is filled first by reading the missing events from the event
-//!   table (strongly consistent) and applying them in order;
-//! * a record that cannot be decoded goes to the projector's dead-letter queue with the whole
-//!   record and the reason, and the batch goes on;
-//! * a transient failure reports that record's sequence number in `batchItemFailures` and stops:
-//!   Lambda retries from there, so nothing after it is skipped or applied out of turn.
+//!   table (strongly consistent, at most [`GAP_READ_CHUNK`] events a read) and applying them in
+//!   order;
+//! * a record that cannot be projected — undecodable, a corrupt version, a confirmed gap (the
+//!   consistent read shows that the missing versions do not exist), blocked by an undecodable
+//!   earlier event, or a `REMOVE` — goes to the projector's dead-letter queue with the whole
+//!   record, a machine-readable [`DeadLetterReason`] and a human message, and the batch goes on;
+//! * only a transient failure (an AWS error, [`Error::Unavailable`]) reports that record's
+//!   sequence number in `batchItemFailures` and stops: Lambda retries from there, so nothing
+//!   after it is skipped or applied out of turn.
 
 use aws_lambda_events::dynamodb::{Event, EventRecord};
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
@@ -23,6 +27,10 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::event_store::EventStore;
 use crate::order_history::{ApplyOutcome, OrderHistoryDao};
+
+/// At most this many events are read from the event table at once while filling a gap; a longer
+/// gap is filled chunk by chunk, so a corrupt (huge) version never becomes an unbounded read.
+pub const GAP_READ_CHUNK: u64 = 100;
 
 /// How an event fared.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,16 +52,67 @@ pub enum Projected {
         /// Why it does not decode.
         reason: String,
     },
+    /// A confirmed gap: a strongly consistent read of the event table shows that version
+    /// `missing` of the stream, before this event, does not exist (deleted by hand, lost in a
+    /// restore), so this event can never land. The events before `missing` were applied.
+    ConfirmedGap {
+        /// The first version that is not in the event table.
+        missing: u64,
+        /// Whether the event table holds this event's own version: when it does not either, the
+        /// version the record names is corrupt rather than its predecessors lost.
+        recorded: bool,
+    },
 }
 
-/// What the projector sends to its dead-letter queue.
+/// Why a record was dead-lettered: the machine-readable `reason` of a [`DeadLetter`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DeadLetterReason {
+    /// The record's image is not a stored event this code can read.
+    Undecodable,
+    /// The record's `version` is not a positive integer, or names a version the event table
+    /// does not hold while the versions before it are missing too.
+    CorruptVersion,
+    /// Versions before the record's are confirmed missing from the event table.
+    ConfirmedGap,
+    /// An earlier event of the same stream is in the event table but does not decode.
+    Blocked,
+    /// A `REMOVE` record: an event was deleted from the event table (the view keeps it).
+    Removed,
+    /// Any other failure that retrying cannot cure.
+    Unprojectable,
+}
+
+impl DeadLetterReason {
+    /// The wire name, e.g. `CONFIRMED_GAP`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DeadLetterReason::Undecodable => "UNDECODABLE",
+            DeadLetterReason::CorruptVersion => "CORRUPT_VERSION",
+            DeadLetterReason::ConfirmedGap => "CONFIRMED_GAP",
+            DeadLetterReason::Blocked => "BLOCKED",
+            DeadLetterReason::Removed => "REMOVED",
+            DeadLetterReason::Unprojectable => "UNPROJECTABLE",
+        }
+    }
+}
+
+impl std::fmt::Display for DeadLetterReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the projector sends to its dead-letter queue (one shape for every reason).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeadLetter<'a> {
     /// Which function sent it.
     pub source: &'static str,
-    /// Why the record was not projected.
-    pub reason: &'a str,
+    /// Why the record was not projected, machine-readable.
+    pub reason: DeadLetterReason,
+    /// Why the record was not projected, for people.
+    pub message: &'a str,
     /// The whole stream record, as Lambda delivered it.
     pub record: &'a EventRecord,
     /// The stored event that blocks this record, when that is the reason.
@@ -69,12 +128,14 @@ pub const MAX_DEAD_LETTER_BYTES: usize = 240 * 1024;
 /// `imageOmitted`, so that sending it can never fail for its size and block the shard.
 pub fn dead_letter_body(
     record: &EventRecord,
-    reason: &str,
+    reason: DeadLetterReason,
+    message: &str,
     blocked_by: Option<&StoredEvent>,
 ) -> Result<String, Error> {
     let letter = DeadLetter {
         source: "order-history-projector",
         reason,
+        message,
         record,
         blocked_by,
     };
@@ -87,14 +148,43 @@ pub fn dead_letter_body(
         String,
         serde_dynamo::AttributeValue,
     >::new());
+    // The message is ours and short, but bound it anyway.
+    let message: String = message.chars().take(1024).collect();
     let mut value = serde_json::to_value(&DeadLetter {
         record: &slim,
         blocked_by: None,
+        message: &message,
         ..letter
     })
     .map_err(|e| Error::Codec(e.to_string()))?;
     value["imageOmitted"] = serde_json::Value::Bool(true);
     serde_json::to_string(&value).map_err(|e| Error::Codec(e.to_string()))
+}
+
+/// Checks the `version` a record names (its `NewImage`'s, and its `Keys`' when both are there):
+/// `Err` says why it is not a positive integer, or why the two disagree.
+pub fn check_version(record: &EventRecord) -> Result<(), String> {
+    use serde_dynamo::AttributeValue;
+    let read = |map: &std::collections::HashMap<String, AttributeValue>, of: &str| match map
+        .get("version")
+    {
+        None => Ok(None),
+        Some(AttributeValue::N(text)) => match text.parse::<u64>() {
+            Ok(0) | Err(_) => Err(format!(
+                "{of} version {text:?} is not a positive integer of at most 20 digits"
+            )),
+            Ok(version) => Ok(Some(version)),
+        },
+        Some(other) => Err(format!("{of} version is not a number: {other:?}")),
+    };
+    let image = read(record.change.new_image.inner(), "NewImage")?;
+    let keys = read(record.change.keys.inner(), "Keys")?;
+    match (image, keys) {
+        (Some(image), Some(keys)) if image != keys => Err(format!(
+            "NewImage version {image} differs from Keys version {keys}"
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Decodes a stream record's new image into the stored event it holds.
@@ -429,48 +519,67 @@ impl Projector {
         &self.view
     }
 
-    /// Applies one planned update, filling a gap before it from the event table first.
+    /// Applies one planned update, filling a gap before it from the event table first (read in
+    /// chunks of at most [`GAP_READ_CHUNK`] events). `Err` is a failure to talk to AWS (or
+    /// something retrying cannot cure; see [`is_transient`]).
     pub async fn project(&self, update: &ViewUpdate) -> Result<Projected, Error> {
-        let missing_from = match self.view.apply(update).await? {
+        let mut missing_from = match self.view.apply(update).await? {
             ApplyOutcome::Applied => return Ok(Projected::Applied),
             ApplyOutcome::Duplicate { .. } => return Ok(Projected::Duplicate),
             ApplyOutcome::Gap { missing_from } => missing_from,
         };
         let stream_id = update.source.stream_id(&update.order_id);
         tracing::info!(stream = %stream_id, version = update.version, missing_from, "gap: reading the missing events");
-        let missing = self
-            .store
-            .read_stream(&stream_id, missing_from - 1, Some(update.version - 1))
-            .await?;
-        let expected: Vec<u64> = (missing_from..update.version).collect();
-        let found: Vec<u64> = missing.iter().map(|event| event.version).collect();
-        if found != expected {
-            return Err(Error::Projection(format!(
-                "{stream_id}: needed versions {missing_from}..{} from the event table, found {found:?}",
-                update.version
-            )));
-        }
-        for event in missing {
-            let earlier = match plan(&event) {
-                Ok(earlier) => earlier,
-                Err(error) => {
-                    return Ok(Projected::Blocked {
-                        reason: error.to_string(),
-                        by: Box::new(event),
-                    });
+        let before = update.version - 1;
+        let mut filled = 0;
+        while missing_from <= before {
+            let last = before.min(missing_from.saturating_add(GAP_READ_CHUNK - 1));
+            let events = self
+                .store
+                .read_stream(&stream_id, missing_from - 1, Some(last))
+                .await?;
+            let mut next = missing_from;
+            for event in events {
+                if event.version != next {
+                    break;
                 }
-            };
-            if let ApplyOutcome::Gap { missing_from } = self.view.apply(&earlier).await? {
-                return Err(Error::Projection(format!(
-                    "{stream_id}: version {} still misses {missing_from} while filling a gap",
-                    earlier.version
-                )));
+                let earlier = match plan(&event) {
+                    Ok(earlier) => earlier,
+                    Err(error) => {
+                        return Ok(Projected::Blocked {
+                            reason: error.to_string(),
+                            by: Box::new(event),
+                        });
+                    }
+                };
+                match self.view.apply(&earlier).await? {
+                    ApplyOutcome::Applied => filled += 1,
+                    ApplyOutcome::Duplicate { .. } => {}
+                    ApplyOutcome::Gap { missing_from } => {
+                        return Err(Error::Projection(format!(
+                            "{stream_id}: version {} still misses {missing_from} while filling a gap",
+                            earlier.version
+                        )));
+                    }
+                }
+                next += 1;
             }
+            if next <= last {
+                // Version `next` is not in the event table (a consistent read): it never comes.
+                let recorded = !self
+                    .store
+                    .read_stream(&stream_id, before, Some(update.version))
+                    .await?
+                    .is_empty();
+                return Ok(Projected::ConfirmedGap {
+                    missing: next,
+                    recorded,
+                });
+            }
+            missing_from = next;
         }
         match self.view.apply(update).await? {
-            ApplyOutcome::Applied => Ok(Projected::FilledGap {
-                filled: expected.len(),
-            }),
+            ApplyOutcome::Applied => Ok(Projected::FilledGap { filled }),
             ApplyOutcome::Duplicate { .. } => Ok(Projected::Duplicate),
             ApplyOutcome::Gap { missing_from } => Err(Error::Projection(format!(
                 "{stream_id}: version {} still misses {missing_from} after filling the gap",
@@ -479,14 +588,16 @@ impl Projector {
         }
     }
 
-    /// Sends `record` to the dead-letter queue with `reason`.
+    /// Sends `record` to the dead-letter queue with `reason` and `message`.
     pub async fn dead_letter(
         &self,
         record: &EventRecord,
-        reason: &str,
+        reason: DeadLetterReason,
+        message: &str,
         blocked_by: Option<&StoredEvent>,
     ) -> Result<(), Error> {
-        let body = dead_letter_body(record, reason, blocked_by)?;
+        tracing::error!(event_id = %record.event_id, %reason, %message, "record dead-lettered");
+        let body = dead_letter_body(record, reason, message, blocked_by)?;
         self.sqs
             .send_message()
             .queue_url(&self.dead_letter_queue_url)
@@ -497,29 +608,67 @@ impl Projector {
         Ok(())
     }
 
-    /// Projects one stream record. `Err` is transient: the record must be retried.
+    /// Projects one stream record, dead-lettering what can never be projected. `Err` is
+    /// transient ([`is_transient`]): the record must be retried.
     pub async fn process_record(&self, record: &EventRecord) -> Result<(), Error> {
         if record.event_name == "REMOVE" {
-            tracing::warn!(event_id = %record.event_id, "an event was removed from the event table; the view keeps it");
-            return Ok(());
+            let message = "an event was removed from the event table; the view keeps it";
+            return self
+                .dead_letter(record, DeadLetterReason::Removed, message, None)
+                .await;
         }
         let update = match plan_record(record) {
             Ok(update) => update,
             Err(reason) => {
-                tracing::error!(event_id = %record.event_id, %reason, "undecodable record: dead-lettered");
-                return self.dead_letter(record, &reason, None).await;
+                let (kind, message) = match check_version(record) {
+                    Err(why) => (DeadLetterReason::CorruptVersion, why),
+                    Ok(()) => (DeadLetterReason::Undecodable, reason),
+                };
+                return self.dead_letter(record, kind, &message, None).await;
             }
         };
-        match self.project(&update).await? {
-            Projected::Blocked { by, reason } => {
-                let reason = format!(
-                    "{} version {} cannot be projected: version {} of the same stream in the event table does not decode ({reason})",
-                    update.source.stream_id(&update.order_id),
-                    update.version,
-                    by.version
+        let stream_id = update.source.stream_id(&update.order_id);
+        let outcome = match self.project(&update).await {
+            Ok(outcome) => outcome,
+            Err(error) if is_transient(&error) => return Err(error),
+            Err(error) => {
+                let message = format!(
+                    "{stream_id} version {} cannot be projected: {error}",
+                    update.version
                 );
-                tracing::error!(event_id = %record.event_id, %reason, "blocked record: dead-lettered");
-                self.dead_letter(record, &reason, Some(&by)).await
+                return self
+                    .dead_letter(record, DeadLetterReason::Unprojectable, &message, None)
+                    .await;
+            }
+        };
+        match outcome {
+            Projected::Blocked { by, reason } => {
+                let message = format!(
+                    "{stream_id} version {} cannot be projected: version {} of the same stream in the event table does not decode ({reason})",
+                    update.version, by.version
+                );
+                self.dead_letter(record, DeadLetterReason::Blocked, &message, Some(&by))
+                    .await
+            }
+            Projected::ConfirmedGap { missing, recorded } => {
+                let (kind, message) = if recorded {
+                    (
+                        DeadLetterReason::ConfirmedGap,
+                        format!(
+                            "{stream_id} version {} cannot be projected: version {missing} is not in the event table (consistent read)",
+                            update.version
+                        ),
+                    )
+                } else {
+                    (
+                        DeadLetterReason::CorruptVersion,
+                        format!(
+                            "{stream_id} version {}: neither this version nor version {missing} is in the event table (consistent read)",
+                            update.version
+                        ),
+                    )
+                };
+                self.dead_letter(record, kind, &message, None).await
             }
             outcome => {
                 tracing::debug!(order_id = %update.order_id, source = %update.source, version = update.version, ?outcome, "projected");
@@ -547,6 +696,12 @@ impl Projector {
         }
         response
     }
+}
+
+/// Whether a failure may pass on retry (AWS errors, [`Error::Unavailable`]): only those are
+/// reported in `batchItemFailures`; anything else is dead-lettered so the shard moves on.
+pub fn is_transient(error: &Error) -> bool {
+    matches!(error, Error::Aws { .. } | Error::Unavailable { .. })
 }
 
 /// Serves one invocation of the `order-history-projector` function.
@@ -604,24 +759,76 @@ mod tests {
             "../../../events/order-history-projector/poison-record.json"
         ))
         .remove(1);
-        let small: serde_json::Value =
-            serde_json::from_str(&dead_letter_body(&record, "bad", None).unwrap()).unwrap();
+        let small: serde_json::Value = serde_json::from_str(
+            &dead_letter_body(&record, DeadLetterReason::Undecodable, "bad", None).unwrap(),
+        )
+        .unwrap();
         assert_eq!(small["record"], serde_json::to_value(&record).unwrap());
         assert_eq!(small["imageOmitted"], serde_json::Value::Null);
         record.change.new_image.inner_mut().insert(
             "padding".into(),
             serde_dynamo::AttributeValue::S("x".repeat(MAX_DEAD_LETTER_BYTES)),
         );
-        let body = dead_letter_body(&record, "bad", None).unwrap();
+        let body = dead_letter_body(&record, DeadLetterReason::Undecodable, "bad", None).unwrap();
         assert!(body.len() < MAX_DEAD_LETTER_BYTES);
         let large: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(large["imageOmitted"], true);
-        assert_eq!(large["reason"], "bad");
+        assert_eq!(large["reason"], "UNDECODABLE");
+        assert_eq!(large["message"], "bad");
         assert_eq!(large["record"]["eventID"], record.event_id.as_str());
         assert_eq!(
             large["record"]["dynamodb"]["SequenceNumber"],
             record.change.sequence_number.clone().unwrap()
         );
+    }
+
+    #[test]
+    fn versions_that_are_not_positive_integers_or_disagree_with_the_keys_are_corrupt() {
+        let record = sample(include_str!(
+            "../../../events/order-history-projector/order-lifecycle.json"
+        ))
+        .remove(0);
+        assert_eq!(check_version(&record), Ok(()));
+        for (text, keys_too) in [
+            ("0", true),
+            ("-3", true),
+            ("1.5", true),
+            ("99999999999999999999999", true),
+            ("2", false),
+        ] {
+            let mut corrupt = record.clone();
+            corrupt.change.new_image.inner_mut().insert(
+                "version".into(),
+                serde_dynamo::AttributeValue::N(text.into()),
+            );
+            if keys_too {
+                corrupt.change.keys.inner_mut().insert(
+                    "version".into(),
+                    serde_dynamo::AttributeValue::N(text.into()),
+                );
+            }
+            assert!(check_version(&corrupt).is_err(), "{text}");
+        }
+        let mut text = record.clone();
+        text.change.new_image.inner_mut().insert(
+            "version".into(),
+            serde_dynamo::AttributeValue::S("1".into()),
+        );
+        assert!(check_version(&text).is_err());
+    }
+
+    #[test]
+    fn only_aws_failures_are_transient() {
+        assert!(is_transient(&Error::Unavailable {
+            service: "Query",
+            message: "throttled".into()
+        }));
+        assert!(is_transient(&Error::Aws {
+            service: "Query",
+            message: "access denied".into()
+        }));
+        assert!(!is_transient(&Error::Codec("bad item".into())));
+        assert!(!is_transient(&Error::Projection("moved".into())));
     }
 
     #[test]

@@ -44,8 +44,11 @@ pub const MAX_PAGE_SIZE: usize = 100;
 pub const DEFAULT_WINDOW: Duration = Duration::days(30);
 /// At most this many `keyword` parameters.
 pub const MAX_KEYWORDS: usize = 10;
-/// At most this many characters per keyword.
-pub const MAX_KEYWORD_CHARS: usize = 100;
+/// At most this many bytes per keyword (UTF-8: a CJK character takes 3).
+pub const MAX_KEYWORD_BYTES: usize = 100;
+/// At most this many words in all keywords together: each word is one clause of the
+/// `FilterExpression` (about 50 bytes), so the expression stays far below DynamoDB's 4 KB.
+pub const MAX_KEYWORD_WORDS: usize = 20;
 /// `Retry-After` seconds of a `VIEW_NOT_CAUGHT_UP` answer.
 pub const RETRY_AFTER_SECONDS: u32 = 1;
 
@@ -262,7 +265,10 @@ fn consistency_token(parameters: &Parameters) -> Result<Option<ConsistencyToken>
         .one("consistentWith")?
         .map(|text| {
             ConsistencyToken::decode(text).ok_or_else(|| {
-                ApiError::validation("consistentWith", "is not a token this API issued")
+                ApiError::validation(
+                    "consistentWith",
+                    "is not a token this API issued (or names an invalid id)",
+                )
             })
         })
         .transpose()
@@ -371,11 +377,12 @@ impl<'a> HistoryFilters<'a> {
             ));
         }
         let mut keywords = Vec::with_capacity(given.len());
+        let mut words_in_all = 0;
         for keyword in given {
-            if keyword.chars().count() > MAX_KEYWORD_CHARS {
+            if keyword.len() > MAX_KEYWORD_BYTES {
                 return Err(ApiError::validation(
                     "keyword",
-                    format!("must be at most {MAX_KEYWORD_CHARS} characters"),
+                    format!("must be at most {MAX_KEYWORD_BYTES} bytes of UTF-8 each"),
                 ));
             }
             let words = keywords_of(keyword);
@@ -383,6 +390,14 @@ impl<'a> HistoryFilters<'a> {
                 return Err(ApiError::validation(
                     "keyword",
                     format!("{keyword:?} contains no word"),
+                ));
+            }
+            // Every ideograph is a word of its own.
+            words_in_all += words.len();
+            if words_in_all > MAX_KEYWORD_WORDS {
+                return Err(ApiError::validation(
+                    "keyword",
+                    format!("at most {MAX_KEYWORD_WORDS} words in all keywords are accepted"),
                 ));
             }
             keywords.push(words);
@@ -481,9 +496,31 @@ async fn seal(keys: &PageTokenKeys, body: &PageTokenBody) -> Result<String, ApiE
     Ok(keys.seal(&payload).await?)
 }
 
-/// The body of a token these keys sealed; 400 for a forged one or one naming a retired key.
+/// Page tokens longer than this are refused unread (a genuine one is about 250 characters).
+const MAX_PAGE_TOKEN_CHARS: usize = 1024;
+
+/// Opens a token these keys sealed and checks that what it carries is consistent: a window
+/// with `s ≤ u`, a position `d` inside it, a valid order id `o`. A forged token, one naming a
+/// retired key, or one with inconsistent content answers 400.
 async fn open(keys: &PageTokenKeys, token: &str) -> Result<PageTokenBody, ApiError> {
+    let body = open_sealed(keys, token).await?;
+    let consistent = body.s <= body.u
+        && (body.s..=body.u).contains(&body.d)
+        && ftgo_domain::order::require_id("pageToken", &body.o).is_ok();
+    if !consistent {
+        return Err(ApiError::validation(
+            "pageToken",
+            "is not a token this API issued (inconsistent content)",
+        ));
+    }
+    Ok(body)
+}
+
+async fn open_sealed(keys: &PageTokenKeys, token: &str) -> Result<PageTokenBody, ApiError> {
     let forged = || ApiError::validation("pageToken", "is not a token this API issued");
+    if token.len() > MAX_PAGE_TOKEN_CHARS {
+        return Err(forged());
+    }
     let payload = keys.open(token).await?.ok_or_else(forged)?;
     serde_json::from_slice(&payload).map_err(|_| forged())
 }
@@ -583,9 +620,9 @@ mod tests {
         let body = PageTokenBody {
             f: "fp".into(),
             s: 1,
-            u: 2,
+            u: 3,
             o: "o-1".into(),
-            d: 3,
+            d: 2,
         };
         let keys = PageTokenKeys::from("secret");
         let token = seal(&keys, &body).await.unwrap();
@@ -593,11 +630,113 @@ mod tests {
         assert!(open(&PageTokenKeys::from("other"), &token).await.is_err());
         let (head, tag) = token.rsplit_once('.').unwrap();
         let (key_id, _) = head.split_once('.').unwrap();
-        let forged_payload = URL_SAFE_NO_PAD.encode(br#"{"f":"fp","s":1,"u":2,"o":"o-2","d":3}"#);
+        let forged_payload = URL_SAFE_NO_PAD.encode(br#"{"f":"fp","s":1,"u":3,"o":"o-2","d":2}"#);
         let forged = format!("{key_id}.{forged_payload}.{tag}");
         assert!(open(&keys, &forged).await.is_err());
         assert!(open(&keys, head).await.is_err());
         assert!(open(&keys, "garbage").await.is_err());
+    }
+
+    #[test]
+    fn a_full_page_at_every_limit_stays_under_lambdas_6_mb() {
+        use ftgo_domain::order::{MAX_ID_CHARS, MAX_LINE_ITEMS, MAX_NAME_CHARS};
+        // The costliest characters a name may hold: `"` and `\\` take 2 bytes in the body and
+        // 4 once the body is a string in Lambda's response; 4-byte UTF-8 takes 4 in both.
+        let name = "\"😀\\".repeat(MAX_NAME_CHARS / 3);
+        let id = "i".repeat(MAX_ID_CHARS);
+        let order = OrderJson {
+            order_id: id.clone(),
+            consumer_id: id.clone(),
+            status: "APPROVAL_PENDING".into(),
+            delivery_status: Some("PICKED_UP".into()),
+            restaurant_id: id.clone(),
+            restaurant_name: name.clone(),
+            line_items: (0..MAX_LINE_ITEMS)
+                .map(|_| LineItemJson {
+                    menu_item_id: id.clone(),
+                    name: name.clone(),
+                    quantity: u32::MAX,
+                    price: "92233720368547758.07".into(),
+                })
+                .collect(),
+            order_total: "92233720368547758.07".into(),
+            creation_date: "2026-11-27T10:00:00.123456789+00:00".into(),
+        };
+        let page = HistoryJson {
+            orders: vec![order; MAX_PAGE_SIZE],
+            next_page_token: Some("t".repeat(MAX_PAGE_TOKEN_CHARS)),
+        };
+        let body = serde_json::to_string(&page).unwrap();
+        let response = serde_json::to_string(&serde_json::json!({
+            "statusCode": 200,
+            "headers": {"content-type": "application/json"},
+            "body": body,
+        }))
+        .unwrap();
+        assert!(
+            response.len() < 6 * 1024 * 1024 * 9 / 10,
+            "{} bytes",
+            response.len()
+        );
+    }
+
+    #[tokio::test]
+    async fn sealed_page_tokens_with_inconsistent_content_are_refused() {
+        let good = PageTokenBody {
+            f: "fp".into(),
+            s: 10,
+            u: 20,
+            o: "o-1".into(),
+            d: 15,
+        };
+        let keys = PageTokenKeys::from("k");
+        assert_eq!(
+            open(&keys, &seal(&keys, &good).await.unwrap())
+                .await
+                .unwrap(),
+            good
+        );
+        let bad = [
+            PageTokenBody {
+                s: 21,
+                ..good_copy(&good)
+            },
+            PageTokenBody {
+                d: 9,
+                ..good_copy(&good)
+            },
+            PageTokenBody {
+                d: 21,
+                ..good_copy(&good)
+            },
+            PageTokenBody {
+                o: String::new(),
+                ..good_copy(&good)
+            },
+            PageTokenBody {
+                o: "o".repeat(3000),
+                ..good_copy(&good)
+            },
+            PageTokenBody {
+                o: "o 1".into(),
+                ..good_copy(&good)
+            },
+        ];
+        for body in bad {
+            let error = open(&keys, &seal(&keys, &body).await.unwrap())
+                .await
+                .unwrap_err();
+            assert_eq!(error.status, StatusCode::BAD_REQUEST, "{body:?}");
+            assert!(error.message.starts_with("pageToken"), "{body:?}");
+        }
+    }
+
+    fn good_copy(body: &PageTokenBody) -> PageTokenBody {
+        PageTokenBody {
+            f: body.f.clone(),
+            o: body.o.clone(),
+            ..*body
+        }
     }
 
     #[test]

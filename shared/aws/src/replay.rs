@@ -295,6 +295,13 @@ async fn replay_stream(
                 ));
                 break;
             }
+            Projected::ConfirmedGap { missing, .. } => {
+                summary.failed.push(format!(
+                    "{} version {}: version {missing} is not in the event table",
+                    event.stream_id, event.version
+                ));
+                break;
+            }
         }
     }
     Ok(summary)

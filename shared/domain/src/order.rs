@@ -232,17 +232,67 @@ fn require_text(field: &str, value: &str) -> Result<(), DomainError> {
     }
 }
 
-/// Identifiers become (parts of) DynamoDB keys, which have a size limit: refuse longer ones here
-/// rather than fail at the store.
-pub const MAX_ID_BYTES: usize = 256;
+/// Identifiers become (parts of) DynamoDB keys and of every answer: at most this many
+/// characters, each one of [`is_id_char`] (DESIGN §3 limits).
+pub const MAX_ID_CHARS: usize = 64;
 
-/// Checks an identifier: not blank, at most [`MAX_ID_BYTES`] bytes.
+/// [`MAX_ID_CHARS`] in bytes (identifiers are ASCII).
+pub const MAX_ID_BYTES: usize = MAX_ID_CHARS;
+
+/// Names (restaurant, line items) and address lines hold at most this many characters.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// An order holds at most this many line items.
+pub const MAX_LINE_ITEMS: usize = 50;
+
+/// Whether `c` may appear in an identifier: `A–Z a–z 0–9 . _ : -`.
+pub const fn is_id_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')
+}
+
+/// Checks an identifier: 1 to [`MAX_ID_CHARS`] characters, each one of [`is_id_char`].
 pub fn require_id(field: &str, value: &str) -> Result<(), DomainError> {
-    require_text(field, value)?;
-    if value.len() > MAX_ID_BYTES {
+    if value.is_empty() || value.len() > MAX_ID_CHARS || !value.chars().all(is_id_char) {
         return Err(DomainError::validation(
             field,
-            format!("must be at most {MAX_ID_BYTES} bytes"),
+            format!("must be 1 to {MAX_ID_CHARS} characters of A-Z, a-z, 0-9, '.', '_', ':', '-'"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a name or an address line: not blank, at most [`MAX_NAME_CHARS`] characters, no
+/// control characters (so that its JSON form is at most 4 bytes a character, which bounds every
+/// answer's size).
+pub fn require_name(field: &str, value: &str) -> Result<(), DomainError> {
+    require_text(field, value)?;
+    if value.chars().count() > MAX_NAME_CHARS {
+        return Err(DomainError::validation(
+            field,
+            format!("must be at most {MAX_NAME_CHARS} characters"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(DomainError::validation(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the number of line items: 1 to [`MAX_LINE_ITEMS`].
+pub fn require_line_count(field: &str, count: usize) -> Result<(), DomainError> {
+    if count == 0 {
+        return Err(DomainError::validation(
+            field,
+            "must hold at least one line item",
+        ));
+    }
+    if count > MAX_LINE_ITEMS {
+        return Err(DomainError::validation(
+            field,
+            format!("must hold at most {MAX_LINE_ITEMS} line items, not {count}"),
         ));
     }
     Ok(())
@@ -251,20 +301,15 @@ pub fn require_id(field: &str, value: &str) -> Result<(), DomainError> {
 fn validate_create(command: &CreateOrder) -> Result<(), DomainError> {
     require_id("consumerId", &command.consumer_id)?;
     require_id("restaurantId", &command.restaurant_id)?;
-    require_text("restaurantName", &command.restaurant_name)?;
-    if command.line_items.is_empty() {
-        return Err(DomainError::validation(
-            "lineItems",
-            "must hold at least one line item",
-        ));
-    }
+    require_name("restaurantName", &command.restaurant_name)?;
+    require_line_count("lineItems", command.line_items.len())?;
     let mut seen = HashSet::new();
     for (index, line) in command.line_items.iter().enumerate() {
-        require_text(
+        require_id(
             &format!("lineItems[{index}].menuItemId"),
             &line.menu_item_id,
         )?;
-        require_text(&format!("lineItems[{index}].name"), &line.name)?;
+        require_name(&format!("lineItems[{index}].name"), &line.name)?;
         if line.quantity == 0 {
             return Err(DomainError::validation(
                 format!("lineItems[{index}].quantity"),
@@ -279,10 +324,15 @@ fn validate_create(command: &CreateOrder) -> Result<(), DomainError> {
         }
     }
     let address = &command.delivery_address;
-    require_text("deliveryAddress.street1", &address.street1)?;
-    require_text("deliveryAddress.city", &address.city)?;
-    require_text("deliveryAddress.state", &address.state)?;
-    require_text("deliveryAddress.zip", &address.zip)?;
+    require_name("deliveryAddress.street1", &address.street1)?;
+    if let Some(street2) = &address.street2
+        && !street2.is_empty()
+    {
+        require_name("deliveryAddress.street2", street2)?;
+    }
+    require_name("deliveryAddress.city", &address.city)?;
+    require_name("deliveryAddress.state", &address.state)?;
+    require_name("deliveryAddress.zip", &address.zip)?;
     Ok(())
 }
 
@@ -528,6 +578,71 @@ mod tests {
         let mut huge = create_order();
         huge.line_items[0].price = Money::from_cents(i64::MAX / 2);
         validation_on(given(&[], OrderCommand::Create(huge)), "lineItems");
+    }
+
+    #[test]
+    fn create_enforces_the_documented_limits_naming_the_field() {
+        let at_limits = {
+            let mut command = create_order();
+            command.consumer_id = "c".repeat(MAX_ID_CHARS);
+            command.restaurant_name = "é".repeat(MAX_NAME_CHARS);
+            command.line_items = (0..MAX_LINE_ITEMS)
+                .map(|i| {
+                    fixtures::line(
+                        &format!("m.{i}:x_y-Z"),
+                        &"名".repeat(MAX_NAME_CHARS),
+                        1,
+                        100,
+                    )
+                })
+                .collect();
+            command
+        };
+        assert!(given(&[], OrderCommand::Create(at_limits.clone())).is_ok());
+
+        let mut long_id = at_limits.clone();
+        long_id.consumer_id.push('c');
+        validation_on(given(&[], OrderCommand::Create(long_id)), "consumerId");
+        for bad in ["c 1", "c/1", "c#1", "ç", "c\n", "c%20"] {
+            let mut command = at_limits.clone();
+            command.restaurant_id = bad.into();
+            validation_on(given(&[], OrderCommand::Create(command)), "restaurantId");
+        }
+        let mut menu_item = at_limits.clone();
+        menu_item.line_items[3].menu_item_id = "m 3".into();
+        validation_on(
+            given(&[], OrderCommand::Create(menu_item)),
+            "lineItems[3].menuItemId",
+        );
+        let mut long_name = at_limits.clone();
+        long_name.restaurant_name.push('é');
+        validation_on(
+            given(&[], OrderCommand::Create(long_name)),
+            "restaurantName",
+        );
+        let mut long_line = at_limits.clone();
+        long_line.line_items[7].name.push('x');
+        validation_on(
+            given(&[], OrderCommand::Create(long_line)),
+            "lineItems[7].name",
+        );
+        let mut control = at_limits.clone();
+        control.line_items[0].name = "Naan\u{0}".into();
+        validation_on(
+            given(&[], OrderCommand::Create(control)),
+            "lineItems[0].name",
+        );
+        let mut too_many = at_limits.clone();
+        too_many
+            .line_items
+            .push(fixtures::line("m-extra", "Naan", 1, 100));
+        validation_on(given(&[], OrderCommand::Create(too_many)), "lineItems");
+        let mut long_street = at_limits;
+        long_street.delivery_address.street2 = Some("s".repeat(MAX_NAME_CHARS + 1));
+        validation_on(
+            given(&[], OrderCommand::Create(long_street)),
+            "deliveryAddress.street2",
+        );
     }
 
     #[test]

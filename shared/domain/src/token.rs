@@ -26,15 +26,21 @@ impl ConsistencyToken {
         ))
     }
 
-    /// Parses the text form; `None` for anything this code did not write.
+    /// Parses the text form; `None` for anything this code did not write (including a token
+    /// whose id is not a valid identifier, [`crate::order::require_id`]).
     pub fn decode(text: &str) -> Option<Self> {
+        // Longer than any token naming a valid id: refused before decoding.
+        if text.len() > 128 {
+            return None;
+        }
         let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
         let text = String::from_utf8(bytes).ok()?;
         let mut parts = text.splitn(3, ':');
         let aggregate_type = AggregateType::parse(parts.next()?)?;
         let version = parts.next()?.parse().ok()?;
         let aggregate_id = parts.next()?.to_owned();
-        (!aggregate_id.is_empty()).then_some(Self {
+        crate::order::require_id("consistentWith", &aggregate_id).ok()?;
+        Some(Self {
             aggregate_type,
             aggregate_id,
             version,
@@ -59,5 +65,27 @@ mod tests {
             ConsistencyToken::decode(&URL_SAFE_NO_PAD.encode("Shop:1:x")),
             None
         );
+    }
+
+    #[test]
+    fn tokens_naming_an_invalid_or_oversized_id_are_refused() {
+        let longest = ConsistencyToken {
+            aggregate_type: AggregateType::Delivery,
+            aggregate_id: "o".repeat(crate::order::MAX_ID_CHARS),
+            version: u64::MAX,
+        };
+        assert_eq!(
+            ConsistencyToken::decode(&longest.encode()),
+            Some(longest.clone())
+        );
+        for id in [
+            "o".repeat(crate::order::MAX_ID_CHARS + 1),
+            "o".repeat(3000),
+            "o 1".to_owned(),
+            String::new(),
+        ] {
+            let text = URL_SAFE_NO_PAD.encode(format!("Order:1:{id}"));
+            assert_eq!(ConsistencyToken::decode(&text), None, "{id}");
+        }
     }
 }

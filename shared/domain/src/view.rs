@@ -18,7 +18,7 @@ use crate::delivery::{DeliveryEvent, DeliveryStatus};
 use crate::error::DomainError;
 use crate::event::StoredEvent;
 use crate::money::Money;
-use crate::order::{LineItem, OrderEvent, OrderStatus};
+use crate::order::{LineItem, MAX_LINE_ITEMS, OrderEvent, OrderStatus};
 
 /// Normalised search tokens of `text`: Unicode words, lower-cased.
 pub fn keywords_of(text: &str) -> BTreeSet<String> {
@@ -128,6 +128,18 @@ pub fn plan_decoded(
 ) -> Result<ViewUpdate, DomainError> {
     if version == 0 {
         return Err(DomainError::Decode(format!("{order_id} has version 0")));
+    }
+    // The view's input obeys the same limit as a create, so that no view item (and no page of
+    // them) grows beyond what the contract promises.
+    let lines = match &event {
+        AnyEvent::Order(OrderEvent::OrderCreated(created)) => created.line_items.len(),
+        AnyEvent::Order(OrderEvent::OrderRevised { line_items, .. }) => line_items.len(),
+        _ => 0,
+    };
+    if lines > MAX_LINE_ITEMS {
+        return Err(DomainError::Decode(format!(
+            "{order_id} version {version} has {lines} line items; a view item holds at most {MAX_LINE_ITEMS}"
+        )));
     }
     let (source, change) = match event {
         AnyEvent::Order(event) => (
@@ -419,6 +431,26 @@ mod tests {
         assert!(view.matches_any_keyword(&["chicken vindaloo".into()]));
         assert!(!view.matches_any_keyword(&["vinda".into()]));
         assert!(!view.matches_any_keyword(&["pizza".into()]));
+    }
+
+    #[test]
+    fn an_event_with_more_lines_than_an_order_may_hold_is_not_planned() {
+        let crate::order::OrderEvent::OrderCreated(mut created) = created() else {
+            panic!("a creation")
+        };
+        let line = created.line_items[0].clone();
+        created.line_items = (0..=MAX_LINE_ITEMS)
+            .map(|i| LineItem {
+                menu_item_id: format!("m-{i}"),
+                ..line.clone()
+            })
+            .collect();
+        let event = OrderEvent::OrderCreated(created.clone());
+        let error = plan(&stored(AggregateType::Order, 1, &event)).unwrap_err();
+        assert!(error.to_string().contains("at most 50"), "{error}");
+        created.line_items.truncate(MAX_LINE_ITEMS);
+        let event = OrderEvent::OrderCreated(created);
+        assert!(plan(&stored(AggregateType::Order, 1, &event)).is_ok());
     }
 
     #[test]
