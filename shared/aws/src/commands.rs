@@ -296,8 +296,10 @@ impl CommandService {
             }
             let version = loaded.version + stored.len() as u64;
             let guards: Vec<StreamHead> = other.into_iter().map(|o| o.head).collect();
+            // An append that finds its own events stored (the SDK retried a write whose answer
+            // was lost) succeeded: answer as if the write had just landed.
             match self.store.append(&stored, &guards).await {
-                Ok(()) => {
+                Ok(_appended) => {
                     self.snapshot_if_due(id, &aggregate, loaded.version, version)
                         .await;
                     return Ok(Outcome {

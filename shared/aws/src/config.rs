@@ -13,6 +13,8 @@ pub mod events_table {
     pub const STREAM_ID: &str = "streamId";
     /// Sort key: the version within the stream.
     pub const VERSION: &str = "version";
+    /// The event's globally unique id: how an append recognises its own stored write.
+    pub const EVENT_ID: &str = "eventId";
 }
 
 /// Attribute names of the snapshot table (`ftgo-snapshots`).
