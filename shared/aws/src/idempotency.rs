@@ -570,6 +570,25 @@ mod tests {
     }
 
     #[test]
+    fn records_are_stored_under_the_configured_attribute_names() {
+        let item: HashMap<String, AttributeValue> =
+            serde_dynamo::to_item(record(Status::InProgress, "h")).unwrap();
+        for name in [
+            idempotency_table::KEY,
+            idempotency_table::STATUS,
+            idempotency_table::EXPIRES_AT,
+            idempotency_table::IN_PROGRESS_EXPIRES_AT,
+            idempotency_table::OWNER,
+        ] {
+            assert!(item.contains_key(name), "{name}");
+        }
+        assert_eq!(
+            item[idempotency_table::STATUS],
+            AttributeValue::S(idempotency_table::IN_PROGRESS.to_owned())
+        );
+    }
+
+    #[test]
     fn the_identity_separates_callers_routes_keys_and_bodies() {
         let base = IdempotentRequest::new("c-1", "POST", "/orders", "k-1", b"{}");
         assert_eq!(
