@@ -297,3 +297,208 @@ async fn the_invalid_sample_is_refused_before_anything_is_written() {
         "{body}"
     );
 }
+
+/// The key the `Idempotency-Key` sample carries.
+const SAMPLE_IDEMPOTENCY_KEY: &str = "create-9f1c2b7e-sample-key";
+
+/// `request` with `Idempotency-Key: key`.
+fn keyed(mut request: Request, key: &str) -> Request {
+    request.headers_mut().insert(
+        "idempotency-key",
+        HeaderValue::from_str(key).expect("header value"),
+    );
+    request
+}
+
+/// The keyed create sample under a fresh key (tests share one moto).
+fn keyed_create(key: &str) -> Request {
+    let path = repository_root().join("events/order-commands/create-order-idempotent.json");
+    let text = std::fs::read_to_string(&path).expect("sample exists");
+    assert!(
+        text.contains(SAMPLE_IDEMPOTENCY_KEY),
+        "the sample carries its key"
+    );
+    lambda_http::request::from_str(&text.replace(SAMPLE_IDEMPOTENCY_KEY, key))
+        .expect("API Gateway v2 request")
+}
+
+fn with_body(mut request: Request, body: &str) -> Request {
+    *request.body_mut() = Body::Text(body.to_owned());
+    request
+}
+
+async fn raw(service: &CommandService, request: Request) -> lambda_http::Response<Body> {
+    order_commands::handle(service, request)
+        .await
+        .expect("answers")
+}
+
+fn header_of(response: &lambda_http::Response<Body>, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+async fn order_versions(service: &CommandService, order_id: &str) -> Vec<u64> {
+    service
+        .store()
+        .read_stream(&AggregateType::Order.stream_id(order_id), 0, None)
+        .await
+        .expect("reads")
+        .iter()
+        .map(|e| e.version)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_keyed_create_sample_sent_twice_answers_the_same_order_and_places_it_once() {
+    let (service, _) = service_for("order-commands").await;
+    let key = ftgo_tests::unique_id("create");
+    let first = raw(&service, keyed_create(&key)).await;
+    let second = raw(&service, keyed_create(&key)).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    assert_eq!(second.status(), StatusCode::CREATED);
+    for name in ["location", "etag", "content-type"] {
+        assert_eq!(header_of(&first, name), header_of(&second, name), "{name}");
+    }
+    assert_eq!(header_of(&first, "etag").as_deref(), Some("\"1\""));
+    assert_eq!(
+        header_of(&second, "idempotent-replayed").as_deref(),
+        Some("true")
+    );
+    assert_eq!(header_of(&first, "idempotent-replayed"), None);
+    let (_, first) = answer(first).await;
+    let (_, second) = answer(second).await;
+    assert_eq!(first, second, "the replay is the first answer");
+    let order_id = first["orderId"].as_str().expect("orderId");
+    assert_eq!(order_versions(&service, order_id).await, vec![1]);
+
+    // Another key is another request: another order.
+    let (_, other) =
+        answer(raw(&service, keyed_create(&ftgo_tests::unique_id("create"))).await).await;
+    assert_ne!(other["orderId"], first["orderId"]);
+}
+
+#[tokio::test]
+async fn a_keyed_revise_runs_once_and_the_key_with_another_body_is_422() {
+    let (service, _) = service_for("order-commands").await;
+    let (order_id, _) = create(&service).await;
+    let key = ftgo_tests::unique_id("revise");
+    let revise = || {
+        keyed(
+            sample("order-commands", "revise-order.json", &order_id),
+            &key,
+        )
+    };
+    let (status, first) = order_command(&service, revise()).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let (status, second) = order_command(&service, revise()).await;
+    assert_eq!((status, &second), (StatusCode::OK, &first));
+    assert_eq!(
+        order_versions(&service, &order_id).await,
+        vec![1, 2],
+        "one revise event"
+    );
+
+    let other = with_body(revise(), r#"{"lineItemQuantities":{"m-1":5}}"#);
+    let (status, body) = order_command(&service, other).await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "IDEMPOTENCY_KEY_REUSED".into()
+        ),
+        "{body}"
+    );
+    assert_eq!(order_versions(&service, &order_id).await, vec![1, 2]);
+
+    // The same key on another order is another request.
+    let (other_order, _) = create(&service).await;
+    let (status, body) = order_command(
+        &service,
+        keyed(
+            sample("order-commands", "revise-order.json", &other_order),
+            &key,
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, body["orderId"].as_str()),
+        (StatusCode::OK, Some(other_order.as_str()))
+    );
+}
+
+#[tokio::test]
+async fn a_failed_keyed_call_is_not_remembered() {
+    let (service, _) = service_for("order-commands").await;
+    let key = ftgo_tests::unique_id("create");
+    let invalid = with_body(keyed_create(&key), r#"{"consumerId":"c-1"}"#);
+    let (status, body) = order_command(&service, invalid).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // Were the 400 remembered, another body under the key would answer 422.
+    let (status, body) = order_command(&service, keyed_create(&key)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let missing = ftgo_tests::unique_id("missing");
+    let approve = || {
+        keyed(
+            sample("order-commands", "approve-order.json", &missing),
+            &key,
+        )
+    };
+    let (status, _) = order_command(&service, approve()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = order_command(&service, approve()).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a 404 is not replayed as anything else"
+    );
+}
+
+#[tokio::test]
+async fn a_keyed_request_while_the_first_still_runs_answers_409_with_retry_after() {
+    let (service, _) = service_for("delivery-commands").await;
+    let key = ftgo_tests::unique_id("pickup");
+    let order_id = ftgo_tests::unique_id("order");
+    let pickup = || keyed(sample("delivery-commands", "pickup.json", &order_id), &key);
+    let identity = ftgo_aws::idempotency::IdempotentRequest::from_request(&pickup())
+        .expect("valid key")
+        .expect("keyed");
+    let now = time::OffsetDateTime::now_utc();
+    let store = service.idempotency().expect("configured from the template");
+    let claim = store
+        .claim(&identity, now, now + std::time::Duration::from_secs(60))
+        .await
+        .expect("claimed");
+    assert!(matches!(
+        claim,
+        ftgo_aws::idempotency::Claim::Acquired { .. }
+    ));
+    let response = delivery_commands::handle(&service, pickup())
+        .await
+        .expect("answers");
+    assert_eq!(header_of(&response, "retry-after").as_deref(), Some("1"));
+    let (status, body) = answer(response).await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (StatusCode::CONFLICT, "CONFLICT".into()),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn an_unusable_idempotency_key_is_refused_naming_the_header() {
+    let (service, _) = service_for("order-commands").await;
+    let (status, body) = order_command(&service, keyed_create(&"k".repeat(65))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Idempotency-Key"),
+        "{body}"
+    );
+}

@@ -1791,7 +1791,12 @@ mod tests {
         let names: Vec<&str> = template.tables().iter().map(|t| t.name.as_str()).collect();
         assert_eq!(
             names,
-            ["ftgo-events", "ftgo-snapshots", "ftgo-order-history"]
+            [
+                "ftgo-events",
+                "ftgo-snapshots",
+                "ftgo-order-history",
+                "ftgo-idempotency"
+            ]
         );
 
         let events = template.table("EventsTable").expect("EventsTable");

@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 
 use crate::error::Error;
 use crate::event_store::{EventStore, Loaded, StreamHead};
+use crate::idempotency::IdempotencyStore;
 
 /// How often and how patiently a command retries after losing a race.
 #[derive(Debug, Clone, Copy)]
@@ -122,6 +123,7 @@ pub struct CommandService {
     store: EventStore,
     retry: RetryPolicy,
     snapshot_interval: u64,
+    idempotency: Option<IdempotencyStore>,
 }
 
 impl CommandService {
@@ -131,12 +133,24 @@ impl CommandService {
             store,
             retry,
             snapshot_interval: snapshot_interval.max(1),
+            idempotency: None,
         }
+    }
+
+    /// The same service, remembering keyed requests' answers in `store` (`Idempotency-Key`).
+    pub fn with_idempotency(mut self, store: IdempotencyStore) -> Self {
+        self.idempotency = Some(store);
+        self
     }
 
     /// The event store underneath.
     pub fn store(&self) -> &EventStore {
         &self.store
+    }
+
+    /// The idempotency records, when configured.
+    pub fn idempotency(&self) -> Option<&IdempotencyStore> {
+        self.idempotency.as_ref()
     }
 
     /// Places a new order under a fresh time-ordered id.
@@ -296,8 +310,10 @@ impl CommandService {
             }
             let version = loaded.version + stored.len() as u64;
             let guards: Vec<StreamHead> = other.into_iter().map(|o| o.head).collect();
+            // An append that finds its own events stored (the SDK retried a write whose answer
+            // was lost) succeeded: answer as if the write had just landed.
             match self.store.append(&stored, &guards).await {
-                Ok(()) => {
+                Ok(_appended) => {
                     self.snapshot_if_due(id, &aggregate, loaded.version, version)
                         .await;
                     return Ok(Outcome {
@@ -340,22 +356,24 @@ impl CommandService {
 }
 
 impl CommandService {
-    /// The service the command Lambdas run: DynamoDB clients from `sdk`, tables from `config`.
+    /// The service the command Lambdas run: DynamoDB clients from `sdk`, tables (events,
+    /// snapshots, idempotency records) from `config`.
     pub fn from_config(
         sdk: &aws_config::SdkConfig,
         config: &crate::config::Config,
     ) -> Result<Self, Error> {
         crate::config::Config::require(&config.events_table, "EVENTS_TABLE")?;
         crate::config::Config::require(&config.snapshots_table, "SNAPSHOTS_TABLE")?;
+        crate::config::Config::require(&config.idempotency_table, "IDEMPOTENCY_TABLE")?;
+        let client = aws_sdk_dynamodb::Client::new(sdk);
         let store = EventStore::new(
-            aws_sdk_dynamodb::Client::new(sdk),
+            client.clone(),
             &config.events_table,
             &config.snapshots_table,
         );
-        Ok(Self::new(
-            store,
-            RetryPolicy::default(),
-            config.snapshot_interval,
-        ))
+        Ok(
+            Self::new(store, RetryPolicy::default(), config.snapshot_interval)
+                .with_idempotency(IdempotencyStore::new(client, &config.idempotency_table)),
+        )
     }
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::commands::{CommandService, DeliveryAction, Outcome};
 use crate::http::{
-    ApiError, command_context, json_response, no_route, path_id, path_segments, respond,
+    ApiError, command_context, json_response, no_route, path_id, path_segments, respond, with_etag,
 };
 
 /// The answer of every delivery command.
@@ -45,7 +45,12 @@ pub async fn handle(
     service: &CommandService,
     request: Request,
 ) -> Result<Response<Body>, lambda_http::Error> {
-    Ok(respond(route(service, &request).await))
+    // Once per `Idempotency-Key`: a replay answers the first answer without running again.
+    let response = crate::idempotency::serve(service.idempotency(), &request, || async {
+        respond(route(service, &request).await)
+    })
+    .await;
+    Ok(response)
 }
 
 async fn route(service: &CommandService, request: &Request) -> Result<Response<Body>, ApiError> {
@@ -64,8 +69,8 @@ async fn route(service: &CommandService, request: &Request) -> Result<Response<B
     let outcome = service
         .delivery_action(path_id("orderId", order_id)?, action, &context)
         .await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &DeliveryCommandAnswer::from(&outcome),
+    Ok(with_etag(
+        json_response(StatusCode::OK, &DeliveryCommandAnswer::from(&outcome)),
+        outcome.version,
     ))
 }

@@ -4,6 +4,7 @@
 //! * [`event_store`]: DynamoDB event streams and snapshots, conditional appends;
 //! * [`commands`]: the application service that loads, decides, appends and retries;
 //! * [`http`]: the HTTP error shape and request parsing shared by the HTTP handlers;
+//! * [`idempotency`]: `Idempotency-Key` records, and serving a command once per key;
 //! * [`order_commands`], [`delivery_commands`]: the command Lambdas' handlers;
 //! * [`order_history`]: the order-history view DAO; [`projector`], [`query`]: its Lambdas' handlers;
 //! * [`page_token_key`]: the page-token keys, from Secrets Manager;
@@ -21,6 +22,7 @@ pub mod delivery_commands;
 pub mod error;
 pub mod event_store;
 pub mod http;
+pub mod idempotency;
 pub mod order_commands;
 pub mod order_history;
 pub mod page_token_key;

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::commands::{CommandContext, CommandService, OrderAction, Outcome};
 use crate::http::{
     ApiError, command_context, json_body, json_response, no_route, path_id, path_segments,
-    request_id, respond,
+    request_id, respond, with_etag,
 };
 
 /// Body of `POST /orders`.
@@ -172,7 +172,12 @@ pub async fn handle(
     service: &CommandService,
     request: Request,
 ) -> Result<Response<Body>, lambda_http::Error> {
-    Ok(respond(route(service, &request).await))
+    // Once per `Idempotency-Key`: a replay answers the first answer without running again.
+    let response = crate::idempotency::serve(service.idempotency(), &request, || async {
+        respond(route(service, &request).await)
+    })
+    .await;
+    Ok(response)
 }
 
 async fn route(service: &CommandService, request: &Request) -> Result<Response<Body>, ApiError> {
@@ -189,8 +194,10 @@ async fn route(service: &CommandService, request: &Request) -> Result<Response<B
                 expected_version: None,
             };
             let outcome = service.create_order(command, &context).await?;
-            let mut response =
-                json_response(StatusCode::CREATED, &OrderCommandAnswer::from(&outcome));
+            let mut response = with_etag(
+                json_response(StatusCode::CREATED, &OrderCommandAnswer::from(&outcome)),
+                outcome.version,
+            );
             let location = format!("/orders/{}", outcome.aggregate_id);
             if let Ok(value) = http::HeaderValue::from_str(&location) {
                 response.headers_mut().insert(header::LOCATION, value);
@@ -209,9 +216,9 @@ async fn route(service: &CommandService, request: &Request) -> Result<Response<B
             let outcome = service
                 .order_action(path_id("orderId", order_id)?, action, &context)
                 .await?;
-            Ok(json_response(
-                StatusCode::OK,
-                &OrderCommandAnswer::from(&outcome),
+            Ok(with_etag(
+                json_response(StatusCode::OK, &OrderCommandAnswer::from(&outcome)),
+                outcome.version,
             ))
         }
         _ => Err(no_route(request)),
