@@ -25,6 +25,7 @@ pub mod order_history;
 pub mod projector;
 pub mod query;
 pub mod replay;
+pub mod telemetry;
 
 pub use error::Error;
 

@@ -172,7 +172,10 @@ pub async fn handle(
     service: &CommandService,
     request: Request,
 ) -> Result<Response<Body>, lambda_http::Error> {
-    Ok(respond(route(service, &request).await))
+    let span = crate::telemetry::request_span(&request);
+    Ok(respond(
+        tracing::Instrument::instrument(route(service, &request), span).await,
+    ))
 }
 
 async fn route(service: &CommandService, request: &Request) -> Result<Response<Body>, ApiError> {

@@ -494,6 +494,7 @@ impl Projector {
             .send()
             .await
             .map_err(|e| Error::sdk("SendMessage projector DLQ", e))?;
+        crate::telemetry::count(crate::telemetry::names::DEAD_LETTERED, 1);
         Ok(())
     }
 
@@ -522,6 +523,7 @@ impl Projector {
                 self.dead_letter(record, &reason, Some(&by)).await
             }
             outcome => {
+                crate::telemetry::projected(&outcome);
                 tracing::debug!(order_id = %update.order_id, source = %update.source, version = update.version, ?outcome, "projected");
                 Ok(())
             }
@@ -531,8 +533,12 @@ impl Projector {
     /// Projects a batch in order; stops at the first transient failure and reports it.
     pub async fn process_batch(&self, event: &Event) -> DynamoDbEventResponse {
         let mut response = DynamoDbEventResponse::default();
+        let mut lags = Vec::with_capacity(event.records.len());
         for record in &event.records {
-            if let Err(error) = self.process_record(record).await {
+            let span = crate::telemetry::record_span(record);
+            if let Err(error) =
+                tracing::Instrument::instrument(self.process_record(record), span).await
+            {
                 let identifier = record
                     .change
                     .sequence_number
@@ -544,7 +550,12 @@ impl Projector {
                 response.batch_item_failures.push(failure);
                 break;
             }
+            lags.extend(
+                crate::telemetry::occurred_at(&record.change.new_image)
+                    .map(|at| crate::telemetry::lag_ms(time::OffsetDateTime::now_utc(), at)),
+            );
         }
+        crate::telemetry::record_lags(&lags);
         response
     }
 }
