@@ -213,10 +213,20 @@ pub fn init(
         function,
         &LogSettings::from_lookup(|name| std::env::var(name).ok()),
     );
-    builder(function)
-        .lambda_cold_start_metric(names::COLD_START)
-        .with_lambda_request_id("requestId")
-        .init()
+    install(
+        builder(function)
+            .lambda_cold_start_metric(names::COLD_START)
+            .with_lambda_request_id("requestId"),
+    )
+}
+
+/// Installs `builder`'s collector as the global metrics recorder and declares the units.
+pub fn install(
+    builder: metrics_cloudwatch_embedded::Builder,
+) -> Result<&'static metrics_cloudwatch_embedded::Collector, lambda_runtime::Error> {
+    let collector = builder.init()?;
+    metrics::describe_histogram!(names::PROJECTION_LAG_MS, metrics::Unit::Milliseconds, "");
+    Ok(collector)
 }
 
 /// Installs the global `tracing` subscriber (see the module docs for the line format).
@@ -239,7 +249,6 @@ pub fn init_logs(function: &'static str, settings: &LogSettings) {
 
 /// The EMF builder every function uses: namespace [`NAMESPACE`], dimension `function`.
 pub fn builder(function: &'static str) -> metrics_cloudwatch_embedded::Builder {
-    metrics::describe_histogram!(names::PROJECTION_LAG_MS, metrics::Unit::Milliseconds, "");
     metrics_cloudwatch_embedded::Builder::new()
         .cloudwatch_namespace(NAMESPACE)
         .with_dimension("function", function)
@@ -410,10 +419,7 @@ mod tests {
 
     #[test]
     fn one_invocation_flushes_one_emf_line_with_the_design_names() {
-        let collector = builder("order-history-projector")
-            .with_timestamp(1)
-            .init()
-            .unwrap();
+        let collector = install(builder("order-history-projector").with_timestamp(1)).unwrap();
         count(names::EVENTS_PROJECTED, 2);
         count(names::EVENTS_PROJECTED, 1);
         record_lags(&[40, 10]);
