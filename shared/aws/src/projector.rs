@@ -429,6 +429,11 @@ impl Projector {
         &self.view
     }
 
+    /// The event store gaps are filled from (`ftgo dlq redrive` reads dead letters' events there).
+    pub fn store(&self) -> &EventStore {
+        &self.store
+    }
+
     /// Applies one planned update, filling a gap before it from the event table first.
     pub async fn project(&self, update: &ViewUpdate) -> Result<Projected, Error> {
         let missing_from = match self.view.apply(update).await? {
