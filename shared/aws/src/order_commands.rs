@@ -172,10 +172,8 @@ pub async fn handle(
     service: &CommandService,
     request: Request,
 ) -> Result<Response<Body>, lambda_http::Error> {
-    let span = crate::telemetry::request_span(&request);
-    Ok(respond(
-        tracing::Instrument::instrument(route(service, &request), span).await,
-    ))
+    let answer = async { respond(route(service, &request).await) };
+    Ok(crate::telemetry::command(&request, answer).await)
 }
 
 async fn route(service: &CommandService, request: &Request) -> Result<Response<Body>, ApiError> {
