@@ -17,12 +17,15 @@
 #![deny(missing_docs)]
 
 pub mod bridge;
+pub mod dlq;
 pub mod error;
 pub mod functions;
 pub mod gateway;
 pub mod invoke;
+pub mod ops;
 pub mod provision;
 pub mod stack;
+pub mod status;
 pub mod template;
 
 pub use error::{Error, Result};

@@ -52,6 +52,10 @@ enum Command {
     /// Queue a replay of the event archive into a view table: one message per archive
     /// partition on the replay queue, applied by `archive-replayer`.
     Replay(ReplayArgs),
+    /// Tables, queue and DLQ depths, stream consumers' progress and projection lag.
+    Status(ftgo_infra::ops::StatusArgs),
+    /// Look at (`list`) and re-drive (`redrive`) the dead-letter queues.
+    Dlq(ftgo_infra::ops::DlqArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -238,6 +242,8 @@ async fn dispatch(command: Command) -> Result<(), String> {
     match command {
         Command::Run(args) => run(args).await,
         Command::Replay(args) => replay(args).await,
+        Command::Status(args) => ftgo_infra::ops::status(args).await,
+        Command::Dlq(args) => ftgo_infra::ops::dlq(args).await,
         Command::Provision(args) => {
             let template = args.template.load(&args.endpoint)?;
             let sdk = sdk_config(&args.endpoint, &template.stack().region).await;

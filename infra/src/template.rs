@@ -1954,7 +1954,6 @@ mod tests {
                     "http://127.0.0.1:4566/123456789012/ftgo-replay",
                 ),
                 ("SNAPSHOT_INTERVAL", "100"),
-                ("RUST_LOG", "info"),
             ];
             for (name, value) in expected {
                 assert_eq!(env.get(name).map(String::as_str), Some(value), "{name}");

@@ -3,15 +3,15 @@
 
 use ftgo_aws::archiver::Archiver;
 use ftgo_aws::config::{self, Config};
-use ftgo_aws::lambda_runtime::{self, Error, service_fn};
+use ftgo_aws::lambda_runtime::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    config::init_tracing();
+    let metrics = ftgo_aws::telemetry::init("event-archiver")?;
     let config = Config::from_env()?;
     let archiver = Archiver::from_config(&config::load_sdk_config().await, &config)?;
-    lambda_runtime::run(service_fn(|event| {
+    ftgo_aws::telemetry::run(metrics, |event| {
         ftgo_aws::archiver::handle(&archiver, event)
-    }))
+    })
     .await
 }

@@ -2,16 +2,16 @@
 //! table's DynamoDB stream.
 
 use ftgo_aws::config::{self, Config};
-use ftgo_aws::lambda_runtime::{self, Error, service_fn};
+use ftgo_aws::lambda_runtime::Error;
 use ftgo_aws::projector::Projector;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    config::init_tracing();
+    let metrics = ftgo_aws::telemetry::init("order-history-projector")?;
     let config = Config::from_env()?;
     let projector = Projector::from_config(&config::load_sdk_config().await, &config)?;
-    lambda_runtime::run(service_fn(|event| {
+    ftgo_aws::telemetry::run(metrics, |event| {
         ftgo_aws::projector::handle(&projector, event)
-    }))
+    })
     .await
 }

@@ -184,6 +184,10 @@ impl Archiver {
         match self.archive.put(object).await {
             Ok(()) => {
                 tracing::debug!(key = %object.key, events = object.events.len(), "archived");
+                crate::telemetry::count(
+                    crate::telemetry::names::EVENTS_ARCHIVED,
+                    object.events.len() as u64,
+                );
                 Ok(())
             }
             Err(error) => {

@@ -330,6 +330,7 @@ impl CommandService {
                         )));
                     }
                     tracing::info!(stream = %A::TYPE.stream_id(id), attempt, %reason, "lost a race; reloading");
+                    crate::telemetry::count(crate::telemetry::names::COMMAND_CONFLICTS, 1);
                     tokio::time::sleep(self.retry.backoff(attempt)).await;
                 }
                 Err(other) => return Err(other),

@@ -46,11 +46,10 @@ pub async fn handle(
     request: Request,
 ) -> Result<Response<Body>, lambda_http::Error> {
     // Once per `Idempotency-Key`: a replay answers the first answer without running again.
-    let response = crate::idempotency::serve(service.idempotency(), &request, || async {
+    let answer = crate::idempotency::serve(service.idempotency(), &request, || async {
         respond(route(service, &request).await)
-    })
-    .await;
-    Ok(response)
+    });
+    Ok(crate::telemetry::command(&request, answer).await)
 }
 
 async fn route(service: &CommandService, request: &Request) -> Result<Response<Body>, ApiError> {

@@ -90,15 +90,19 @@ impl From<Error> for ApiError {
                 ApiError::validation(&field, message)
             }
             Error::Domain(DomainError::InvalidState(message)) => {
+                crate::telemetry::count(crate::telemetry::names::COMMANDS_REJECTED, 1);
                 ApiError::new(StatusCode::CONFLICT, "INVALID_STATE", message)
             }
             Error::Domain(DomainError::NotFound(message)) => ApiError::not_found(message),
             Error::Conflict(message) => ApiError::new(StatusCode::CONFLICT, "CONFLICT", message),
-            Error::VersionMismatch { .. } => ApiError::new(
-                StatusCode::PRECONDITION_FAILED,
-                "VERSION_MISMATCH",
-                error.to_string(),
-            ),
+            Error::VersionMismatch { .. } => {
+                crate::telemetry::count(crate::telemetry::names::COMMAND_CONFLICTS, 1);
+                ApiError::new(
+                    StatusCode::PRECONDITION_FAILED,
+                    "VERSION_MISMATCH",
+                    error.to_string(),
+                )
+            }
             Error::Unavailable { .. } => {
                 tracing::warn!(error = %error, "AWS throttled or unavailable; answering 503");
                 ApiError {

@@ -29,6 +29,7 @@ pub mod page_token_key;
 pub mod projector;
 pub mod query;
 pub mod replay;
+pub mod telemetry;
 
 pub use error::Error;
 

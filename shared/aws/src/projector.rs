@@ -519,6 +519,11 @@ impl Projector {
         &self.view
     }
 
+    /// The event store gaps are filled from (`ftgo dlq redrive` reads dead letters' events there).
+    pub fn store(&self) -> &EventStore {
+        &self.store
+    }
+
     /// Applies one planned update, filling a gap before it from the event table first (read in
     /// chunks of at most [`GAP_READ_CHUNK`] events). `Err` is a failure to talk to AWS (or
     /// something retrying cannot cure; see [`is_transient`]).
@@ -605,6 +610,7 @@ impl Projector {
             .send()
             .await
             .map_err(|e| Error::sdk("SendMessage projector DLQ", e))?;
+        crate::telemetry::count(crate::telemetry::names::DEAD_LETTERED, 1);
         Ok(())
     }
 
@@ -671,6 +677,7 @@ impl Projector {
                 self.dead_letter(record, kind, &message, None).await
             }
             outcome => {
+                crate::telemetry::projected(&outcome);
                 tracing::debug!(order_id = %update.order_id, source = %update.source, version = update.version, ?outcome, "projected");
                 Ok(())
             }
@@ -680,8 +687,12 @@ impl Projector {
     /// Projects a batch in order; stops at the first transient failure and reports it.
     pub async fn process_batch(&self, event: &Event) -> DynamoDbEventResponse {
         let mut response = DynamoDbEventResponse::default();
+        let mut lags = Vec::with_capacity(event.records.len());
         for record in &event.records {
-            if let Err(error) = self.process_record(record).await {
+            let span = crate::telemetry::record_span(record);
+            if let Err(error) =
+                tracing::Instrument::instrument(self.process_record(record), span).await
+            {
                 let identifier = record
                     .change
                     .sequence_number
@@ -693,7 +704,12 @@ impl Projector {
                 response.batch_item_failures.push(failure);
                 break;
             }
+            lags.extend(
+                crate::telemetry::occurred_at(&record.change.new_image)
+                    .map(|at| crate::telemetry::lag_ms(time::OffsetDateTime::now_utc(), at)),
+            );
         }
+        crate::telemetry::record_lags(&lags);
         response
     }
 }

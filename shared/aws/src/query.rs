@@ -254,6 +254,7 @@ impl Parameters {
 }
 
 fn not_caught_up(message: String) -> ApiError {
+    crate::telemetry::count(crate::telemetry::names::VIEW_NOT_CAUGHT_UP, 1);
     ApiError {
         retry_after: Some(RETRY_AFTER_SECONDS),
         ..ApiError::new(StatusCode::CONFLICT, "VIEW_NOT_CAUGHT_UP", message)

@@ -232,6 +232,10 @@ impl Replayer {
         let request = ReplayRequest::parse(message.body.as_deref().unwrap_or_default())?;
         let summary = self.replay(&request).await?;
         tracing::info!(bucket = %request.bucket, prefix = %request.prefix, target = %request.target, ?summary, "partition replayed");
+        crate::telemetry::count(
+            crate::telemetry::names::REPLAY_EVENTS_APPLIED,
+            (summary.applied + summary.filled_gaps) as u64,
+        );
         if summary.failed.is_empty() {
             Ok(summary)
         } else {

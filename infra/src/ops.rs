@@ -1,0 +1,252 @@
+//! The operations subcommands of `ftgo`: `status` and `dlq list|redrive`.
+//!
+//! Resource names come from the template for the stack (`--stack`, default `ftgo`); the AWS
+//! endpoint, region and credentials are the SDK's own settings (`AWS_ENDPOINT_URL`,
+//! `AWS_PROFILE`, `AWS_REGION`, ...). With an endpoint (`--endpoint` or `AWS_ENDPOINT_URL`) the
+//! target is an emulator, and test credentials are used when none are configured.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use crate::dlq::{self, Letter, Redriven};
+use crate::stack::find_root;
+use crate::template::{self, LOCAL_REGION, Stack, Template};
+
+/// Where the stack is and how to reach it.
+#[derive(Args, Debug, Clone)]
+pub struct Target {
+    /// The workspace root (default: the nearest ancestor with template.yaml and Cargo.toml).
+    #[arg(long)]
+    root: Option<PathBuf>,
+    /// The stack name resources are named for.
+    #[arg(long, default_value = template::LOCAL_STACK_NAME)]
+    stack: String,
+    /// The AWS endpoint (an emulator); default: the SDK's `AWS_ENDPOINT_URL`, else AWS itself.
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// Print JSON (the default when standard output is not a terminal).
+    #[arg(long)]
+    json: bool,
+}
+
+impl Target {
+    fn root(&self) -> Result<PathBuf, String> {
+        if let Some(root) = &self.root {
+            return Ok(root.clone());
+        }
+        let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
+        find_root(&cwd)
+            .or_else(|| {
+                template::default_template_path()
+                    .parent()
+                    .and_then(|p| p.canonicalize().ok())
+            })
+            .ok_or_else(|| "no template.yaml here or above; pass --root".to_owned())
+    }
+
+    fn endpoint(&self) -> Option<String> {
+        self.endpoint
+            .clone()
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+            .filter(|e| !e.is_empty())
+    }
+
+    async fn connect(&self) -> Result<(Template, aws_config::SdkConfig), String> {
+        let path = self.root()?.join("template.yaml");
+        let sdk = match self.endpoint() {
+            Some(endpoint) => {
+                let region = std::env::var("AWS_REGION").unwrap_or_else(|_| LOCAL_REGION.into());
+                crate::stack::sdk_config(&endpoint, &region).await
+            }
+            None => {
+                aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .load()
+                    .await
+            }
+        };
+        let mut stack = Stack::named(&self.stack);
+        if let Some(endpoint) = self.endpoint() {
+            stack = stack.with_endpoint(endpoint);
+        }
+        if let Some(region) = sdk.region() {
+            stack.region = region.to_string();
+        }
+        let template =
+            Template::load(&path, stack).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok((template, sdk))
+    }
+
+    fn json(&self) -> bool {
+        self.json || !std::io::stdout().is_terminal()
+    }
+}
+
+/// `ftgo status`.
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    target: Target,
+    /// The bridge's progress file (default: <root>/target/ftgo/bridge-progress.json).
+    #[arg(long)]
+    progress: Option<PathBuf>,
+    /// Skip comparing the event table with the view (it reads both whole).
+    #[arg(long)]
+    no_projection: bool,
+}
+
+/// `ftgo dlq`.
+#[derive(Args, Debug)]
+pub struct DlqArgs {
+    #[command(subcommand)]
+    command: DlqCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum DlqCommand {
+    /// List every dead letter with its reason (messages stay in their queues).
+    List(DlqTarget),
+    /// Re-apply dead letters through the projector's idempotent path; a message leaves its
+    /// queue only once applied.
+    Redrive(DlqTarget),
+}
+
+#[derive(Args, Debug)]
+struct DlqTarget {
+    #[command(flatten)]
+    target: Target,
+    /// Only this queue (logical id, e.g. `ProjectorDlq`); default: every dead-letter queue.
+    #[arg(long)]
+    queue: Option<String>,
+}
+
+/// Runs `ftgo status`.
+pub async fn status(args: StatusArgs) -> Result<(), String> {
+    let (template, sdk) = args.target.connect().await?;
+    let progress = match args.progress {
+        Some(path) => path,
+        None => args.target.root()?.join("target/ftgo/bridge-progress.json"),
+    };
+    let status = crate::status::collect(&sdk, &template, &progress, !args.no_projection).await?;
+    if args.target.json() {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&status).map_err(|e| e.to_string())?
+        );
+    } else {
+        print!("{}", crate::status::render(&status));
+    }
+    Ok(())
+}
+
+/// Runs `ftgo dlq list|redrive`.
+pub async fn dlq(args: DlqArgs) -> Result<(), String> {
+    let (DlqCommand::List(target) | DlqCommand::Redrive(target)) = &args.command;
+    let (template, sdk) = target.target.connect().await?;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let mut queues: Vec<dlq::DeadLetterQueue> = dlq::dead_letter_queues(&template)
+        .into_iter()
+        .filter(|q| {
+            target
+                .queue
+                .as_ref()
+                .is_none_or(|name| &q.logical_id == name)
+        })
+        .collect();
+    if queues.is_empty() {
+        return Err("no such dead-letter queue in the template".to_owned());
+    }
+    for queue in &mut queues {
+        queue.url = dlq::resolve_url(&sqs, &queue.name, &queue.url).await;
+    }
+    let json = target.target.json();
+    let mut report = Vec::new();
+    let mut kept = 0;
+    match &args.command {
+        DlqCommand::List(_) => {
+            for queue in &queues {
+                for letter in dlq::list(&sqs, queue).await? {
+                    if !json {
+                        println!(
+                            "{:<14} {}  {}  {}",
+                            letter.queue,
+                            letter.message_id,
+                            kind(&letter.letter),
+                            letter.subject
+                        );
+                        println!("    reason: {}", letter.reason);
+                    }
+                    report.push(serde_json::json!({
+                        "queue": letter.queue, "messageId": letter.message_id,
+                        "kind": kind(&letter.letter), "subject": letter.subject,
+                        "reason": letter.reason,
+                        "body": serde_json::from_str::<serde_json::Value>(&letter.body)
+                            .unwrap_or(serde_json::Value::String(letter.body.clone())),
+                    }));
+                }
+            }
+            if !json && report.is_empty() {
+                println!("no dead letters");
+            }
+        }
+        DlqCommand::Redrive(_) => {
+            let function = template
+                .function_by_binary("order-history-projector")
+                .ok_or("template.yaml has no order-history-projector function")?;
+            let config = ftgo_aws::config::Config::from_lookup(|name| {
+                function.environment.get(name).cloned()
+            })
+            .map_err(|e| e.to_string())?;
+            let projector = ftgo_aws::projector::Projector::from_config(&sdk, &config)
+                .map_err(|e| e.to_string())?;
+            let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
+            for queue in &queues {
+                for (letter, outcome) in dlq::redrive(&sqs, &streams, &projector, queue).await? {
+                    let (state, detail) = match &outcome {
+                        Redriven::Applied { events } => {
+                            ("applied", format!("{events} event(s); message deleted"))
+                        }
+                        Redriven::Kept(reason) => {
+                            kept += 1;
+                            ("kept", reason.clone())
+                        }
+                    };
+                    if !json {
+                        println!(
+                            "{:<14} {}  {}  {state}: {detail}",
+                            letter.queue, letter.message_id, letter.subject
+                        );
+                    }
+                    report.push(serde_json::json!({
+                        "queue": letter.queue, "messageId": letter.message_id,
+                        "subject": letter.subject, "outcome": state, "detail": detail,
+                    }));
+                }
+            }
+            if !json && report.is_empty() {
+                println!("no dead letters");
+            }
+        }
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+        );
+    }
+    if kept > 0 {
+        return Err(format!(
+            "{kept} dead letter(s) could not be re-driven and stay queued"
+        ));
+    }
+    Ok(())
+}
+
+fn kind(letter: &Letter) -> &'static str {
+    match letter {
+        Letter::Projector(_) => "projector",
+        Letter::OnFailure(_) => "on-failure",
+        Letter::Other => "other",
+    }
+}

@@ -1,0 +1,398 @@
+//! `ftgo status`: what the stack holds and how far behind its readers are.
+//!
+//! * **tables**: item counts (`DescribeTable`'s `ItemCount`; AWS refreshes it about every six
+//!   hours, the emulators at once);
+//! * **queues**: visible and in-flight messages, dead-letter queues marked;
+//! * **stream consumers**: locally, what the bridge says it has processed
+//!   (`<log-dir>/bridge-progress.json`, written by `ftgo run`); "unknown" without it;
+//! * **projection**: the event table against the order-history view, stream by stream: how many
+//!   events the view does not have yet, and the projection lag (now − `occurredAt` of the oldest
+//!   event the view misses; 0 when caught up). This reads both tables whole: cheap locally, and
+//!   on AWS for small tables; `--no-projection` skips it.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use ftgo_aws::config::{events_table, order_history_table};
+use serde::Serialize;
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::dlq::dead_letter_queues;
+use crate::template::Template;
+
+/// The whole report.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    /// Item count per table.
+    pub tables: Vec<TableStatus>,
+    /// Depth per queue.
+    pub queues: Vec<QueueStatus>,
+    /// The bridge's progress per stream consumer (`None`: unknown).
+    pub consumers: Option<Vec<Value>>,
+    /// The event table against the view (`None`: not computed).
+    pub projection: Option<Projection>,
+}
+
+/// One table.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TableStatus {
+    /// Logical id.
+    pub logical_id: String,
+    /// Physical name.
+    pub name: String,
+    /// `ItemCount`.
+    pub items: Option<i64>,
+}
+
+/// One queue.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueStatus {
+    /// Logical id.
+    pub logical_id: String,
+    /// A dead-letter queue of the template.
+    pub dead_letter: bool,
+    /// `ApproximateNumberOfMessages`.
+    pub visible: Option<i64>,
+    /// `ApproximateNumberOfMessagesNotVisible`.
+    pub in_flight: Option<i64>,
+}
+
+/// The event table against the order-history view.
+#[derive(Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Projection {
+    /// Events in the event table.
+    pub events: usize,
+    /// Streams in the event table.
+    pub streams: usize,
+    /// Events the view does not reflect yet.
+    pub events_behind: usize,
+    /// Streams with such events.
+    pub streams_behind: usize,
+    /// Now − `occurredAt` of the oldest event the view misses (0 when caught up).
+    pub lag_ms: u64,
+    /// `occurredAt` of the newest event.
+    pub newest_event_at: Option<String>,
+}
+
+/// One event, as far as the comparison needs it.
+#[derive(Debug, Clone)]
+pub struct EventHead {
+    /// `<AggregateType>#<id>`.
+    pub stream_id: String,
+    /// Its version.
+    pub version: u64,
+    /// Its `occurredAt`.
+    pub occurred_at: Option<OffsetDateTime>,
+}
+
+/// Compares events with the view's versions (keyed by stream id), at `now`.
+pub fn compare(
+    events: &[EventHead],
+    view_versions: &HashMap<String, u64>,
+    now: OffsetDateTime,
+) -> Projection {
+    let mut projection = Projection {
+        events: events.len(),
+        ..Projection::default()
+    };
+    let mut streams: HashMap<&str, bool> = HashMap::new();
+    let mut oldest_behind: Option<OffsetDateTime> = None;
+    let mut newest: Option<OffsetDateTime> = None;
+    for event in events {
+        let seen = view_versions.get(&event.stream_id).copied().unwrap_or(0);
+        let behind = event.version > seen;
+        *streams.entry(&event.stream_id).or_default() |= behind;
+        if let Some(at) = event.occurred_at {
+            newest = newest.max(Some(at));
+            if behind {
+                oldest_behind = Some(oldest_behind.map_or(at, |o| o.min(at)));
+            }
+        }
+        projection.events_behind += usize::from(behind);
+    }
+    projection.streams = streams.len();
+    projection.streams_behind = streams.values().filter(|b| **b).count();
+    projection.lag_ms = oldest_behind.map_or(0, |at| ftgo_aws::telemetry::lag_ms(now, at));
+    projection.newest_event_at = newest.and_then(|t| t.format(&Rfc3339).ok());
+    projection
+}
+
+/// The view's versions by stream id, from its items (`orderVersion`, `deliveryVersion`).
+pub fn view_versions(items: &[HashMap<String, AttributeValue>]) -> HashMap<String, u64> {
+    let mut versions = HashMap::new();
+    for item in items {
+        let Some(AttributeValue::S(order_id)) = item.get(order_history_table::ORDER_ID) else {
+            continue;
+        };
+        for (attribute, kind) in [
+            (order_history_table::ORDER_VERSION, "Order"),
+            (order_history_table::DELIVERY_VERSION, "Delivery"),
+        ] {
+            if let Some(AttributeValue::N(n)) = item.get(attribute)
+                && let Ok(version) = n.parse()
+            {
+                versions.insert(format!("{kind}#{order_id}"), version);
+            }
+        }
+    }
+    versions
+}
+
+async fn scan(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    projection: &str,
+) -> Result<Vec<HashMap<String, AttributeValue>>, String> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let page = dynamodb
+            .scan()
+            .table_name(table)
+            .projection_expression(projection)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| format!("Scan {table}: {e:?}"))?;
+        items.extend(page.items.unwrap_or_default());
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return Ok(items);
+        }
+    }
+}
+
+/// Collects the status of the stack `template` describes.
+pub async fn collect(
+    sdk: &aws_config::SdkConfig,
+    template: &Template,
+    progress_file: &Path,
+    with_projection: bool,
+) -> Result<Status, String> {
+    let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let mut tables = Vec::new();
+    for table in template.tables() {
+        let items = dynamodb
+            .describe_table()
+            .table_name(&table.name)
+            .send()
+            .await
+            .map_err(|e| format!("DescribeTable {}: {e:?}", table.name))?
+            .table
+            .and_then(|t| t.item_count);
+        tables.push(TableStatus {
+            logical_id: table.logical_id.clone(),
+            name: table.name.clone(),
+            items,
+        });
+    }
+    let dead: Vec<String> = dead_letter_queues(template)
+        .into_iter()
+        .map(|q| q.logical_id)
+        .collect();
+    let mut queues = Vec::new();
+    for queue in template.queues() {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let url = crate::dlq::resolve_url(&sqs, &queue.name, &queue.url).await;
+        let attributes = sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(|e| format!("GetQueueAttributes {}: {e:?}", queue.name))?
+            .attributes
+            .unwrap_or_default();
+        let number = |name: A| attributes.get(&name).and_then(|v| v.parse().ok());
+        queues.push(QueueStatus {
+            logical_id: queue.logical_id.clone(),
+            dead_letter: dead.contains(&queue.logical_id),
+            visible: number(A::ApproximateNumberOfMessages),
+            in_flight: number(A::ApproximateNumberOfMessagesNotVisible),
+        });
+    }
+    let consumers = std::fs::read_to_string(progress_file)
+        .ok()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .and_then(|v| v.get("streams").and_then(Value::as_array).cloned());
+    let projection = if with_projection {
+        Some(projection(&dynamodb, template).await?)
+    } else {
+        None
+    };
+    Ok(Status {
+        tables,
+        queues,
+        consumers,
+        projection,
+    })
+}
+
+async fn projection(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    template: &Template,
+) -> Result<Projection, String> {
+    let name = |logical: &str| {
+        template
+            .table(logical)
+            .map(|t| t.name.clone())
+            .ok_or_else(|| format!("the template has no {logical}"))
+    };
+    let events = scan(
+        dynamodb,
+        &name("EventsTable")?,
+        "streamId, version, occurredAt",
+    )
+    .await?;
+    let heads: Vec<EventHead> = events
+        .iter()
+        .filter_map(|item| {
+            let Some(AttributeValue::S(stream_id)) = item.get(events_table::STREAM_ID) else {
+                return None;
+            };
+            let Some(AttributeValue::N(version)) = item.get(events_table::VERSION) else {
+                return None;
+            };
+            let occurred_at = match item.get("occurredAt") {
+                Some(AttributeValue::S(text)) => OffsetDateTime::parse(text, &Rfc3339).ok(),
+                _ => None,
+            };
+            Some(EventHead {
+                stream_id: stream_id.clone(),
+                version: version.parse().ok()?,
+                occurred_at,
+            })
+        })
+        .collect();
+    let view = scan(
+        dynamodb,
+        &name("OrderHistoryTable")?,
+        "orderId, orderVersion, deliveryVersion",
+    )
+    .await?;
+    Ok(compare(
+        &heads,
+        &view_versions(&view),
+        OffsetDateTime::now_utc(),
+    ))
+}
+
+/// The report as text tables.
+pub fn render(status: &Status) -> String {
+    let mut out = String::from("TABLE                      ITEMS\n");
+    for table in &status.tables {
+        let items = table.items.map_or("?".to_owned(), |n| n.to_string());
+        out += &format!("{:<26} {items}\n", table.name);
+    }
+    out += "\nQUEUE                      VISIBLE  IN FLIGHT\n";
+    for queue in &status.queues {
+        let n = |v: Option<i64>| v.map_or("?".to_owned(), |n| n.to_string());
+        let mark = if queue.dead_letter { " (DLQ)" } else { "" };
+        out += &format!(
+            "{:<26} {:>7}  {:>9}{mark}\n",
+            queue.logical_id,
+            n(queue.visible),
+            n(queue.in_flight)
+        );
+    }
+    out += "\nSTREAM CONSUMER            LAST PROCESSED (sequence, at)\n";
+    match &status.consumers {
+        None => out += "unknown (no bridge progress: `ftgo run` writes it locally)\n",
+        Some(consumers) => {
+            for consumer in consumers {
+                let text = |k: &str| {
+                    consumer
+                        .get(k)
+                        .and_then(Value::as_str)
+                        .unwrap_or("-")
+                        .to_owned()
+                };
+                let busy = if consumer.get("inFlight") == Some(&Value::Bool(true)) {
+                    " (in flight)"
+                } else {
+                    ""
+                };
+                out += &format!(
+                    "{:<26} {} at {}{busy}\n",
+                    text("function"),
+                    text("lastProcessedSequenceNumber"),
+                    text("lastProcessedAt")
+                );
+            }
+        }
+    }
+    if let Some(p) = &status.projection {
+        out += &format!(
+            "\nPROJECTION  {} events in {} streams; view behind by {} events in {} streams; lag {} ms (newest event {})\n",
+            p.events,
+            p.streams,
+            p.events_behind,
+            p.streams_behind,
+            p.lag_ms,
+            p.newest_event_at.as_deref().unwrap_or("-")
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn head(stream: &str, version: u64, minute: u8) -> EventHead {
+        EventHead {
+            stream_id: stream.to_owned(),
+            version,
+            occurred_at: Some(
+                datetime!(2026-01-01 10:00 UTC) + time::Duration::minutes(minute.into()),
+            ),
+        }
+    }
+
+    #[test]
+    fn lag_is_the_age_of_the_oldest_event_the_view_misses() {
+        let events = [
+            head("Order#a", 1, 0),
+            head("Order#a", 2, 1),
+            head("Order#a", 3, 2),
+            head("Delivery#a", 1, 3),
+            head("Order#b", 1, 4),
+        ];
+        let view = HashMap::from([("Order#a".to_owned(), 1), ("Order#b".to_owned(), 1)]);
+        let now = datetime!(2026-01-01 10:10 UTC);
+        let p = compare(&events, &view, now);
+        assert_eq!(p.events, 5);
+        assert_eq!(p.streams, 3);
+        assert_eq!(p.events_behind, 3);
+        assert_eq!(p.streams_behind, 2);
+        assert_eq!(p.lag_ms, 9 * 60 * 1000);
+        let caught_up = HashMap::from([
+            ("Order#a".to_owned(), 3),
+            ("Order#b".to_owned(), 1),
+            ("Delivery#a".to_owned(), 1),
+        ]);
+        assert_eq!(compare(&events, &caught_up, now).lag_ms, 0);
+    }
+
+    #[test]
+    fn view_versions_come_from_both_sources_of_an_item() {
+        let item = HashMap::from([
+            ("orderId".to_owned(), AttributeValue::S("a".into())),
+            ("orderVersion".to_owned(), AttributeValue::N("3".into())),
+            ("deliveryVersion".to_owned(), AttributeValue::N("2".into())),
+        ]);
+        let versions = view_versions(&[item]);
+        assert_eq!(versions.get("Order#a"), Some(&3));
+        assert_eq!(versions.get("Delivery#a"), Some(&2));
+    }
+}

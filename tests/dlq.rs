@@ -1,0 +1,183 @@
+//! `ftgo dlq list|redrive` against moto: a poison record is dead-lettered by the projector,
+//! listed with its reason, kept while its cause stands, applied once the cause is fixed (and
+//! then gone from the queue); a Lambda on-failure message (shard and sequence range only) is
+//! turned into a re-read of its events from the stream and the event table.
+
+#[path = "fixtures/read_side.rs"]
+mod read_side;
+
+use ftgo_domain::order::{OrderEvent, OrderStatus};
+use ftgo_infra::dlq::{self, DeadLetterQueue, Letter, Redriven};
+use ftgo_tests::{Emulator, TestStack, unique_id};
+use read_side::{ReadSide, at, order_created, order_history, record_of};
+
+fn projector_dlq(stack: &TestStack) -> DeadLetterQueue {
+    dlq::dead_letter_queues(stack.template())
+        .into_iter()
+        .find(|q| q.logical_id == "ProjectorDlq")
+        .map(|q| DeadLetterQueue {
+            url: stack.queue_url("ProjectorDlq").to_owned(),
+            ..q
+        })
+        .expect("the projector's DLQ is a dead-letter queue of the template")
+}
+
+#[tokio::test]
+async fn a_poison_record_is_listed_with_its_reason_kept_until_fixed_then_redriven_and_gone() {
+    let moto = Emulator::moto().await;
+    let (side, stack) = ReadSide::fresh(moto).await;
+    let sqs = moto.sqs().await;
+    let streams = aws_sdk_dynamodbstreams::Client::new(&moto.sdk_config().await);
+    let queue = projector_dlq(&stack);
+    assert_eq!(queue.consumer.as_deref(), Some("order-history-projector"));
+
+    let order_id = unique_id("order");
+    let events = order_history(
+        &order_id,
+        &order_created("c", "Ajanta", &[("Naan", 1, 300)]),
+        at(0),
+        &[OrderEvent::OrderApproved {}],
+    );
+    let mut broken = events[1].clone();
+    broken.event_type = "OrderTeleported".into();
+    side.append(&[events[0].clone(), broken.clone()]).await;
+    let response = side
+        .deliver(vec![record_of(&events[0]), record_of(&broken)])
+        .await;
+    assert!(response.batch_item_failures.is_empty());
+
+    // list: the reason the projector gave, and the event it names; listing consumes nothing.
+    let listed = dlq::list(&sqs, &queue).await.expect("list");
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert!(matches!(listed[0].letter, Letter::Projector(_)));
+    assert!(
+        listed[0].reason.contains("OrderTeleported"),
+        "{}",
+        listed[0].reason
+    );
+    assert_eq!(listed[0].subject, format!("Order#{order_id} v2"));
+    assert_eq!(dlq::list(&sqs, &queue).await.expect("list").len(), 1);
+
+    // redrive while the cause stands: kept, with the reason.
+    let outcomes = dlq::redrive(&sqs, &streams, &side.projector, &queue)
+        .await
+        .expect("redrive");
+    assert_eq!(outcomes.len(), 1);
+    assert!(
+        matches!(&outcomes[0].1, Redriven::Kept(reason) if reason.contains("OrderTeleported")),
+        "{:?}",
+        outcomes[0].1
+    );
+    assert_eq!(dlq::list(&sqs, &queue).await.expect("list").len(), 1);
+    assert_eq!(
+        side.view(&order_id).await.and_then(|v| v.status),
+        Some(OrderStatus::ApprovalPending)
+    );
+
+    // fix the cause (the event as it should have been written), redrive: applied, gone.
+    side.dynamodb
+        .put_item()
+        .table_name(&side.config.events_table)
+        .set_item(Some(serde_dynamo::to_item(&events[1]).expect("item")))
+        .send()
+        .await
+        .expect("PutItem");
+    let outcomes = dlq::redrive(&sqs, &streams, &side.projector, &queue)
+        .await
+        .expect("redrive");
+    assert_eq!(outcomes.len(), 1);
+    assert_eq!(outcomes[0].1, Redriven::Applied { events: 1 });
+    assert_eq!(
+        side.view(&order_id).await.and_then(|v| v.status),
+        Some(OrderStatus::Approved)
+    );
+    assert!(dlq::list(&sqs, &queue).await.expect("list").is_empty());
+}
+
+#[tokio::test]
+async fn a_lambda_on_failure_message_is_reread_from_the_stream_and_applied_idempotently() {
+    let moto = Emulator::moto().await;
+    let (side, stack) = ReadSide::fresh(moto).await;
+    let sqs = moto.sqs().await;
+    let streams = aws_sdk_dynamodbstreams::Client::new(&moto.sdk_config().await);
+    let queue = projector_dlq(&stack);
+
+    let order_id = unique_id("order");
+    let events = order_history(
+        &order_id,
+        &order_created("c", "Ajanta", &[("Naan", 1, 300)]),
+        at(0),
+        &[OrderEvent::OrderApproved {}, OrderEvent::OrderCancelled {}],
+    );
+    side.append(&events).await;
+    // The first event reached the view; Lambda gave up on the batch of the other two.
+    side.project(&events[..1]).await;
+
+    let stream_arn = stack.stream_arn("EventsTable").to_owned();
+    let shard = streams
+        .describe_stream()
+        .stream_arn(&stream_arn)
+        .send()
+        .await
+        .expect("DescribeStream")
+        .stream_description
+        .and_then(|d| d.shards)
+        .and_then(|s| s.into_iter().next())
+        .and_then(|s| s.shard_id)
+        .expect("a shard");
+    let iterator = streams
+        .get_shard_iterator()
+        .stream_arn(&stream_arn)
+        .shard_id(&shard)
+        .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .expect("GetShardIterator")
+        .shard_iterator
+        .expect("iterator");
+    let sequence: Vec<String> = streams
+        .get_records()
+        .shard_iterator(iterator)
+        .send()
+        .await
+        .expect("GetRecords")
+        .records
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|r| r.dynamodb.and_then(|d| d.sequence_number))
+        .collect();
+    assert_eq!(sequence.len(), 3, "the stream holds the three events");
+    let message = serde_json::json!({
+        "requestContext": {"requestId": "r", "functionArn": "f", "condition": "RetryAttemptsExhausted", "approximateInvokeCount": 11},
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "version": "1.0", "timestamp": "2026-01-01T00:00:00Z",
+        "DDBStreamBatchInfo": {"shardId": shard, "startSequenceNumber": sequence[0], "endSequenceNumber": sequence[2],
+            "batchSize": 3, "streamArn": stream_arn}
+    });
+    sqs.send_message()
+        .queue_url(&queue.url)
+        .message_body(message.to_string())
+        .send()
+        .await
+        .expect("SendMessage");
+
+    let listed = dlq::list(&sqs, &queue).await.expect("list");
+    assert_eq!(listed.len(), 1);
+    assert!(matches!(listed[0].letter, Letter::OnFailure(_)));
+    assert!(listed[0].reason.contains("RetryAttemptsExhausted"));
+
+    let outcomes = dlq::redrive(&sqs, &streams, &side.projector, &queue)
+        .await
+        .expect("redrive");
+    assert_eq!(outcomes.len(), 1);
+    assert_eq!(
+        outcomes[0].1,
+        Redriven::Applied { events: 3 },
+        "the first event counts as applied: the view had it"
+    );
+    assert_eq!(
+        side.view(&order_id).await.and_then(|v| v.status),
+        Some(OrderStatus::Cancelled)
+    );
+    assert!(dlq::list(&sqs, &queue).await.expect("list").is_empty());
+}
