@@ -8,6 +8,8 @@
 //! - [`bridge`]: the event-source bridge (DynamoDB streams and SQS queues → functions, with
 //!   Lambda's batching and retry semantics).
 //! - [`invoke`]: invoking a function through the runtime emulator (`cargo lambda watch`).
+//! - [`token`]: local JWTs (HS256): what the gateway verifies in place of API Gateway's JWT
+//!   authorizer, and what `ftgo token` prints.
 //! - [`stack`]: the whole local stack of `make run` (processes, readiness, shutdown).
 //!
 //! No table, bucket, queue or route is named in this crate's code: they all come from the
@@ -22,5 +24,6 @@ pub mod invoke;
 pub mod provision;
 pub mod stack;
 pub mod template;
+pub mod token;
 
 pub use error::{Error, Result};

@@ -6,6 +6,7 @@
 //! ftgo gateway    only the local API gateway, in front of a running `cargo lambda watch`
 //! ftgo bridge     only the event-source bridge, between an endpoint and `cargo lambda watch`
 //! ftgo replay     queue a replay of the event archive into a view table (one message per partition)
+//! ftgo token      print a local JWT for the local API gateway (`--sub <id> [--scope …] [--ttl …]`)
 //! ```
 #![forbid(unsafe_code)]
 
@@ -52,6 +53,8 @@ enum Command {
     /// Queue a replay of the event archive into a view table: one message per archive
     /// partition on the replay queue, applied by `archive-replayer`.
     Replay(ReplayArgs),
+    /// Print a local JWT (HS256, `FTGO_LOCAL_JWT_SECRET`) for the local API gateway.
+    Token(ftgo_infra::token::TokenArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -238,6 +241,7 @@ async fn dispatch(command: Command) -> Result<(), String> {
     match command {
         Command::Run(args) => run(args).await,
         Command::Replay(args) => replay(args).await,
+        Command::Token(args) => args.run(),
         Command::Provision(args) => {
             let template = args.template.load(&args.endpoint)?;
             let sdk = sdk_config(&args.endpoint, &template.stack().region).await;
@@ -277,6 +281,7 @@ async fn dispatch(command: Command) -> Result<(), String> {
                         account_id: template.stack().account_id.clone(),
                         ..ApiIdentity::default()
                     },
+                    ..GatewayOptions::default()
                 },
             );
             println!("API http://{}", args.listen);

@@ -744,6 +744,7 @@ impl LocalStack {
                     account_id: template.stack().account_id.clone(),
                     ..ApiIdentity::default()
                 },
+                ..GatewayOptions::default()
             },
         );
         let mut stop = self.stop_tx.subscribe();
