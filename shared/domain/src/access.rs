@@ -9,9 +9,10 @@
 //! | scope `ftgo/courier` | pick up and deliver any order's delivery; read any order |
 //! | scope `ftgo/admin` | everything |
 //!
-//! Refusals do not leak: another consumer's order answers as if it did not exist
-//! ([`Verdict::Hidden`]); creating for, or reading the history of, another consumer is
-//! [`Verdict::Forbidden`].
+//! Refusals do not leak: to a caller who may not read it, another consumer's order answers as
+//! if it did not exist ([`Verdict::Hidden`]); a caller who may read every order (restaurant,
+//! courier) is told it is [`Verdict::Forbidden`]; creating for, or reading the history of,
+//! another consumer is [`Verdict::Forbidden`].
 
 use std::collections::BTreeSet;
 
@@ -178,11 +179,21 @@ impl Caller {
             return Verdict::Allowed;
         }
         let owns = owner == Some(self.subject.as_str());
-        match (owns, action.targets_an_order()) {
-            (true, _) if action.allowed_to_owner() => Verdict::Allowed,
-            (true, _) => Verdict::Forbidden,
-            (false, true) => Verdict::Hidden,
-            (false, false) => Verdict::Forbidden,
+        if owns {
+            return if action.allowed_to_owner() {
+                Verdict::Allowed
+            } else {
+                Verdict::Forbidden
+            };
+        }
+        if !action.targets_an_order() {
+            return Verdict::Forbidden;
+        }
+        // Another consumer's order (or none): its existence is no secret only to those who
+        // may read every order.
+        match owner {
+            Some(_) if self.may_regardless_of_owner(Action::ReadOrder) => Verdict::Forbidden,
+            _ => Verdict::Hidden,
         }
     }
 }
@@ -217,18 +228,18 @@ mod tests {
             ("ftgo/restaurant", CreateOrder,     Allowed,   Forbidden, Forbidden),
             ("ftgo/restaurant", ApproveOrder,    Allowed,   Allowed,   Allowed),
             ("ftgo/restaurant", RejectOrder,     Allowed,   Allowed,   Allowed),
-            ("ftgo/restaurant", CancelOrder,     Allowed,   Hidden,    Hidden),
-            ("ftgo/restaurant", ReviseOrder,     Allowed,   Hidden,    Hidden),
-            ("ftgo/restaurant", PickUpDelivery,  Forbidden, Hidden,    Hidden),
-            ("ftgo/restaurant", DeliverDelivery, Forbidden, Hidden,    Hidden),
+            ("ftgo/restaurant", CancelOrder,     Allowed,   Forbidden, Hidden),
+            ("ftgo/restaurant", ReviseOrder,     Allowed,   Forbidden, Hidden),
+            ("ftgo/restaurant", PickUpDelivery,  Forbidden, Forbidden, Hidden),
+            ("ftgo/restaurant", DeliverDelivery, Forbidden, Forbidden, Hidden),
             ("ftgo/restaurant", ReadOrder,       Allowed,   Allowed,   Allowed),
             ("ftgo/restaurant", ReadHistory,     Allowed,   Forbidden, Forbidden),
 
             ("ftgo/courier", CreateOrder,     Allowed,   Forbidden, Forbidden),
-            ("ftgo/courier", ApproveOrder,    Forbidden, Hidden,    Hidden),
-            ("ftgo/courier", RejectOrder,     Forbidden, Hidden,    Hidden),
-            ("ftgo/courier", CancelOrder,     Allowed,   Hidden,    Hidden),
-            ("ftgo/courier", ReviseOrder,     Allowed,   Hidden,    Hidden),
+            ("ftgo/courier", ApproveOrder,    Forbidden, Forbidden, Hidden),
+            ("ftgo/courier", RejectOrder,     Forbidden, Forbidden, Hidden),
+            ("ftgo/courier", CancelOrder,     Allowed,   Forbidden, Hidden),
+            ("ftgo/courier", ReviseOrder,     Allowed,   Forbidden, Hidden),
             ("ftgo/courier", PickUpDelivery,  Allowed,   Allowed,   Allowed),
             ("ftgo/courier", DeliverDelivery, Allowed,   Allowed,   Allowed),
             ("ftgo/courier", ReadOrder,       Allowed,   Allowed,   Allowed),
