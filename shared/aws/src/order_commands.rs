@@ -210,9 +210,10 @@ async fn route(service: &CommandService, request: &Request) -> Result<Response<B
                 _ => return Err(no_route(request)),
             };
             let context = command_context(request)?;
-            let order_id = path_id("orderId", order_id)?;
-            authorize_on_order(service, &caller, access, order_id).await?;
-            let outcome = service.order_action(order_id, action, &context).await?;
+            authorize_on_order(service, &caller, access, path_id("orderId", order_id)?).await?;
+            let outcome = service
+                .order_action(path_id("orderId", order_id)?, action, &context)
+                .await?;
             Ok(json_response(
                 StatusCode::OK,
                 &OrderCommandAnswer::from(&outcome),
