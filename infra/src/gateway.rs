@@ -2,6 +2,12 @@
 //! routes say, turns it into an API Gateway HTTP API **payload v2** event, invokes the function
 //! through the runtime emulator, and turns the function's answer back into HTTP.
 //!
+//! Like API Gateway's JWT authorizer, it lets no request through without a valid
+//! `Authorization: Bearer <JWT>` ([`crate::token`]: HS256, issuer `ftgo-local`): none or a bad
+//! one answers 401 `UNAUTHENTICATED` without invoking anything, and a valid one's claims reach
+//! the function in `requestContext.authorizer.jwt`, as API Gateway passes them. There is no
+//! switch to turn this off.
+//!
 //! The translation is pure ([`RouteTable::find`], [`build_event`], [`response_from_payload`]) and
 //! tested without a server; [`Gateway`] is the thin HTTP shell around it.
 
@@ -11,6 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_lambda_events::apigw::{
+    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription,
     ApiGatewayV2httpRequest, ApiGatewayV2httpRequestContext,
     ApiGatewayV2httpRequestContextHttpDescription, ApiGatewayV2httpResponse,
 };
@@ -28,6 +35,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use crate::invoke::{InvokeError, Invoker, is_error_document};
+use crate::token::{LocalJwt, TokenError, VerifiedClaims};
 
 /// API Gateway's payload limit: larger request bodies answer 413.
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
@@ -193,6 +201,8 @@ pub struct IncomingRequest<'a> {
     pub body: &'a [u8],
     /// The client's address.
     pub source_ip: String,
+    /// The verified token's claims (`None`: the event carries no authorizer).
+    pub claims: Option<&'a VerifiedClaims>,
     /// The address the gateway listens on (for `domainName` without a `Host` header, and
     /// `x-forwarded-port`).
     pub local_addr: SocketAddr,
@@ -286,6 +296,14 @@ pub fn build_event(
     context.time = Some(now.format("%d/%b/%Y:%H:%M:%S %z").to_string());
     context.time_epoch = now.timestamp_millis();
     context.http = http_description;
+    context.authorizer = req.claims.map(|verified| {
+        let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+        jwt.claims = verified.claims.clone();
+        jwt.scopes = Some(verified.scopes.clone());
+        let mut authorizer = ApiGatewayRequestAuthorizer::default();
+        authorizer.jwt = Some(jwt);
+        authorizer
+    });
 
     let mut event = ApiGatewayV2httpRequest::default();
     event.version = Some("2.0".to_owned());
@@ -388,6 +406,9 @@ pub enum GatewayError {
         /// Path.
         path: String,
     },
+    /// No valid bearer token: API Gateway's JWT authorizer would refuse the request too.
+    #[error("{0}")]
+    Unauthenticated(#[from] TokenError),
     /// The body is larger than API Gateway accepts.
     #[error("request body larger than {MAX_BODY_BYTES} bytes")]
     TooLarge,
@@ -420,6 +441,7 @@ impl GatewayError {
     pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             GatewayError::NoRoute { .. } => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+            GatewayError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
             GatewayError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
             GatewayError::Body(_) => (StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
             GatewayError::Invoke(InvokeError::Timeout { .. }) => {
@@ -443,6 +465,11 @@ impl GatewayError {
         );
         if let Ok(v) = HeaderValue::from_str(request_id) {
             response.headers_mut().insert("apigw-requestid", v);
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }
@@ -540,6 +567,8 @@ pub fn response_from_payload(
 pub struct GatewayOptions {
     /// Identity reported in the request context.
     pub identity: ApiIdentity,
+    /// The tokens accepted (default: `FTGO_LOCAL_JWT_SECRET`, else the development secret).
+    pub auth: LocalJwt,
 }
 
 struct Shared {
@@ -641,6 +670,13 @@ async fn answer(
                 method: parts.method.clone(),
                 path: path.clone(),
             })?;
+    // Before the body is read: an unauthenticated request costs nothing.
+    let verified = shared.options.auth.verify_header(
+        parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .map(HeaderValue::as_bytes),
+    )?;
 
     let declared = parts
         .headers
@@ -673,6 +709,7 @@ async fn answer(
         headers: &parts.headers,
         body: &body,
         source_ip: peer.ip().to_string(),
+        claims: Some(&verified),
         local_addr: shared.local_addr,
     };
     let event = build_event(
@@ -770,6 +807,7 @@ mod tests {
             headers: &headers,
             body,
             source_ip: "127.0.0.1".to_owned(),
+            claims: None,
             local_addr: "127.0.0.1:3000".parse().expect("addr"),
         };
         let now = chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("time");
@@ -824,6 +862,49 @@ mod tests {
         // The event parses back as what the Lambda side expects.
         let back: ApiGatewayV2httpRequest = serde_json::from_value(e).expect("v2 request");
         assert_eq!(back.request_context.http.method, Method::POST);
+    }
+
+    #[test]
+    fn a_verified_token_s_claims_reach_the_function_as_api_gateway_passes_them() {
+        let jwt = LocalJwt::new("s");
+        let token = jwt
+            .issue("c-1", &["ftgo/courier"], std::time::Duration::from_secs(60))
+            .expect("token");
+        let verified = jwt.verify(&token).expect("valid");
+        let t = table();
+        let matched = t.find(&Method::GET, "/orders/o-1").expect("route");
+        let headers = HeaderMap::new();
+        let req = IncomingRequest {
+            method: &Method::GET,
+            raw_path: "/orders/o-1",
+            raw_query: "",
+            protocol: "HTTP/1.1",
+            headers: &headers,
+            body: b"",
+            source_ip: "127.0.0.1".to_owned(),
+            claims: Some(&verified),
+            local_addr: "127.0.0.1:3000".parse().expect("addr"),
+        };
+        let now = chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("time");
+        let e = build_event(&req, &matched, &ApiIdentity::default(), "req-1", now);
+        let jwt_context = &e["requestContext"]["authorizer"]["jwt"];
+        assert_eq!(jwt_context["claims"]["sub"], "c-1");
+        assert_eq!(jwt_context["claims"]["scope"], "ftgo/courier");
+        assert!(
+            jwt_context["claims"]["exp"].is_string(),
+            "claims are strings"
+        );
+        assert_eq!(jwt_context["scopes"], json!(["ftgo/courier"]));
+        let back: ApiGatewayV2httpRequest = serde_json::from_value(e).expect("v2 request");
+        let claims = back
+            .request_context
+            .authorizer
+            .and_then(|a| a.jwt)
+            .expect("jwt");
+        assert_eq!(claims.claims["sub"], "c-1");
+
+        let anonymous = event_for(Method::GET, "/orders/o-1", "", HeaderMap::new(), b"");
+        assert!(anonymous["requestContext"].get("authorizer").is_none());
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //!   Lambda's batching and retry semantics).
 //! - [`functions`]: the `cargo lambda watch` servers of the local stack, supervised.
 //! - [`invoke`]: invoking a function through the runtime emulator (`cargo lambda watch`).
+//! - [`token`]: local JWTs (HS256): what the gateway verifies in place of API Gateway's JWT
+//!   authorizer, and what `ftgo token` prints.
 //! - [`stack`]: the whole local stack of `make run` (processes, readiness, shutdown).
 //!
 //! No table, bucket, queue or route is named in this crate's code: they all come from the
@@ -27,5 +29,6 @@ pub mod provision;
 pub mod stack;
 pub mod status;
 pub mod template;
+pub mod token;
 
 pub use error::{Error, Result};

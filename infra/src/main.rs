@@ -6,6 +6,7 @@
 //! ftgo gateway    only the local API gateway, in front of a running `cargo lambda watch`
 //! ftgo bridge     only the event-source bridge, between an endpoint and `cargo lambda watch`
 //! ftgo replay     queue a replay of the event archive into a view table (one message per partition)
+//! ftgo token      print a local JWT for the local API gateway (`--sub <id> [--scope …] [--ttl …]`)
 //! ```
 #![forbid(unsafe_code)]
 
@@ -56,6 +57,8 @@ enum Command {
     Status(ftgo_infra::ops::StatusArgs),
     /// Look at (`list`) and re-drive (`redrive`) the dead-letter queues.
     Dlq(ftgo_infra::ops::DlqArgs),
+    /// Print a local JWT (HS256, `FTGO_LOCAL_JWT_SECRET`) for the local API gateway.
+    Token(ftgo_infra::token::TokenArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -244,6 +247,7 @@ async fn dispatch(command: Command) -> Result<(), String> {
         Command::Replay(args) => replay(args).await,
         Command::Status(args) => ftgo_infra::ops::status(args).await,
         Command::Dlq(args) => ftgo_infra::ops::dlq(args).await,
+        Command::Token(args) => args.run(),
         Command::Provision(args) => {
             let template = args.template.load(&args.endpoint)?;
             let sdk = sdk_config(&args.endpoint, &template.stack().region).await;
@@ -286,6 +290,7 @@ async fn dispatch(command: Command) -> Result<(), String> {
                         account_id: template.stack().account_id.clone(),
                         ..ApiIdentity::default()
                     },
+                    ..GatewayOptions::default()
                 },
             );
             println!("API http://{}", args.listen);

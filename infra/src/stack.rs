@@ -779,6 +779,7 @@ impl LocalStack {
                     account_id: template.stack().account_id.clone(),
                     ..ApiIdentity::default()
                 },
+                ..GatewayOptions::default()
             },
         );
         let mut stop = self.stop_tx.subscribe();

@@ -20,12 +20,18 @@ use serde_json::{Value, json};
 
 use local_stack::{Running, alive, descendants, free_port, root};
 
+/// A local token for `sub` with `scopes`, as `ftgo token` prints it.
+fn token(sub: &str, scopes: &[&str]) -> String {
+    ftgo_infra::token::issue(sub, scopes, Duration::from_secs(3600)).expect("token")
+}
+
 async fn post(
     client: &reqwest::Client,
     url: &str,
+    token: &str,
     body: Option<&Value>,
 ) -> (u16, reqwest::header::HeaderMap, Value) {
-    let mut request = client.post(url);
+    let mut request = client.post(url).bearer_auth(token);
     if let Some(body) = body {
         request = request.json(body);
     }
@@ -65,26 +71,62 @@ async fn the_local_stack_takes_an_order_through_delivery_over_http() {
         .build()
         .expect("client");
 
+    // DESIGN §3, who may do what: a consumer, a restaurant and a courier.
+    let consumer = token("c-1", &[]);
+    let restaurant = token("ajanta-staff", &["ftgo/restaurant"]);
+    let courier = token("courier-7", &["ftgo/courier"]);
+
+    // No token: 401 from the gateway, nothing invoked.
+    let response = client
+        .get(format!("{base}/consumers/c-1/orders"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 401);
+    // Another consumer's history: 403.
+    let response = client
+        .get(format!("{base}/consumers/c-2/orders"))
+        .bearer_auth(&consumer)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 403);
+
     // DESIGN §3: create → 201 with Location; approve, pick up, deliver → 200.
     let create = json!({
         "consumerId": "c-1", "restaurantId": "r-1", "restaurantName": "Ajanta",
         "lineItems": [{"menuItemId": "m-1", "name": "Chicken Vindaloo", "quantity": 2, "price": "12.34"}],
         "deliveryAddress": {"street1": "1 Main St", "street2": null, "city": "Oakland", "state": "CA", "zip": "94612"}
     });
-    let (status, headers, created) = post(&client, &format!("{base}/orders"), Some(&create)).await;
+    let (status, headers, created) =
+        post(&client, &format!("{base}/orders"), &consumer, Some(&create)).await;
     assert_eq!(status, 201, "create: {created}");
     let order_id = created["orderId"].as_str().expect("orderId").to_owned();
     assert_eq!(headers["location"], format!("/orders/{order_id}").as_str());
     assert_eq!(created["status"], "APPROVAL_PENDING");
     assert_eq!(created["orderTotal"], "24.68");
 
-    let (status, _, approved) =
-        post(&client, &format!("{base}/orders/{order_id}/approve"), None).await;
+    let (status, _, refused) = post(
+        &client,
+        &format!("{base}/orders/{order_id}/approve"),
+        &consumer,
+        None,
+    )
+    .await;
+    assert_eq!(status, 403, "a consumer cannot approve: {refused}");
+    let (status, _, approved) = post(
+        &client,
+        &format!("{base}/orders/{order_id}/approve"),
+        &restaurant,
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "approve: {approved}");
     assert_eq!(approved["status"], "APPROVED");
     let (status, _, picked) = post(
         &client,
         &format!("{base}/deliveries/{order_id}/pickup"),
+        &courier,
         None,
     )
     .await;
@@ -93,6 +135,7 @@ async fn the_local_stack_takes_an_order_through_delivery_over_http() {
     let (status, _, delivered) = post(
         &client,
         &format!("{base}/deliveries/{order_id}/deliver"),
+        &courier,
         None,
     )
     .await;
@@ -100,7 +143,7 @@ async fn the_local_stack_takes_an_order_through_delivery_over_http() {
     assert_eq!(delivered["deliveryStatus"], "DELIVERED");
 
     // Unknown routes answer 404 JSON through the same gateway.
-    let (status, _, missing) = post(&client, &format!("{base}/nowhere"), None).await;
+    let (status, _, missing) = post(&client, &format!("{base}/nowhere"), &consumer, None).await;
     assert_eq!(status, 404);
     assert_eq!(missing["error"]["code"], "NOT_FOUND");
 
@@ -153,6 +196,7 @@ async fn the_local_stack_takes_an_order_through_delivery_over_http() {
     let view = loop {
         let response = client
             .get(format!("{base}/orders/{order_id}"))
+            .bearer_auth(&consumer)
             .send()
             .await
             .expect("find order");
@@ -170,6 +214,16 @@ async fn the_local_stack_takes_an_order_through_delivery_over_http() {
     assert_eq!(view["orderId"], order_id.as_str());
     assert_eq!(view["status"], "APPROVED");
     assert_eq!(view["consumerId"], "c-1");
+    // Another consumer cannot tell the order exists; the courier may read it.
+    for (caller, expected) in [(token("c-2", &[]), 404), (courier.clone(), 200)] {
+        let response = client
+            .get(format!("{base}/orders/{order_id}"))
+            .bearer_auth(&caller)
+            .send()
+            .await
+            .expect("find order");
+        assert_eq!(response.status().as_u16(), expected);
+    }
 
     // ... and to the archiver: the events land in the archive bucket (its batching window is
     // seconds long).

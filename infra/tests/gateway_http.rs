@@ -1,6 +1,6 @@
 //! The local API gateway over real HTTP, in front of a tiny fake of the Lambda runtime's invoke
 //! API (what `cargo lambda watch` serves): routing, the v2 event the function receives, its
-//! answer turned back into HTTP, and the error answers (404, 502, 413).
+//! answer turned back into HTTP, and the error answers (401, 404, 502, 413).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -103,7 +103,23 @@ async fn fixture() -> Fixture {
     }
 }
 
+/// A client whose every request carries a valid local token (`ftgo token --sub tests`).
 fn client() -> reqwest::Client {
+    let token = ftgo_infra::token::issue("tests", &[], Duration::from_secs(600)).expect("token");
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    reqwest::Client::builder()
+        .no_proxy()
+        .default_headers(headers)
+        .build()
+        .expect("client")
+}
+
+/// A client that sends no token.
+fn anonymous() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
         .build()
@@ -299,4 +315,73 @@ async fn a_body_over_10_mib_answers_413_without_invoking() {
     assert_eq!(status, 413);
     assert_eq!(body["error"]["code"], "PAYLOAD_TOO_LARGE");
     assert!(f.seen.0.lock().expect("lock").is_empty());
+}
+
+#[tokio::test]
+async fn no_token_or_a_bad_one_answers_401_json_without_invoking() {
+    let f = fixture().await;
+    let url = format!("{}/things/1/poke", f.api);
+    let other_secret = ftgo_infra::token::LocalJwt::new("not-the-gateway-secret")
+        .issue("tests", &["ftgo/admin"], Duration::from_secs(600))
+        .expect("token");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let gateway_jwt = ftgo_infra::token::LocalJwt::default();
+    let expired = gateway_jwt
+        .sign(&json!({"iss": "ftgo-local", "sub": "tests", "exp": now - 10}))
+        .expect("token");
+    let foreign_issuer = gateway_jwt
+        .sign(&json!({"iss": "https://elsewhere.example", "sub": "tests", "exp": now + 600}))
+        .expect("token");
+    for authorization in [
+        None,
+        Some("Bearer".to_owned()),
+        Some("Basic dGVzdHM6dGVzdHM=".to_owned()),
+        Some("Bearer not.a.jwt".to_owned()),
+        Some(format!("Bearer {other_secret}")),
+        Some(format!("Bearer {expired}")),
+        Some(format!("Bearer {foreign_issuer}")),
+    ] {
+        let mut request = anonymous().post(&url).body("{}");
+        if let Some(value) = &authorization {
+            request = request.header("authorization", value);
+        }
+        let response = request.send().await.expect("request");
+        assert_eq!(response.headers()["www-authenticate"], "Bearer");
+        let (status, body) = error_of(response).await;
+        assert_eq!(status, 401, "{authorization:?}: {body}");
+        assert_eq!(
+            body["error"]["code"], "UNAUTHENTICATED",
+            "{authorization:?}"
+        );
+        assert!(body["error"]["message"].is_string());
+    }
+    assert!(
+        f.seen.0.lock().expect("lock").is_empty(),
+        "nothing was invoked"
+    );
+}
+
+#[tokio::test]
+async fn a_valid_token_s_claims_reach_the_function_as_strings() {
+    let f = fixture().await;
+    let token = ftgo_infra::token::issue("c-1", &["ftgo/courier"], Duration::from_secs(600))
+        .expect("token");
+    let response = anonymous()
+        .post(format!("{}/things/1/poke", f.api))
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 201);
+    let seen = f.seen.0.lock().expect("lock").clone();
+    let (_, event) = seen.last().expect("invoked");
+    let jwt = &event["requestContext"]["authorizer"]["jwt"];
+    assert_eq!(jwt["claims"]["sub"], "c-1");
+    assert_eq!(jwt["claims"]["iss"], "ftgo-local");
+    assert_eq!(jwt["claims"]["scope"], "ftgo/courier");
+    assert!(jwt["claims"]["exp"].is_string(), "{jwt}");
+    assert_eq!(jwt["scopes"], json!(["ftgo/courier"]));
 }

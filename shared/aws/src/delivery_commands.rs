@@ -1,10 +1,12 @@
 //! The `delivery-commands` Lambda: `POST /deliveries/{orderId}/pickup|deliver`.
 
+use ftgo_domain::access::Action;
 use ftgo_domain::delivery::Delivery;
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
+use crate::auth::{authorize_on_order, caller};
 use crate::commands::{CommandService, DeliveryAction, Outcome};
 use crate::http::{
     ApiError, command_context, json_response, no_route, path_id, path_segments, respond, with_etag,
@@ -53,18 +55,20 @@ pub async fn handle(
 }
 
 async fn route(service: &CommandService, request: &Request) -> Result<Response<Body>, ApiError> {
+    let caller = caller(request)?;
     let segments = path_segments(request);
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let (order_id, action) = match (request.method(), segments.as_slice()) {
+    let (order_id, action, access) = match (request.method(), segments.as_slice()) {
         (&http::Method::POST, ["deliveries", order_id, "pickup"]) => {
-            (*order_id, DeliveryAction::PickUp)
+            (*order_id, DeliveryAction::PickUp, Action::PickUpDelivery)
         }
         (&http::Method::POST, ["deliveries", order_id, "deliver"]) => {
-            (*order_id, DeliveryAction::Deliver)
+            (*order_id, DeliveryAction::Deliver, Action::DeliverDelivery)
         }
         _ => return Err(no_route(request)),
     };
     let context = command_context(request)?;
+    authorize_on_order(service, &caller, access, path_id("orderId", order_id)?).await?;
     let outcome = service
         .delivery_action(path_id("orderId", order_id)?, action, &context)
         .await?;

@@ -24,7 +24,6 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use http::{HeaderName, HeaderValue, StatusCode, header};
-use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -240,20 +239,13 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The caller: the JWT `sub` that API Gateway's JWT authorizer (or the local gateway) puts in
-/// the request context, `anonymous` without one. Kept to this one accessor so that it can
-/// follow the claims module of the authentication work.
+
+/// The caller a key belongs to: the JWT `sub` the authorizer verified (`crate::auth`, the one
+/// place that reads claims), or `anonymous` for a request without one (refused later anyway).
 fn caller(request: &Request) -> String {
-    match request.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(context)) => context
-            .authorizer
-            .as_ref()
-            .and_then(|authorizer| authorizer.jwt.as_ref())
-            .and_then(|jwt| jwt.claims.get("sub"))
-            .cloned(),
-        _ => None,
-    }
-    .unwrap_or_else(|| "anonymous".to_owned())
+    crate::auth::caller(request)
+        .map(|caller| caller.subject().to_owned())
+        .unwrap_or_else(|_| "anonymous".to_owned())
 }
 
 /// What claiming a key found.

@@ -3,6 +3,7 @@
 //! The domain (`ftgo-domain`) decides; this crate connects it to AWS:
 //! * [`event_store`]: DynamoDB event streams and snapshots, conditional appends;
 //! * [`commands`]: the application service that loads, decides, appends and retries;
+//! * [`auth`]: the caller from the JWT claims API Gateway passes, and its verdicts as answers;
 //! * [`http`]: the HTTP error shape and request parsing shared by the HTTP handlers;
 //! * [`idempotency`]: `Idempotency-Key` records, and serving a command once per key;
 //! * [`order_commands`], [`delivery_commands`]: the command Lambdas' handlers;
@@ -16,6 +17,7 @@
 
 pub mod archive;
 pub mod archiver;
+pub mod auth;
 pub mod commands;
 pub mod config;
 pub mod delivery_commands;

@@ -3,11 +3,13 @@
 use std::collections::BTreeMap;
 
 use ftgo_domain::Money;
+use ftgo_domain::access::Action;
 use ftgo_domain::order::{CreateOrder, DeliveryAddress, LineItem, Order};
 use http::{StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
+use crate::auth::{authorize, authorize_on_order, caller};
 use crate::commands::{CommandContext, CommandService, OrderAction, Outcome};
 use crate::http::{
     ApiError, command_context, json_body, json_response, no_route, path_id, path_segments,
@@ -180,6 +182,7 @@ pub async fn handle(
 }
 
 async fn route(service: &CommandService, request: &Request) -> Result<Response<Body>, ApiError> {
+    let caller = caller(request)?;
     if request.method() != http::Method::POST {
         return Err(no_route(request));
     }
@@ -188,6 +191,7 @@ async fn route(service: &CommandService, request: &Request) -> Result<Response<B
     match segments.as_slice() {
         ["orders"] => {
             let command = json_body::<CreateOrderRequest>(request)?.into_command()?;
+            authorize(&caller, Action::CreateOrder, Some(&command.consumer_id))?;
             let context = CommandContext {
                 request_id: request_id(request),
                 expected_version: None,
@@ -204,14 +208,15 @@ async fn route(service: &CommandService, request: &Request) -> Result<Response<B
             Ok(response)
         }
         ["orders", order_id, action] => {
-            let action = match *action {
-                "approve" => OrderAction::Approve,
-                "reject" => OrderAction::Reject,
-                "cancel" => OrderAction::Cancel,
-                "revise" => revise_action(request)?,
+            let (action, access) = match *action {
+                "approve" => (OrderAction::Approve, Action::ApproveOrder),
+                "reject" => (OrderAction::Reject, Action::RejectOrder),
+                "cancel" => (OrderAction::Cancel, Action::CancelOrder),
+                "revise" => (revise_action(request)?, Action::ReviseOrder),
                 _ => return Err(no_route(request)),
             };
             let context = command_context(request)?;
+            authorize_on_order(service, &caller, access, path_id("orderId", order_id)?).await?;
             let outcome = service
                 .order_action(path_id("orderId", order_id)?, action, &context)
                 .await?;

@@ -19,6 +19,7 @@ use std::str::FromStr;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ftgo_domain::access::{Action, Caller, Verdict};
 use ftgo_domain::order::OrderStatus;
 use ftgo_domain::token::ConsistencyToken;
 use ftgo_domain::view::{OrderView, keywords_of};
@@ -30,6 +31,7 @@ use sha2::{Digest, Sha256};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
+use crate::auth::{authorize, caller};
 use crate::config::Config;
 use crate::error::Error;
 use crate::http::{ApiError, json_response, no_route, path_id, path_segments, respond};
@@ -185,6 +187,7 @@ pub async fn handle(
 }
 
 async fn route(service: &OrderHistoryQuery, request: &Request) -> Result<Response<Body>, ApiError> {
+    let caller = caller(request)?;
     if request.method() != http::Method::GET {
         return Err(no_route(request));
     }
@@ -193,10 +196,12 @@ async fn route(service: &OrderHistoryQuery, request: &Request) -> Result<Respons
     let parameters = Parameters::of(request);
     match segments.as_slice() {
         ["orders", order_id] => {
-            find_order(service, path_id("orderId", order_id)?, &parameters).await
+            find_order(service, &caller, path_id("orderId", order_id)?, &parameters).await
         }
         ["consumers", consumer_id, "orders"] => {
-            find_history(service, path_id("consumerId", consumer_id)?, &parameters).await
+            let consumer_id = path_id("consumerId", consumer_id)?;
+            authorize(&caller, Action::ReadHistory, Some(consumer_id))?;
+            find_history(service, consumer_id, &parameters).await
         }
         _ => Err(no_route(request)),
     }
@@ -291,6 +296,7 @@ fn check_caught_up(view: Option<&OrderView>, token: &ConsistencyToken) -> Result
 
 async fn find_order(
     service: &OrderHistoryQuery,
+    caller: &Caller,
     order_id: &str,
     parameters: &Parameters,
 ) -> Result<Response<Body>, ApiError> {
@@ -304,7 +310,11 @@ async fn find_order(
             "names another order than the one asked for",
         ));
     }
-    let view = service.view.get(order_id).await?;
+    // An order the caller may not read answers exactly as one that does not exist.
+    let view = service.view.get(order_id).await?.filter(|view| {
+        !view.is_order()
+            || caller.may(Action::ReadOrder, view.consumer_id.as_deref()) == Verdict::Allowed
+    });
     if let Some(token) = &token {
         check_caught_up(view.as_ref(), token)?;
     }

@@ -6,11 +6,13 @@
 //! * [`event`] holds the stored-event envelope, schema versions and upcasters.
 //! * [`view`] holds the order-history view rules: how each event changes a view item.
 //! * [`money`] keeps amounts in integer cents.
+//! * [`access`] decides who may do what (callers, scopes, ownership).
 //!
 //! Nothing here knows about DynamoDB, S3, SQS or Lambda: adapters live in `ftgo-aws`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod aggregate;
 pub mod aggregate_type;
 pub mod delivery;

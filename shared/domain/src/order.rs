@@ -224,12 +224,21 @@ fn total_of(line_items: &[LineItem]) -> Result<Money, DomainError> {
         .ok_or_else(|| DomainError::validation("lineItems", "order total is too large"))
 }
 
+/// Checks a one-line text (a name, an address line): not blank, no control characters and no
+/// bidirectional embedding, override or isolate controls (which could make it display as
+/// something else).
 fn require_text(field: &str, value: &str) -> Result<(), DomainError> {
     if value.trim().is_empty() {
-        Err(DomainError::validation(field, "must not be empty"))
-    } else {
-        Ok(())
+        return Err(DomainError::validation(field, "must not be empty"));
     }
+    let bidi_control = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    if let Some(bad) = value.chars().find(|c| c.is_control() || bidi_control(*c)) {
+        return Err(DomainError::validation(
+            field,
+            format!("must not hold control characters (found {bad:?})"),
+        ));
+    }
+    Ok(())
 }
 
 /// Identifiers become (parts of) DynamoDB keys and of every answer: at most this many
@@ -262,7 +271,7 @@ pub fn require_id(field: &str, value: &str) -> Result<(), DomainError> {
 }
 
 /// Checks a name or an address line: not blank, at most [`MAX_NAME_CHARS`] characters, no
-/// control characters (so that its JSON form is at most 4 bytes a character, which bounds every
+/// control or bidirectional-override characters (so that its JSON form is at most 4 bytes a character, which bounds every
 /// answer's size).
 pub fn require_name(field: &str, value: &str) -> Result<(), DomainError> {
     require_text(field, value)?;
@@ -270,12 +279,6 @@ pub fn require_name(field: &str, value: &str) -> Result<(), DomainError> {
         return Err(DomainError::validation(
             field,
             format!("must be at most {MAX_NAME_CHARS} characters"),
-        ));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(DomainError::validation(
-            field,
-            "must not contain control characters",
         ));
     }
     Ok(())
@@ -574,6 +577,37 @@ mod tests {
         let mut long_id = create_order();
         long_id.consumer_id = "c".repeat(MAX_ID_BYTES + 1);
         validation_on(given(&[], OrderCommand::Create(long_id)), "consumerId");
+
+        for bad in [
+            "r#1",
+            "r/1",
+            "r 1",
+            "r%001",
+            "r\u{0}1",
+            "r\u{202E}1",
+            "r\u{200F}1",
+        ] {
+            let mut odd_id = create_order();
+            odd_id.restaurant_id = bad.into();
+            validation_on(given(&[], OrderCommand::Create(odd_id)), "restaurantId");
+            let mut odd_menu_id = create_order();
+            odd_menu_id.line_items[0].menu_item_id = bad.into();
+            validation_on(
+                given(&[], OrderCommand::Create(odd_menu_id)),
+                "lineItems[0].menuItemId",
+            );
+        }
+        for bad in ["Ajanta\n", "Aja\u{0}nta", "\u{202E}atnajA", "Aja\u{7f}"] {
+            let mut odd_name = create_order();
+            odd_name.restaurant_name = bad.into();
+            validation_on(given(&[], OrderCommand::Create(odd_name)), "restaurantName");
+        }
+        let mut right_to_left = create_order();
+        right_to_left.restaurant_name = "\u{5e9}\u{5dc}\u{5d5}\u{5dd} \u{200F}Ajanta".into();
+        assert!(
+            given(&[], OrderCommand::Create(right_to_left)).is_ok(),
+            "RTL text is a name"
+        );
 
         let mut huge = create_order();
         huge.line_items[0].price = Money::from_cents(i64::MAX / 2);

@@ -1,0 +1,303 @@
+//! Who may do what (DESIGN §3): the caller a verified token names, and the pure policy that
+//! decides each route for it. No HTTP, no AWS: the adapters read the caller from the request
+//! and turn a [`Verdict`] into an answer.
+//!
+//! | caller | may |
+//! | --- | --- |
+//! | anyone (`sub` = a consumer id) | create orders for itself; read, revise and cancel its own orders; read its own history |
+//! | scope `ftgo/restaurant` | approve and reject any order; read any order |
+//! | scope `ftgo/courier` | pick up and deliver any order's delivery; read any order |
+//! | scope `ftgo/admin` | everything |
+//!
+//! Refusals do not leak: to a caller who may not read it, another consumer's order answers as
+//! if it did not exist ([`Verdict::Hidden`]); a caller who may read every order (restaurant,
+//! courier) is told it is [`Verdict::Forbidden`]; creating for, or reading the history of,
+//! another consumer is [`Verdict::Forbidden`].
+
+use std::collections::BTreeSet;
+
+/// A scope that grants more than a consumer's own rights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    /// `ftgo/restaurant`: approve and reject any order, read any order.
+    Restaurant,
+    /// `ftgo/courier`: pick up and deliver any order's delivery, read any order.
+    Courier,
+    /// `ftgo/admin`: everything.
+    Admin,
+}
+
+impl Scope {
+    /// Every scope.
+    pub const ALL: [Scope; 3] = [Scope::Restaurant, Scope::Courier, Scope::Admin];
+
+    /// The scope as it appears in a token's `scope` claim.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Restaurant => "ftgo/restaurant",
+            Scope::Courier => "ftgo/courier",
+            Scope::Admin => "ftgo/admin",
+        }
+    }
+
+    /// The scope named `text` exactly; `None` for any other scope (tokens may carry scopes of
+    /// other APIs, such as `openid`).
+    pub fn parse(text: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|scope| scope.as_str() == text)
+    }
+}
+
+/// What a request asks to do: one per route of DESIGN §3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Action {
+    /// `POST /orders`.
+    CreateOrder,
+    /// `POST /orders/{orderId}/approve`.
+    ApproveOrder,
+    /// `POST /orders/{orderId}/reject`.
+    RejectOrder,
+    /// `POST /orders/{orderId}/cancel`.
+    CancelOrder,
+    /// `POST /orders/{orderId}/revise`.
+    ReviseOrder,
+    /// `POST /deliveries/{orderId}/pickup`.
+    PickUpDelivery,
+    /// `POST /deliveries/{orderId}/deliver`.
+    DeliverDelivery,
+    /// `GET /orders/{orderId}`.
+    ReadOrder,
+    /// `GET /consumers/{consumerId}/orders`.
+    ReadHistory,
+}
+
+impl Action {
+    /// Every action.
+    pub const ALL: [Action; 9] = [
+        Action::CreateOrder,
+        Action::ApproveOrder,
+        Action::RejectOrder,
+        Action::CancelOrder,
+        Action::ReviseOrder,
+        Action::PickUpDelivery,
+        Action::DeliverDelivery,
+        Action::ReadOrder,
+        Action::ReadHistory,
+    ];
+
+    /// Whether the action targets an existing order (whose existence a refusal must not
+    /// reveal), rather than a consumer (`CreateOrder`, `ReadHistory`).
+    pub fn targets_an_order(self) -> bool {
+        !matches!(self, Action::CreateOrder | Action::ReadHistory)
+    }
+
+    /// Whether a consumer may do this to what it owns.
+    fn allowed_to_owner(self) -> bool {
+        matches!(
+            self,
+            Action::CreateOrder
+                | Action::CancelOrder
+                | Action::ReviseOrder
+                | Action::ReadOrder
+                | Action::ReadHistory
+        )
+    }
+
+    /// Whether `scope` allows this on anything, whoever owns it.
+    fn allowed_by(self, scope: Scope) -> bool {
+        match scope {
+            Scope::Admin => true,
+            Scope::Restaurant => matches!(
+                self,
+                Action::ApproveOrder | Action::RejectOrder | Action::ReadOrder
+            ),
+            Scope::Courier => matches!(
+                self,
+                Action::PickUpDelivery | Action::DeliverDelivery | Action::ReadOrder
+            ),
+        }
+    }
+}
+
+/// The policy's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Go ahead.
+    Allowed,
+    /// Refused, and the caller may know why (403).
+    Forbidden,
+    /// Refused as if the order did not exist (404), so that ids of other consumers' orders
+    /// reveal nothing.
+    Hidden,
+}
+
+/// Who calls: the verified token's subject and the scopes this API knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    subject: String,
+    scopes: BTreeSet<Scope>,
+}
+
+impl Caller {
+    /// The caller named by a token: its `sub` (`None` when blank) and its space-separated
+    /// `scope` claim (scopes of other APIs are ignored).
+    pub fn new<'a>(subject: &str, scopes: impl IntoIterator<Item = &'a str>) -> Option<Self> {
+        // Compared exactly (never trimmed or folded): the subject is an identity.
+        if subject.trim().is_empty() {
+            return None;
+        }
+        Some(Self {
+            subject: subject.to_owned(),
+            scopes: scopes
+                .into_iter()
+                .flat_map(str::split_whitespace)
+                .filter_map(Scope::parse)
+                .collect(),
+        })
+    }
+
+    /// The token's subject: for a consumer, its consumer id.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// Whether the caller holds `scope`.
+    pub fn has(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope)
+    }
+
+    /// Whether a scope lets the caller do `action` to anything, whoever owns it (so that the
+    /// owner need not be read first).
+    pub fn may_regardless_of_owner(&self, action: Action) -> bool {
+        self.scopes.iter().any(|scope| action.allowed_by(*scope))
+    }
+
+    /// May the caller do `action` to what `owner` owns? `owner` is the consumer id of the
+    /// order (`None`: there is no such order), of the new order's body, or of the history
+    /// asked for.
+    pub fn may(&self, action: Action, owner: Option<&str>) -> Verdict {
+        if self.may_regardless_of_owner(action) {
+            return Verdict::Allowed;
+        }
+        let owns = owner == Some(self.subject.as_str());
+        if owns {
+            return if action.allowed_to_owner() {
+                Verdict::Allowed
+            } else {
+                Verdict::Forbidden
+            };
+        }
+        if !action.targets_an_order() {
+            return Verdict::Forbidden;
+        }
+        // Another consumer's order (or none): its existence is no secret only to those who
+        // may read every order.
+        match owner {
+            Some(_) if self.may_regardless_of_owner(Action::ReadOrder) => Verdict::Forbidden,
+            _ => Verdict::Hidden,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use Action::*;
+    use Verdict::*;
+
+    fn caller(scope: &str) -> Caller {
+        Caller::new("c-1", [scope]).expect("caller")
+    }
+
+    /// Every role × route, on the caller's own target, on another consumer's, and on none.
+    #[test]
+    fn every_role_on_every_route() {
+        // (scope claim, action, verdict on own, on another's, on a missing order)
+        #[rustfmt::skip]
+        let table: &[(&str, Action, Verdict, Verdict, Verdict)] = &[
+            ("", CreateOrder,     Allowed,   Forbidden, Forbidden),
+            ("", ApproveOrder,    Forbidden, Hidden,    Hidden),
+            ("", RejectOrder,     Forbidden, Hidden,    Hidden),
+            ("", CancelOrder,     Allowed,   Hidden,    Hidden),
+            ("", ReviseOrder,     Allowed,   Hidden,    Hidden),
+            ("", PickUpDelivery,  Forbidden, Hidden,    Hidden),
+            ("", DeliverDelivery, Forbidden, Hidden,    Hidden),
+            ("", ReadOrder,       Allowed,   Hidden,    Hidden),
+            ("", ReadHistory,     Allowed,   Forbidden, Forbidden),
+
+            ("ftgo/restaurant", CreateOrder,     Allowed,   Forbidden, Forbidden),
+            ("ftgo/restaurant", ApproveOrder,    Allowed,   Allowed,   Allowed),
+            ("ftgo/restaurant", RejectOrder,     Allowed,   Allowed,   Allowed),
+            ("ftgo/restaurant", CancelOrder,     Allowed,   Forbidden, Hidden),
+            ("ftgo/restaurant", ReviseOrder,     Allowed,   Forbidden, Hidden),
+            ("ftgo/restaurant", PickUpDelivery,  Forbidden, Forbidden, Hidden),
+            ("ftgo/restaurant", DeliverDelivery, Forbidden, Forbidden, Hidden),
+            ("ftgo/restaurant", ReadOrder,       Allowed,   Allowed,   Allowed),
+            ("ftgo/restaurant", ReadHistory,     Allowed,   Forbidden, Forbidden),
+
+            ("ftgo/courier", CreateOrder,     Allowed,   Forbidden, Forbidden),
+            ("ftgo/courier", ApproveOrder,    Forbidden, Forbidden, Hidden),
+            ("ftgo/courier", RejectOrder,     Forbidden, Forbidden, Hidden),
+            ("ftgo/courier", CancelOrder,     Allowed,   Forbidden, Hidden),
+            ("ftgo/courier", ReviseOrder,     Allowed,   Forbidden, Hidden),
+            ("ftgo/courier", PickUpDelivery,  Allowed,   Allowed,   Allowed),
+            ("ftgo/courier", DeliverDelivery, Allowed,   Allowed,   Allowed),
+            ("ftgo/courier", ReadOrder,       Allowed,   Allowed,   Allowed),
+            ("ftgo/courier", ReadHistory,     Allowed,   Forbidden, Forbidden),
+
+            ("ftgo/admin", CreateOrder,     Allowed, Allowed, Allowed),
+            ("ftgo/admin", ApproveOrder,    Allowed, Allowed, Allowed),
+            ("ftgo/admin", RejectOrder,     Allowed, Allowed, Allowed),
+            ("ftgo/admin", CancelOrder,     Allowed, Allowed, Allowed),
+            ("ftgo/admin", ReviseOrder,     Allowed, Allowed, Allowed),
+            ("ftgo/admin", PickUpDelivery,  Allowed, Allowed, Allowed),
+            ("ftgo/admin", DeliverDelivery, Allowed, Allowed, Allowed),
+            ("ftgo/admin", ReadOrder,       Allowed, Allowed, Allowed),
+            ("ftgo/admin", ReadHistory,     Allowed, Allowed, Allowed),
+        ];
+        assert_eq!(table.len(), 4 * Action::ALL.len(), "every role × route");
+        for &(scope, action, own, others, missing) in table {
+            let who = caller(scope);
+            assert_eq!(
+                who.may(action, Some("c-1")),
+                own,
+                "{scope:?} {action:?} own"
+            );
+            assert_eq!(
+                who.may(action, Some("c-2")),
+                others,
+                "{scope:?} {action:?} another's"
+            );
+            assert_eq!(
+                who.may(action, None),
+                missing,
+                "{scope:?} {action:?} missing"
+            );
+        }
+    }
+
+    #[test]
+    fn scopes_are_read_from_a_space_separated_claim_and_unknown_ones_ignored() {
+        let who =
+            Caller::new("u-1", ["openid  ftgo/courier\tftgo/restaurant", "email"]).expect("caller");
+        assert!(who.has(Scope::Courier) && who.has(Scope::Restaurant));
+        assert!(!who.has(Scope::Admin));
+        // A scope must match exactly: no prefix, suffix or case games.
+        for lookalike in ["ftgo/admin2", "FTGO/ADMIN", "ftgo/", "admin", "ftgo/admin/"] {
+            let who = Caller::new("u-1", [lookalike]).expect("caller");
+            assert_eq!(who.may(ApproveOrder, Some("u-2")), Hidden, "{lookalike}");
+        }
+    }
+
+    #[test]
+    fn an_empty_subject_is_nobody() {
+        assert_eq!(Caller::new("", ["ftgo/admin"]), None);
+        assert_eq!(Caller::new("  ", [""]), None);
+        let padded = Caller::new(" c-1", [""]).expect("caller");
+        assert_eq!(
+            padded.may(ReadHistory, Some("c-1")),
+            Forbidden,
+            "no trimming"
+        );
+    }
+}
