@@ -1,0 +1,596 @@
+//! Builds the typed views from the resolved resources.
+
+use std::collections::BTreeMap;
+
+use serde_yaml_ng::{Mapping, Value};
+
+use super::resolve::{Resolver, key_str, resource_type, scalar_string};
+use super::*;
+use crate::error::{Error, Result};
+
+pub(super) fn optional_string(props: &Value, key: &str, at: &str) -> Result<Option<String>> {
+    props
+        .get(key)
+        .map(|v| scalar_string(v, &format!("{at}.{key}")))
+        .transpose()
+}
+
+pub(super) fn required_string(props: &Value, key: &str, at: &str) -> Result<String> {
+    optional_string(props, key, at)?.ok_or_else(|| Error::template(format!("{at}: missing {key}")))
+}
+
+pub(super) fn optional_i64(props: &Value, key: &str, at: &str) -> Result<Option<i64>> {
+    let Some(value) = props.get(key) else {
+        return Ok(None);
+    };
+    let text = scalar_string(value, &format!("{at}.{key}"))?;
+    text.parse()
+        .map(Some)
+        .map_err(|_| Error::template(format!("{at}.{key}: `{text}` is not an integer")))
+}
+
+pub(super) fn optional_u32(props: &Value, key: &str, at: &str) -> Result<Option<u32>> {
+    optional_i64(props, key, at)?
+        .map(|n| {
+            u32::try_from(n)
+                .map_err(|_| Error::template(format!("{at}.{key}: {n} is out of range")))
+        })
+        .transpose()
+}
+
+/// Lambda's "-1 means unlimited" settings.
+pub(super) fn optional_limit(props: &Value, key: &str, at: &str) -> Result<Option<u32>> {
+    match optional_i64(props, key, at)? {
+        None | Some(-1) => Ok(None),
+        Some(n) => u32::try_from(n)
+            .map(Some)
+            .map_err(|_| Error::template(format!("{at}.{key}: {n} is out of range"))),
+    }
+}
+
+pub(super) fn optional_bool(props: &Value, key: &str, at: &str) -> Result<Option<bool>> {
+    let Some(value) = props.get(key) else {
+        return Ok(None);
+    };
+    match scalar_string(value, &format!("{at}.{key}"))?.as_str() {
+        "true" | "True" => Ok(Some(true)),
+        "false" | "False" => Ok(Some(false)),
+        other => Err(Error::template(format!(
+            "{at}.{key}: `{other}` is not a boolean"
+        ))),
+    }
+}
+
+pub(super) fn string_list(props: &Value, key: &str, at: &str) -> Result<Vec<String>> {
+    match props.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Sequence(items)) => items
+            .iter()
+            .map(|item| scalar_string(item, &format!("{at}.{key}")))
+            .collect(),
+        Some(_) => Err(Error::template(format!("{at}.{key}: expected a list"))),
+    }
+}
+
+pub(super) fn list<'v>(props: &'v Value, key: &str, at: &str) -> Result<&'v [Value]> {
+    match props.get(key) {
+        None | Some(Value::Null) => Ok(&[]),
+        Some(Value::Sequence(items)) => Ok(items),
+        Some(_) => Err(Error::template(format!("{at}.{key}: expected a list"))),
+    }
+}
+
+pub(super) fn key_schema(props: &Value, at: &str) -> Result<Vec<KeyElement>> {
+    list(props, "KeySchema", at)?
+        .iter()
+        .map(|element| {
+            let at = format!("{at}.KeySchema");
+            let key_type = match required_string(element, "KeyType", &at)?.as_str() {
+                "HASH" => KeyType::Hash,
+                "RANGE" => KeyType::Range,
+                other => {
+                    return Err(Error::template(format!("{at}: unknown KeyType `{other}`")));
+                }
+            };
+            Ok(KeyElement {
+                attribute_name: required_string(element, "AttributeName", &at)?,
+                key_type,
+            })
+        })
+        .collect()
+}
+
+pub(super) fn secondary_indexes(props: &Value, key: &str, at: &str) -> Result<Vec<SecondaryIndex>> {
+    list(props, key, at)?
+        .iter()
+        .map(|index| {
+            let at = format!("{at}.{key}");
+            let projection = index.get("Projection").unwrap_or(&Value::Null);
+            let projection_type =
+                match optional_string(projection, "ProjectionType", &at)?.as_deref() {
+                    None | Some("ALL") => ProjectionType::All,
+                    Some("KEYS_ONLY") => ProjectionType::KeysOnly,
+                    Some("INCLUDE") => ProjectionType::Include,
+                    Some(other) => {
+                        return Err(Error::template(format!(
+                            "{at}: unknown ProjectionType `{other}`"
+                        )));
+                    }
+                };
+            Ok(SecondaryIndex {
+                name: required_string(index, "IndexName", &at)?,
+                key_schema: key_schema(index, &at)?,
+                projection_type,
+                non_key_attributes: string_list(projection, "NonKeyAttributes", &at)?,
+            })
+        })
+        .collect()
+}
+
+/// Everything the template resolves to.
+pub(super) struct Built {
+    pub(super) parameters: BTreeMap<String, String>,
+    pub(super) tables: Vec<Table>,
+    pub(super) buckets: Vec<Bucket>,
+    pub(super) queues: Vec<Queue>,
+    pub(super) secrets: Vec<Secret>,
+    pub(super) functions: Vec<Function>,
+    pub(super) routes: Vec<Route>,
+    pub(super) stream_sources: Vec<StreamSource>,
+    pub(super) queue_sources: Vec<QueueSource>,
+}
+
+pub(super) struct Builder<'a> {
+    resolver: Resolver<'a>,
+    document: &'a Value,
+}
+
+impl<'a> Builder<'a> {
+    pub(super) fn new(document: &'a Value, stack: &'a Stack) -> Result<Self> {
+        Ok(Self {
+            resolver: Resolver::new(document, stack)?,
+            document,
+        })
+    }
+
+    pub(super) fn build(self) -> Result<Built> {
+        let mut built = Built {
+            parameters: self.parameters()?,
+            tables: Vec::new(),
+            buckets: Vec::new(),
+            queues: Vec::new(),
+            secrets: Vec::new(),
+            functions: Vec::new(),
+            routes: Vec::new(),
+            stream_sources: Vec::new(),
+            queue_sources: Vec::new(),
+        };
+        for (id, resource) in self.resolver.resources {
+            let id = key_str(id, "Resources")?;
+            let at = format!("Resources.{id}");
+            match resource_type(resource) {
+                Some(TABLE) => built.tables.push(self.table(id, resource, &at)?),
+                Some(BUCKET) => built.buckets.push(Bucket {
+                    logical_id: id.to_owned(),
+                    name: self.resolver.physical_name(id, "BucketName", &at, 0)?,
+                    arn: self.resolver.attribute(id, "Arn", &at, 0)?,
+                }),
+                Some(QUEUE) => built.queues.push(self.queue(id, resource, &at)?),
+                Some(SECRET) => built.secrets.push(self.secret(id, resource, &at)?),
+                _ => {}
+            }
+        }
+        // Queue redrive targets are named by ARN: map them back to logical ids.
+        let arns: Vec<(String, String)> = built
+            .queues
+            .iter()
+            .map(|q| (q.arn.clone(), q.logical_id.clone()))
+            .collect();
+        for (id, resource) in self.resolver.resources {
+            let id = key_str(id, "Resources")?;
+            if let Some(policy) = resource
+                .get("Properties")
+                .and_then(|p| p.get("RedrivePolicy"))
+            {
+                let at = format!("Resources.{id}.Properties.RedrivePolicy");
+                let policy = self.resolver.resolve(policy, &at)?;
+                let target = required_string(&policy, "deadLetterTargetArn", &at)?;
+                let dead_letter_queue = lookup(&arns, &target).ok_or_else(|| {
+                    Error::template(format!("{at}: `{target}` is not a queue of this template"))
+                })?;
+                let max_receive_count = optional_u32(&policy, "maxReceiveCount", &at)?
+                    .ok_or_else(|| Error::template(format!("{at}: missing maxReceiveCount")))?;
+                if let Some(queue) = built.queues.iter_mut().find(|q| q.logical_id == id) {
+                    queue.redrive = Some(Redrive {
+                        dead_letter_queue,
+                        max_receive_count,
+                    });
+                }
+            }
+        }
+        let globals = self
+            .document
+            .get("Globals")
+            .and_then(|g| g.get("Function"))
+            .map(|g| self.resolver.resolve(g, "Globals.Function"))
+            .transpose()?
+            .unwrap_or(Value::Null);
+        for (id, resource) in self.resolver.resources {
+            let id = key_str(id, "Resources")?;
+            if matches!(
+                resource_type(resource),
+                Some(SERVERLESS_FUNCTION | LAMBDA_FUNCTION)
+            ) {
+                self.function(id, resource, &globals, &arns, &mut built)?;
+            }
+        }
+        Ok(built)
+    }
+
+    pub(super) fn parameters(&self) -> Result<BTreeMap<String, String>> {
+        let mut values = BTreeMap::new();
+        if let Some(parameters) = self.resolver.parameters {
+            for (name, _) in parameters {
+                let name = key_str(name, "Parameters")?;
+                if let Ok(value) = self.resolver.reference(name, "Parameters", 0) {
+                    values.insert(name.to_owned(), value);
+                }
+            }
+        }
+        for (name, value) in &self.resolver.stack.parameters {
+            values.insert(name.clone(), value.clone());
+        }
+        Ok(values)
+    }
+
+    pub(super) fn properties(&self, resource: &Value, at: &str) -> Result<Value> {
+        match resource.get("Properties") {
+            Some(props) => self.resolver.resolve(props, &format!("{at}.Properties")),
+            None => Ok(Value::Null),
+        }
+    }
+
+    pub(super) fn table(&self, id: &str, resource: &Value, at: &str) -> Result<Table> {
+        let props = self.properties(resource, at)?;
+        let at = format!("{at}.Properties");
+        let attribute_definitions = list(&props, "AttributeDefinitions", &at)?
+            .iter()
+            .map(|definition| {
+                let at = format!("{at}.AttributeDefinitions");
+                let attribute_type =
+                    match required_string(definition, "AttributeType", &at)?.as_str() {
+                        "S" => AttributeType::String,
+                        "N" => AttributeType::Number,
+                        "B" => AttributeType::Binary,
+                        other => {
+                            return Err(Error::template(format!(
+                                "{at}: unknown AttributeType `{other}`"
+                            )));
+                        }
+                    };
+                Ok(AttributeDefinition {
+                    attribute_name: required_string(definition, "AttributeName", &at)?,
+                    attribute_type,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let stream = props.get("StreamSpecification");
+        let stream_view_type = match stream
+            .map(|s| optional_string(s, "StreamViewType", &at))
+            .transpose()?
+            .flatten()
+            .as_deref()
+        {
+            None => None,
+            Some("NEW_IMAGE") => Some(StreamViewType::NewImage),
+            Some("OLD_IMAGE") => Some(StreamViewType::OldImage),
+            Some("NEW_AND_OLD_IMAGES") => Some(StreamViewType::NewAndOldImages),
+            Some("KEYS_ONLY") => Some(StreamViewType::KeysOnly),
+            Some(other) => {
+                return Err(Error::template(format!(
+                    "{at}: unknown StreamViewType `{other}`"
+                )));
+            }
+        };
+        let ttl = props.get("TimeToLiveSpecification");
+        let time_to_live_attribute = match ttl {
+            Some(ttl) if optional_bool(ttl, "Enabled", &at)? != Some(false) => {
+                optional_string(ttl, "AttributeName", &at)?
+            }
+            _ => None,
+        };
+        let table = Table {
+            logical_id: id.to_owned(),
+            name: self.resolver.physical_name(id, "TableName", &at, 0)?,
+            arn: self.resolver.attribute(id, "Arn", &at, 0)?,
+            billing_mode: optional_string(&props, "BillingMode", &at)?,
+            attribute_definitions,
+            key_schema: key_schema(&props, &at)?,
+            global_secondary_indexes: secondary_indexes(&props, "GlobalSecondaryIndexes", &at)?,
+            local_secondary_indexes: secondary_indexes(&props, "LocalSecondaryIndexes", &at)?,
+            stream_arn: match stream_view_type {
+                Some(_) => Some(self.resolver.attribute(id, "StreamArn", &at, 0)?),
+                None => None,
+            },
+            stream_view_type,
+            time_to_live_attribute,
+        };
+        if table.partition_key().is_none() {
+            return Err(Error::template(format!("{at}: no HASH key in KeySchema")));
+        }
+        Ok(table)
+    }
+
+    pub(super) fn queue(&self, id: &str, resource: &Value, at: &str) -> Result<Queue> {
+        let props = self.properties(resource, at)?;
+        let at = format!("{at}.Properties");
+        Ok(Queue {
+            logical_id: id.to_owned(),
+            name: self.resolver.physical_name(id, "QueueName", &at, 0)?,
+            url: self.resolver.attribute(id, "QueueUrl", &at, 0)?,
+            arn: self.resolver.attribute(id, "Arn", &at, 0)?,
+            fifo: optional_bool(&props, "FifoQueue", &at)?.unwrap_or(false),
+            visibility_timeout: optional_u32(&props, "VisibilityTimeout", &at)?,
+            message_retention_period: optional_u32(&props, "MessageRetentionPeriod", &at)?,
+            delay_seconds: optional_u32(&props, "DelaySeconds", &at)?,
+            receive_message_wait_time_seconds: optional_u32(
+                &props,
+                "ReceiveMessageWaitTimeSeconds",
+                &at,
+            )?,
+            maximum_message_size: optional_u32(&props, "MaximumMessageSize", &at)?,
+            content_based_deduplication: optional_bool(&props, "ContentBasedDeduplication", &at)?,
+            redrive: None,
+        })
+    }
+
+    pub(super) fn secret(&self, id: &str, resource: &Value, at: &str) -> Result<Secret> {
+        let props = self.properties(resource, at)?;
+        let at = format!("{at}.Properties");
+        let generate = match props.get("GenerateSecretString") {
+            None => GeneratedSecret::default(),
+            Some(g) => {
+                let at = format!("{at}.GenerateSecretString");
+                let template = optional_string(g, "SecretStringTemplate", &at)?;
+                let key = optional_string(g, "GenerateStringKey", &at)?;
+                let json_template = match (template, key) {
+                    (Some(template), Some(key)) => Some((template, key)),
+                    (None, None) => None,
+                    _ => {
+                        return Err(Error::template(format!(
+                            "{at}: SecretStringTemplate and GenerateStringKey go together"
+                        )));
+                    }
+                };
+                GeneratedSecret {
+                    password_length: optional_i64(g, "PasswordLength", &at)?,
+                    exclude_characters: optional_string(g, "ExcludeCharacters", &at)?,
+                    exclude_numbers: optional_bool(g, "ExcludeNumbers", &at)?,
+                    exclude_punctuation: optional_bool(g, "ExcludePunctuation", &at)?,
+                    exclude_uppercase: optional_bool(g, "ExcludeUppercase", &at)?,
+                    exclude_lowercase: optional_bool(g, "ExcludeLowercase", &at)?,
+                    include_space: optional_bool(g, "IncludeSpace", &at)?,
+                    require_each_included_type: optional_bool(g, "RequireEachIncludedType", &at)?,
+                    json_template,
+                }
+            }
+        };
+        Ok(Secret {
+            logical_id: id.to_owned(),
+            name: self.resolver.physical_name(id, "Name", &at, 0)?,
+            description: optional_string(&props, "Description", &at)?,
+            secret_string: optional_string(&props, "SecretString", &at)?,
+            generate,
+        })
+    }
+
+    pub(super) fn function(
+        &self,
+        id: &str,
+        resource: &Value,
+        globals: &Value,
+        queue_arns: &[(String, String)],
+        built: &mut Built,
+    ) -> Result<()> {
+        let at = format!("Resources.{id}");
+        let binary = self.resolver.function_name(id, &at, 0)?;
+        let own = resource.get("Properties").unwrap_or(&Value::Null);
+        // Resolve only what is read here: a property this crate does not need (Policies, ...)
+        // may use intrinsics it does not support without breaking the local stack.
+        let pick = |key: &str| -> Result<Value> {
+            match own.get(key).or_else(|| globals.get(key)) {
+                Some(v) => self.resolver.resolve(v, &format!("{at}.Properties.{key}")),
+                None => Ok(Value::Null),
+            }
+        };
+        let scalars = Mapping::from_iter(
+            [
+                "CodeUri",
+                "Runtime",
+                "Handler",
+                "Architectures",
+                "MemorySize",
+                "Timeout",
+            ]
+            .into_iter()
+            .map(|key| Ok((Value::String(key.to_owned()), pick(key)?)))
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            // A property neither the function nor `Globals` sets is absent, not null.
+            .filter(|(_, v)| !v.is_null()),
+        );
+        let props = Value::Mapping(scalars);
+        let props_at = format!("{at}.Properties");
+        let mut environment = BTreeMap::new();
+        let global_variables = globals
+            .get("Environment")
+            .and_then(|e| e.get("Variables"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        let own_variables = match own.get("Environment").and_then(|e| e.get("Variables")) {
+            Some(v) => self
+                .resolver
+                .resolve(v, &format!("{props_at}.Environment.Variables"))?,
+            None => Value::Null,
+        };
+        for variables in [&global_variables, &own_variables] {
+            if let Some(variables) = variables.as_mapping() {
+                for (name, value) in variables {
+                    let name = key_str(name, &props_at)?;
+                    let value = scalar_string(value, &format!("{props_at}.Environment.{name}"))?;
+                    environment.insert(name.to_owned(), value);
+                }
+            }
+        }
+        built.functions.push(Function {
+            logical_id: id.to_owned(),
+            arn: self.resolver.attribute(id, "Arn", &at, 0)?,
+            code_uri: match props.get("CodeUri") {
+                Some(Value::Null) | None => None,
+                Some(v) => Some(scalar_string(v, &format!("{props_at}.CodeUri"))?),
+            },
+            runtime: optional_string(&props, "Runtime", &props_at)?,
+            handler: optional_string(&props, "Handler", &props_at)?,
+            architectures: string_list(&props, "Architectures", &props_at)?,
+            memory_size: optional_u32(&props, "MemorySize", &props_at)?.unwrap_or(128),
+            timeout: optional_u32(&props, "Timeout", &props_at)?.unwrap_or(3),
+            environment,
+            binary: binary.clone(),
+        });
+
+        let Some(events) = own.get("Events").and_then(Value::as_mapping) else {
+            return Ok(());
+        };
+        let table_streams: Vec<(String, String)> = built
+            .tables
+            .iter()
+            .filter_map(|t| Some((t.stream_arn.clone()?, t.logical_id.clone())))
+            .collect();
+        for (event, definition) in events {
+            let event = key_str(event, &format!("{props_at}.Events"))?;
+            let at = format!("{props_at}.Events.{event}");
+            let kind = definition
+                .get("Type")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let props = match definition.get("Properties") {
+                Some(p) => self.resolver.resolve(p, &format!("{at}.Properties"))?,
+                None => Value::Null,
+            };
+            let at = format!("{at}.Properties");
+            match kind {
+                "HttpApi" => built.routes.push(Route {
+                    function: id.to_owned(),
+                    binary: binary.clone(),
+                    event: event.to_owned(),
+                    method: optional_string(&props, "Method", &at)?
+                        .unwrap_or_else(|| "ANY".to_owned())
+                        .to_ascii_uppercase(),
+                    path: optional_string(&props, "Path", &at)?
+                        .unwrap_or_else(|| "/{proxy+}".to_owned()),
+                    api: optional_string(&props, "ApiId", &at)?,
+                }),
+                "DynamoDB" => {
+                    let stream_arn = required_string(&props, "Stream", &at)?;
+                    let table = lookup(&table_streams, &stream_arn).ok_or_else(|| {
+                        Error::template(format!(
+                            "{at}.Stream: `{stream_arn}` is not the stream of a table of this template"
+                        ))
+                    })?;
+                    let starting_position =
+                        match required_string(&props, "StartingPosition", &at)?.as_str() {
+                            "TRIM_HORIZON" => StartingPosition::TrimHorizon,
+                            "LATEST" => StartingPosition::Latest,
+                            other => {
+                                return Err(Error::template(format!(
+                                    "{at}: StartingPosition `{other}` is not supported"
+                                )));
+                            }
+                        };
+                    let on_failure = match props
+                        .get("DestinationConfig")
+                        .and_then(|d| d.get("OnFailure"))
+                    {
+                        Some(on_failure) => {
+                            let arn = required_string(on_failure, "Destination", &at)?;
+                            Some(lookup(queue_arns, &arn).ok_or_else(|| {
+                                Error::template(format!(
+                                    "{at}.DestinationConfig: `{arn}` is not a queue of this template"
+                                ))
+                            })?)
+                        }
+                        None => None,
+                    };
+                    built.stream_sources.push(StreamSource {
+                        function: id.to_owned(),
+                        binary: binary.clone(),
+                        event: event.to_owned(),
+                        table,
+                        stream_arn,
+                        starting_position,
+                        batch_size: optional_u32(&props, "BatchSize", &at)?.unwrap_or(100),
+                        maximum_batching_window_in_seconds: optional_u32(
+                            &props,
+                            "MaximumBatchingWindowInSeconds",
+                            &at,
+                        )?
+                        .unwrap_or(0),
+                        function_response_types: string_list(&props, "FunctionResponseTypes", &at)?,
+                        bisect_batch_on_function_error: optional_bool(
+                            &props,
+                            "BisectBatchOnFunctionError",
+                            &at,
+                        )?
+                        .unwrap_or(false),
+                        maximum_retry_attempts: optional_limit(
+                            &props,
+                            "MaximumRetryAttempts",
+                            &at,
+                        )?,
+                        maximum_record_age_in_seconds: optional_limit(
+                            &props,
+                            "MaximumRecordAgeInSeconds",
+                            &at,
+                        )?,
+                        parallelization_factor: optional_u32(&props, "ParallelizationFactor", &at)?
+                            .unwrap_or(1),
+                        on_failure,
+                        enabled: optional_bool(&props, "Enabled", &at)?.unwrap_or(true),
+                    });
+                }
+                "SQS" => {
+                    let queue_arn = required_string(&props, "Queue", &at)?;
+                    let queue = lookup(queue_arns, &queue_arn).ok_or_else(|| {
+                        Error::template(format!(
+                            "{at}.Queue: `{queue_arn}` is not a queue of this template"
+                        ))
+                    })?;
+                    built.queue_sources.push(QueueSource {
+                        function: id.to_owned(),
+                        binary: binary.clone(),
+                        event: event.to_owned(),
+                        queue,
+                        batch_size: optional_u32(&props, "BatchSize", &at)?.unwrap_or(10),
+                        maximum_batching_window_in_seconds: optional_u32(
+                            &props,
+                            "MaximumBatchingWindowInSeconds",
+                            &at,
+                        )?
+                        .unwrap_or(0),
+                        function_response_types: string_list(&props, "FunctionResponseTypes", &at)?,
+                        enabled: optional_bool(&props, "Enabled", &at)?.unwrap_or(true),
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn lookup(pairs: &[(String, String)], key: &str) -> Option<String> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, value)| value.clone())
+}
