@@ -9,7 +9,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use crate::bridge::shard::StreamPolicy;
 use crate::bridge::{QueueSource, StreamSource};
 use crate::gateway::{Route, RouteTable};
-use crate::template::{self, Template};
+use crate::template::Template;
 
 /// The AWS SDK configuration for an emulator at `endpoint`: region `us-east-1` (or `region`),
 /// static `test` credentials.
@@ -66,12 +66,7 @@ pub fn bridge_sources(template: &Template) -> (Vec<StreamSource>, Vec<QueueSourc
                 .table(&s.table)
                 .map(|t| t.name.clone())
                 .unwrap_or_else(|| s.table.clone()),
-            starting_position: match s.starting_position {
-                template::StartingPosition::TrimHorizon => {
-                    crate::bridge::StartingPosition::TrimHorizon
-                }
-                template::StartingPosition::Latest => crate::bridge::StartingPosition::Latest,
-            },
+            starting_position: s.starting_position,
             policy: StreamPolicy {
                 batch_size: usize::try_from(s.batch_size).unwrap_or(100),
                 batching_window: Duration::from_secs(u64::from(

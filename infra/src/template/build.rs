@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use serde::Deserialize;
 use serde_yaml_ng::{Mapping, Value};
 
 use super::resolve::{Resolver, key_str, resource_type, scalar_string};
@@ -36,16 +37,6 @@ pub(super) fn optional_u32(props: &Value, key: &str, at: &str) -> Result<Option<
                 .map_err(|_| Error::template(format!("{at}.{key}: {n} is out of range")))
         })
         .transpose()
-}
-
-/// Lambda's "-1 means unlimited" settings.
-pub(super) fn optional_limit(props: &Value, key: &str, at: &str) -> Result<Option<u32>> {
-    match optional_i64(props, key, at)? {
-        None | Some(-1) => Ok(None),
-        Some(n) => u32::try_from(n)
-            .map(Some)
-            .map_err(|_| Error::template(format!("{at}.{key}: {n} is out of range"))),
-    }
 }
 
 pub(super) fn optional_bool(props: &Value, key: &str, at: &str) -> Result<Option<bool>> {
@@ -397,29 +388,13 @@ impl<'a> Builder<'a> {
         let own = resource.get("Properties").unwrap_or(&Value::Null);
         // Resolve only what is read here: a property this crate does not need (Policies, ...)
         // may use intrinsics it does not support without breaking the local stack.
-        let pick = |key: &str| -> Result<Value> {
-            match own.get(key).or_else(|| globals.get(key)) {
-                Some(v) => self.resolver.resolve(v, &format!("{at}.Properties.{key}")),
-                None => Ok(Value::Null),
-            }
+        let timeout = match own.get("Timeout").or_else(|| globals.get("Timeout")) {
+            Some(v) => self
+                .resolver
+                .resolve(v, &format!("{at}.Properties.Timeout"))?,
+            None => Value::Null,
         };
-        let scalars = Mapping::from_iter(
-            [
-                "CodeUri",
-                "Runtime",
-                "Handler",
-                "Architectures",
-                "MemorySize",
-                "Timeout",
-            ]
-            .into_iter()
-            .map(|key| Ok((Value::String(key.to_owned()), pick(key)?)))
-            .collect::<Result<Vec<_>>>()?
-            .into_iter()
-            // A property neither the function nor `Globals` sets is absent, not null.
-            .filter(|(_, v)| !v.is_null()),
-        );
-        let props = Value::Mapping(scalars);
+        let timeout = Value::Mapping(Mapping::from_iter([("Timeout".into(), timeout)]));
         let props_at = format!("{at}.Properties");
         let mut environment = BTreeMap::new();
         let global_variables = globals
@@ -445,15 +420,10 @@ impl<'a> Builder<'a> {
         built.functions.push(Function {
             logical_id: id.to_owned(),
             arn: self.resolver.attribute(id, "Arn", &at, 0)?,
-            code_uri: match props.get("CodeUri") {
-                Some(Value::Null) | None => None,
-                Some(v) => Some(scalar_string(v, &format!("{props_at}.CodeUri"))?),
+            timeout: match optional_u32(&timeout, "Timeout", &props_at)? {
+                Some(seconds) => seconds,
+                None => 3,
             },
-            runtime: optional_string(&props, "Runtime", &props_at)?,
-            handler: optional_string(&props, "Handler", &props_at)?,
-            architectures: string_list(&props, "Architectures", &props_at)?,
-            memory_size: optional_u32(&props, "MemorySize", &props_at)?.unwrap_or(128),
-            timeout: optional_u32(&props, "Timeout", &props_at)?.unwrap_or(3),
             environment,
             binary: binary.clone(),
         });
@@ -490,95 +460,70 @@ impl<'a> Builder<'a> {
                         .unwrap_or_else(|| "/{proxy+}".to_owned()),
                     api: optional_string(&props, "ApiId", &at)?,
                 }),
-                "DynamoDB" => {
-                    let stream_arn = required_string(&props, "Stream", &at)?;
-                    let table = lookup(&table_streams, &stream_arn).ok_or_else(|| {
-                        Error::template(format!(
-                            "{at}.Stream: `{stream_arn}` is not the stream of a table of this template"
-                        ))
-                    })?;
-                    let starting_position =
-                        match required_string(&props, "StartingPosition", &at)?.as_str() {
-                            "TRIM_HORIZON" => StartingPosition::TrimHorizon,
-                            "LATEST" => StartingPosition::Latest,
-                            other => {
-                                return Err(Error::template(format!(
-                                    "{at}: StartingPosition `{other}` is not supported"
-                                )));
-                            }
-                        };
-                    let on_failure = match props
-                        .get("DestinationConfig")
-                        .and_then(|d| d.get("OnFailure"))
-                    {
-                        Some(on_failure) => {
-                            let arn = required_string(on_failure, "Destination", &at)?;
-                            Some(lookup(queue_arns, &arn).ok_or_else(|| {
-                                Error::template(format!(
-                                    "{at}.DestinationConfig: `{arn}` is not a queue of this template"
-                                ))
-                            })?)
-                        }
-                        None => None,
+                "DynamoDB" | "SQS" => {
+                    let source: SourceProperties = serde_yaml_ng::from_value(props)
+                        .map_err(|e| Error::template(format!("{at}: {e}")))?;
+                    let arn_of = |arn: Option<&String>, key: &str, pairs: &[(String, String)]| {
+                        let arn =
+                            arn.ok_or_else(|| Error::template(format!("{at}: missing {key}")))?;
+                        lookup(pairs, arn).ok_or_else(|| {
+                            Error::template(format!(
+                                "{at}.{key}: `{arn}` is not a {} of this template",
+                                if key == "Stream" {
+                                    "table's stream"
+                                } else {
+                                    "queue"
+                                }
+                            ))
+                        })
                     };
+                    let function_response_types = source.function_response_types;
+                    let window = source.maximum_batching_window_in_seconds.unwrap_or(0);
+                    let enabled = source.enabled.unwrap_or(true);
+                    if kind == "SQS" {
+                        built.queue_sources.push(QueueSource {
+                            function: id.to_owned(),
+                            binary: binary.clone(),
+                            event: event.to_owned(),
+                            queue: arn_of(source.queue.as_ref(), "Queue", queue_arns)?,
+                            batch_size: source.batch_size.unwrap_or(10),
+                            maximum_batching_window_in_seconds: window,
+                            function_response_types,
+                            enabled,
+                        });
+                        continue;
+                    }
+                    let stream_arn = source
+                        .stream
+                        .ok_or_else(|| Error::template(format!("{at}: missing Stream")))?;
+                    let on_failure = source
+                        .destination_config
+                        .and_then(|d| d.on_failure)
+                        .map(|d| arn_of(Some(&d.destination), "DestinationConfig", queue_arns))
+                        .transpose()?;
                     built.stream_sources.push(StreamSource {
                         function: id.to_owned(),
                         binary: binary.clone(),
                         event: event.to_owned(),
-                        table,
+                        table: arn_of(Some(&stream_arn), "Stream", &table_streams)?,
                         stream_arn,
-                        starting_position,
-                        batch_size: optional_u32(&props, "BatchSize", &at)?.unwrap_or(100),
-                        maximum_batching_window_in_seconds: optional_u32(
-                            &props,
-                            "MaximumBatchingWindowInSeconds",
-                            &at,
-                        )?
-                        .unwrap_or(0),
-                        function_response_types: string_list(&props, "FunctionResponseTypes", &at)?,
-                        bisect_batch_on_function_error: optional_bool(
-                            &props,
-                            "BisectBatchOnFunctionError",
-                            &at,
-                        )?
-                        .unwrap_or(false),
-                        maximum_retry_attempts: optional_limit(
-                            &props,
-                            "MaximumRetryAttempts",
+                        starting_position: source.starting_position.ok_or_else(|| {
+                            Error::template(format!("{at}: missing StartingPosition"))
+                        })?,
+                        batch_size: source.batch_size.unwrap_or(100),
+                        maximum_batching_window_in_seconds: window,
+                        function_response_types,
+                        bisect_batch_on_function_error: source
+                            .bisect_batch_on_function_error
+                            .unwrap_or(false),
+                        maximum_retry_attempts: limit(source.maximum_retry_attempts, &at)?,
+                        maximum_record_age_in_seconds: limit(
+                            source.maximum_record_age_in_seconds,
                             &at,
                         )?,
-                        maximum_record_age_in_seconds: optional_limit(
-                            &props,
-                            "MaximumRecordAgeInSeconds",
-                            &at,
-                        )?,
-                        parallelization_factor: optional_u32(&props, "ParallelizationFactor", &at)?
-                            .unwrap_or(1),
+                        parallelization_factor: source.parallelization_factor.unwrap_or(1),
                         on_failure,
-                        enabled: optional_bool(&props, "Enabled", &at)?.unwrap_or(true),
-                    });
-                }
-                "SQS" => {
-                    let queue_arn = required_string(&props, "Queue", &at)?;
-                    let queue = lookup(queue_arns, &queue_arn).ok_or_else(|| {
-                        Error::template(format!(
-                            "{at}.Queue: `{queue_arn}` is not a queue of this template"
-                        ))
-                    })?;
-                    built.queue_sources.push(QueueSource {
-                        function: id.to_owned(),
-                        binary: binary.clone(),
-                        event: event.to_owned(),
-                        queue,
-                        batch_size: optional_u32(&props, "BatchSize", &at)?.unwrap_or(10),
-                        maximum_batching_window_in_seconds: optional_u32(
-                            &props,
-                            "MaximumBatchingWindowInSeconds",
-                            &at,
-                        )?
-                        .unwrap_or(0),
-                        function_response_types: string_list(&props, "FunctionResponseTypes", &at)?,
-                        enabled: optional_bool(&props, "Enabled", &at)?.unwrap_or(true),
+                        enabled,
                     });
                 }
                 _ => {}
@@ -593,4 +538,67 @@ pub(super) fn lookup(pairs: &[(String, String)], key: &str) -> Option<String> {
         .iter()
         .find(|(k, _)| k == key)
         .map(|(_, value)| value.clone())
+}
+
+/// The properties of a `DynamoDB` or `SQS` event, resolved (Lambda's event source mapping).
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SourceProperties {
+    stream: Option<String>,
+    queue: Option<String>,
+    starting_position: Option<StartingPosition>,
+    #[serde(default, deserialize_with = "lenient")]
+    batch_size: Option<u32>,
+    #[serde(default, deserialize_with = "lenient")]
+    maximum_batching_window_in_seconds: Option<u32>,
+    #[serde(default)]
+    function_response_types: Vec<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    bisect_batch_on_function_error: Option<bool>,
+    #[serde(default, deserialize_with = "lenient")]
+    maximum_retry_attempts: Option<i64>,
+    #[serde(default, deserialize_with = "lenient")]
+    maximum_record_age_in_seconds: Option<i64>,
+    #[serde(default, deserialize_with = "lenient")]
+    parallelization_factor: Option<u32>,
+    destination_config: Option<DestinationConfig>,
+    #[serde(default, deserialize_with = "lenient")]
+    enabled: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DestinationConfig {
+    on_failure: Option<Destination>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Destination {
+    destination: String,
+}
+
+/// A scalar written as itself or as a string (what `!Ref` to a parameter resolves to).
+fn lenient<'de, D, T>(deserializer: D) -> std::result::Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let value = Value::deserialize(deserializer)?;
+    let text = scalar_string(&value, "").map_err(serde::de::Error::custom)?;
+    text.to_ascii_lowercase()
+        .parse()
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("`{text}`: {e}")))
+}
+
+/// Lambda's "-1 means unlimited" settings.
+fn limit(value: Option<i64>, at: &str) -> Result<Option<u32>> {
+    match value {
+        None | Some(-1) => Ok(None),
+        Some(n) => u32::try_from(n)
+            .map(Some)
+            .map_err(|_| Error::template(format!("{at}: {n} is out of range"))),
+    }
 }

@@ -197,17 +197,6 @@ impl Template {
         &self.routes
     }
 
-    /// The route matching `method` and `path`, with its path parameters.
-    pub fn route_for(
-        &self,
-        method: &str,
-        path: &str,
-    ) -> Option<(&Route, BTreeMap<String, String>)> {
-        self.routes
-            .iter()
-            .find_map(|route| route.matches(method, path).map(|params| (route, params)))
-    }
-
     /// Every `DynamoDB` stream event source.
     pub fn stream_sources(&self) -> &[StreamSource] {
         &self.stream_sources

@@ -91,10 +91,13 @@ impl ProjectionType {
     }
 }
 
-/// Where a stream event source starts reading.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Where a stream event source starts reading (the template's `StartingPosition`, which the
+/// bridge applies to the shards that exist when it starts).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum StartingPosition {
     /// `TRIM_HORIZON`: the oldest record still in the stream.
+    #[default]
     TrimHorizon,
     /// `LATEST`: only records written from now on.
     Latest,
@@ -331,16 +334,6 @@ pub struct Function {
     pub binary: String,
     /// The function ARN for the stack.
     pub arn: String,
-    /// `CodeUri`, when declared.
-    pub code_uri: Option<String>,
-    /// `Runtime`.
-    pub runtime: Option<String>,
-    /// `Handler`.
-    pub handler: Option<String>,
-    /// `Architectures`.
-    pub architectures: Vec<String>,
-    /// `MemorySize` in MB (SAM's default 128 when absent).
-    pub memory_size: u32,
     /// `Timeout` in seconds (SAM's default 3 when absent).
     pub timeout: u32,
     /// Environment variables: `Globals.Function` merged with the function's own (which win).
@@ -362,58 +355,6 @@ pub struct Route {
     pub path: String,
     /// Logical id of the `AWS::Serverless::HttpApi` (`None` for SAM's implicit API).
     pub api: Option<String>,
-}
-
-impl Route {
-    /// The API Gateway route key, e.g. `POST /orders/{orderId}/approve`.
-    pub fn route_key(&self) -> String {
-        format!("{} {}", self.method, self.path)
-    }
-
-    /// The names of the path parameters, in order.
-    pub fn path_parameters(&self) -> Vec<String> {
-        self.path
-            .split('/')
-            .filter_map(placeholder)
-            .map(|name| name.trim_end_matches('+').to_owned())
-            .collect()
-    }
-
-    /// When `method` and `path` (no query string) match this route: its path parameters.
-    /// Segments are compared as they are; a `{name+}` placeholder takes the rest of the path.
-    pub fn matches(&self, method: &str, path: &str) -> Option<BTreeMap<String, String>> {
-        if self.method != "ANY" && !self.method.eq_ignore_ascii_case(method) {
-            return None;
-        }
-        let mut parameters = BTreeMap::new();
-        let mut actual = path.trim_start_matches('/').split('/');
-        for pattern in self.path.trim_start_matches('/').split('/') {
-            match placeholder(pattern) {
-                Some(name) if name.ends_with('+') => {
-                    let rest: Vec<&str> = actual.by_ref().collect();
-                    if rest.is_empty() || rest.iter().all(|segment| segment.is_empty()) {
-                        return None;
-                    }
-                    parameters.insert(name.trim_end_matches('+').to_owned(), rest.join("/"));
-                    return Some(parameters);
-                }
-                Some(name) => {
-                    let segment = actual.next().filter(|segment| !segment.is_empty())?;
-                    parameters.insert(name.to_owned(), segment.to_owned());
-                }
-                None => {
-                    if actual.next()? != pattern {
-                        return None;
-                    }
-                }
-            }
-        }
-        actual.next().is_none().then_some(parameters)
-    }
-}
-
-fn placeholder(segment: &str) -> Option<&str> {
-    segment.strip_prefix('{')?.strip_suffix('}')
 }
 
 /// A `DynamoDB` event: a function fed by a table's stream.
