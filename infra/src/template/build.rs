@@ -76,13 +76,11 @@ pub(super) fn key_schema(props: &Value, at: &str) -> Result<Vec<KeyElement>> {
         .iter()
         .map(|element| {
             let at = format!("{at}.KeySchema");
-            let key_type = match required_string(element, "KeyType", &at)?.as_str() {
-                "HASH" => KeyType::Hash,
-                "RANGE" => KeyType::Range,
-                other => {
-                    return Err(Error::template(format!("{at}: unknown KeyType `{other}`")));
-                }
-            };
+            let key_type = sdk_enum(
+                &required_string(element, "KeyType", &at)?,
+                KeyType::values(),
+                &at,
+            )?;
             Ok(KeyElement {
                 attribute_name: required_string(element, "AttributeName", &at)?,
                 key_type,
@@ -97,17 +95,10 @@ pub(super) fn secondary_indexes(props: &Value, key: &str, at: &str) -> Result<Ve
         .map(|index| {
             let at = format!("{at}.{key}");
             let projection = index.get("Projection").unwrap_or(&Value::Null);
-            let projection_type =
-                match optional_string(projection, "ProjectionType", &at)?.as_deref() {
-                    None | Some("ALL") => ProjectionType::All,
-                    Some("KEYS_ONLY") => ProjectionType::KeysOnly,
-                    Some("INCLUDE") => ProjectionType::Include,
-                    Some(other) => {
-                        return Err(Error::template(format!(
-                            "{at}: unknown ProjectionType `{other}`"
-                        )));
-                    }
-                };
+            let projection_type = match optional_string(projection, "ProjectionType", &at)? {
+                None => ProjectionType::All,
+                Some(text) => sdk_enum(&text, ProjectionType::values(), &at)?,
+            };
             Ok(SecondaryIndex {
                 name: required_string(index, "IndexName", &at)?,
                 key_schema: key_schema(index, &at)?,
@@ -248,17 +239,11 @@ impl<'a> Builder<'a> {
             .iter()
             .map(|definition| {
                 let at = format!("{at}.AttributeDefinitions");
-                let attribute_type =
-                    match required_string(definition, "AttributeType", &at)?.as_str() {
-                        "S" => AttributeType::String,
-                        "N" => AttributeType::Number,
-                        "B" => AttributeType::Binary,
-                        other => {
-                            return Err(Error::template(format!(
-                                "{at}: unknown AttributeType `{other}`"
-                            )));
-                        }
-                    };
+                let attribute_type = sdk_enum(
+                    &required_string(definition, "AttributeType", &at)?,
+                    AttributeType::values(),
+                    &at,
+                )?;
                 Ok(AttributeDefinition {
                     attribute_name: required_string(definition, "AttributeName", &at)?,
                     attribute_type,
@@ -266,23 +251,12 @@ impl<'a> Builder<'a> {
             })
             .collect::<Result<Vec<_>>>()?;
         let stream = props.get("StreamSpecification");
-        let stream_view_type = match stream
+        let stream_view_type = stream
             .map(|s| optional_string(s, "StreamViewType", &at))
             .transpose()?
             .flatten()
-            .as_deref()
-        {
-            None => None,
-            Some("NEW_IMAGE") => Some(StreamViewType::NewImage),
-            Some("OLD_IMAGE") => Some(StreamViewType::OldImage),
-            Some("NEW_AND_OLD_IMAGES") => Some(StreamViewType::NewAndOldImages),
-            Some("KEYS_ONLY") => Some(StreamViewType::KeysOnly),
-            Some(other) => {
-                return Err(Error::template(format!(
-                    "{at}: unknown StreamViewType `{other}`"
-                )));
-            }
-        };
+            .map(|text| sdk_enum(&text, StreamViewType::values(), &at))
+            .transpose()?;
         let ttl = props.get("TimeToLiveSpecification");
         let time_to_live_attribute = match ttl {
             Some(ttl) if optional_bool(ttl, "Enabled", &at)? != Some(false) => {
@@ -600,5 +574,14 @@ fn limit(value: Option<i64>, at: &str) -> Result<Option<u32>> {
         Some(n) => u32::try_from(n)
             .map(Some)
             .map_err(|_| Error::template(format!("{at}: {n} is out of range"))),
+    }
+}
+
+/// One of the SDK enum's known values (the SDK itself would take any string as `Unknown`).
+fn sdk_enum<T: for<'s> From<&'s str>>(text: &str, known: &[&str], at: &str) -> Result<T> {
+    if known.contains(&text) {
+        Ok(T::from(text))
+    } else {
+        Err(Error::template(format!("{at}: unknown value `{text}`")))
     }
 }

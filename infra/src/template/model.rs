@@ -3,93 +3,9 @@
 
 use std::collections::BTreeMap;
 
-/// A DynamoDB key element's role.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum KeyType {
-    /// Partition key.
-    Hash,
-    /// Sort key.
-    Range,
-}
-
-impl KeyType {
-    /// `HASH` or `RANGE`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyType::Hash => "HASH",
-            KeyType::Range => "RANGE",
-        }
-    }
-}
-
-/// A DynamoDB key attribute's scalar type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum AttributeType {
-    /// `S`.
-    String,
-    /// `N`.
-    Number,
-    /// `B`.
-    Binary,
-}
-
-impl AttributeType {
-    /// `S`, `N` or `B`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AttributeType::String => "S",
-            AttributeType::Number => "N",
-            AttributeType::Binary => "B",
-        }
-    }
-}
-
-/// What a DynamoDB stream record carries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum StreamViewType {
-    /// `NEW_IMAGE`.
-    NewImage,
-    /// `OLD_IMAGE`.
-    OldImage,
-    /// `NEW_AND_OLD_IMAGES`.
-    NewAndOldImages,
-    /// `KEYS_ONLY`.
-    KeysOnly,
-}
-
-impl StreamViewType {
-    /// The CloudFormation / API spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StreamViewType::NewImage => "NEW_IMAGE",
-            StreamViewType::OldImage => "OLD_IMAGE",
-            StreamViewType::NewAndOldImages => "NEW_AND_OLD_IMAGES",
-            StreamViewType::KeysOnly => "KEYS_ONLY",
-        }
-    }
-}
-
-/// Which attributes a secondary index projects.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ProjectionType {
-    /// `ALL`.
-    All,
-    /// `KEYS_ONLY`.
-    KeysOnly,
-    /// `INCLUDE` (the index's `non_key_attributes`).
-    Include,
-}
-
-impl ProjectionType {
-    /// The CloudFormation / API spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProjectionType::All => "ALL",
-            ProjectionType::KeysOnly => "KEYS_ONLY",
-            ProjectionType::Include => "INCLUDE",
-        }
-    }
-}
+pub use aws_sdk_dynamodb::types::{
+    KeyType, ProjectionType, ScalarAttributeType as AttributeType, StreamViewType,
+};
 
 /// Where a stream event source starts reading (the template's `StartingPosition`, which the
 /// bridge applies to the shards that exist when it starts).
@@ -101,16 +17,6 @@ pub enum StartingPosition {
     TrimHorizon,
     /// `LATEST`: only records written from now on.
     Latest,
-}
-
-impl StartingPosition {
-    /// The CloudFormation / API spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StartingPosition::TrimHorizon => "TRIM_HORIZON",
-            StartingPosition::Latest => "LATEST",
-        }
-    }
 }
 
 /// One element of a key schema.
@@ -140,7 +46,7 @@ pub struct SecondaryIndex {
     pub key_schema: Vec<KeyElement>,
     /// What it projects.
     pub projection_type: ProjectionType,
-    /// With [`ProjectionType::Include`]: the projected non-key attributes.
+    /// With `INCLUDE` projections: the projected non-key attributes.
     pub non_key_attributes: Vec<String>,
 }
 
@@ -195,7 +101,7 @@ impl Table {
         self.attribute_definitions
             .iter()
             .find(|definition| definition.attribute_name == name)
-            .map(|definition| definition.attribute_type)
+            .map(|definition| definition.attribute_type.clone())
     }
 
     fn key(&self, key_type: KeyType) -> Option<&str> {

@@ -19,14 +19,8 @@ fn tables_are_named_for_the_stack_with_their_keys_stream_and_index() {
     let events = template.table("EventsTable").expect("EventsTable");
     assert_eq!(events.partition_key(), Some("streamId"));
     assert_eq!(events.sort_key(), Some("version"));
-    assert_eq!(
-        events.attribute_type("streamId"),
-        Some(AttributeType::String)
-    );
-    assert_eq!(
-        events.attribute_type("version"),
-        Some(AttributeType::Number)
-    );
+    assert_eq!(events.attribute_type("streamId"), Some(AttributeType::S));
+    assert_eq!(events.attribute_type("version"), Some(AttributeType::N));
     assert_eq!(events.stream_view_type, Some(StreamViewType::NewImage));
     assert_eq!(
         events.arn,
@@ -61,7 +55,7 @@ fn tables_are_named_for_the_stack_with_their_keys_stream_and_index() {
     assert_eq!(index.projection_type, ProjectionType::All);
     assert_eq!(
         history.attribute_type("creationDate"),
-        Some(AttributeType::Number)
+        Some(AttributeType::N)
     );
 }
 
