@@ -268,7 +268,6 @@ impl<'a> Builder<'a> {
             logical_id: id.to_owned(),
             name: self.resolver.physical_name(id, "TableName", &at, 0)?,
             arn: self.resolver.attribute(id, "Arn", &at, 0)?,
-            billing_mode: optional_string(&props, "BillingMode", &at)?,
             attribute_definitions,
             key_schema: key_schema(&props, &at)?,
             global_secondary_indexes: secondary_indexes(&props, "GlobalSecondaryIndexes", &at)?,

@@ -59,8 +59,6 @@ pub struct Table {
     pub name: String,
     /// The table ARN.
     pub arn: String,
-    /// `BillingMode` as declared (`PAY_PER_REQUEST` when absent is *not* assumed: `None`).
-    pub billing_mode: Option<String>,
     /// Declared key attributes.
     pub attribute_definitions: Vec<AttributeDefinition>,
     /// The table's key schema.
