@@ -337,25 +337,19 @@ async fn create_table(
                 .map_err(build_sdk_error)?,
         );
     }
-    for element in key_schema(&table.key_schema).map_err(build_sdk_error)? {
-        request = request.key_schema(element);
-    }
+    request = request.set_key_schema(Some(key_schema(&table.key_schema)?));
     for index in &table.global_secondary_indexes {
-        let mut gsi = GlobalSecondaryIndex::builder()
+        let gsi = GlobalSecondaryIndex::builder()
             .index_name(&index.name)
-            .projection(projection(index));
-        for element in key_schema(&index.key_schema).map_err(build_sdk_error)? {
-            gsi = gsi.key_schema(element);
-        }
+            .projection(projection(index))
+            .set_key_schema(Some(key_schema(&index.key_schema)?));
         request = request.global_secondary_indexes(gsi.build().map_err(build_sdk_error)?);
     }
     for index in &table.local_secondary_indexes {
-        let mut lsi = LocalSecondaryIndex::builder()
+        let lsi = LocalSecondaryIndex::builder()
             .index_name(&index.name)
-            .projection(projection(index));
-        for element in key_schema(&index.key_schema).map_err(build_sdk_error)? {
-            lsi = lsi.key_schema(element);
-        }
+            .projection(projection(index))
+            .set_key_schema(Some(key_schema(&index.key_schema)?));
         request = request.local_secondary_indexes(lsi.build().map_err(build_sdk_error)?);
     }
     if let Some(view) = table.stream_view_type.clone() {
@@ -381,7 +375,7 @@ fn build_sdk_error(err: aws_sdk_dynamodb::error::BuildError) -> CreateTableError
 
 fn key_schema(
     elements: &[template::KeyElement],
-) -> std::result::Result<Vec<KeySchemaElement>, aws_sdk_dynamodb::error::BuildError> {
+) -> std::result::Result<Vec<KeySchemaElement>, CreateTableError> {
     elements
         .iter()
         .map(|element| {
@@ -389,6 +383,7 @@ fn key_schema(
                 .attribute_name(&element.attribute_name)
                 .key_type(element.key_type.clone())
                 .build()
+                .map_err(build_sdk_error)
         })
         .collect()
 }

@@ -362,12 +362,14 @@ impl<'a> Builder<'a> {
         // Resolve only what is read here: a property this crate does not need (Policies, ...)
         // may use intrinsics it does not support without breaking the local stack.
         let timeout = match own.get("Timeout").or_else(|| globals.get("Timeout")) {
-            Some(v) => self
-                .resolver
-                .resolve(v, &format!("{at}.Properties.Timeout"))?,
-            None => Value::Null,
+            Some(v) => Some(
+                self.resolver
+                    .resolve(v, &format!("{at}.Properties.Timeout"))?,
+            ),
+            None => None,
         };
-        let timeout = Value::Mapping(Mapping::from_iter([("Timeout".into(), timeout)]));
+        // Absent when neither the function nor `Globals` sets it (SAM's default then).
+        let timeout = Value::Mapping(Mapping::from_iter(timeout.map(|t| ("Timeout".into(), t))));
         let props_at = format!("{at}.Properties");
         let mut environment = BTreeMap::new();
         let global_variables = globals

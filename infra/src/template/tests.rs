@@ -398,3 +398,51 @@ Resources:
     let err = Template::parse(yaml, Stack::local()).expect_err("cycle");
     assert!(err.to_string().contains("too deep"), "{err}");
 }
+
+#[test]
+fn event_sources_take_lambdas_defaults_and_parameter_values() {
+    let yaml = r#"
+Parameters:
+  Batch:
+    Type: Number
+    Default: "7"
+Resources:
+  T:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      KeySchema: [{AttributeName: id, KeyType: HASH}]
+      AttributeDefinitions: [{AttributeName: id, AttributeType: S}]
+      StreamSpecification: {StreamViewType: NEW_IMAGE}
+  Q:
+    Type: AWS::SQS::Queue
+  F:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        S:
+          Type: DynamoDB
+          Properties:
+            Stream: !GetAtt T.StreamArn
+            StartingPosition: LATEST
+            BatchSize: !Ref Batch
+            MaximumRetryAttempts: -1
+        M:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt Q.Arn
+"#;
+    let template = Template::parse(yaml, Stack::named("s")).expect("parses");
+    assert_eq!(template.function("F").map(|f| f.timeout), Some(3));
+    let stream = &template.stream_sources()[0];
+    assert_eq!(stream.starting_position, StartingPosition::Latest);
+    assert_eq!(stream.batch_size, 7);
+    assert_eq!(stream.maximum_retry_attempts, None);
+    assert_eq!(stream.parallelization_factor, 1);
+    assert!(stream.enabled && !stream.bisect_batch_on_function_error);
+    let queue = &template.queue_sources()[0];
+    assert_eq!((queue.queue.as_str(), queue.batch_size), ("Q", 10));
+
+    let bad = yaml.replace("LATEST", "AT_TIMESTAMP");
+    let err = Template::parse(&bad, Stack::named("s")).expect_err("unsupported position");
+    assert!(err.to_string().contains("Events.S.Properties"), "{err}");
+}
