@@ -337,19 +337,19 @@ async fn create_table(
                 .map_err(build_sdk_error)?,
         );
     }
-    request = request.set_key_schema(Some(key_schema(&table.key_schema)?));
+    request = request.set_key_schema(key_schema(&table.key_schema).map_err(build_sdk_error)?);
     for index in &table.global_secondary_indexes {
         let gsi = GlobalSecondaryIndex::builder()
             .index_name(&index.name)
             .projection(projection(index))
-            .set_key_schema(Some(key_schema(&index.key_schema)?));
+            .set_key_schema(key_schema(&index.key_schema).map_err(build_sdk_error)?);
         request = request.global_secondary_indexes(gsi.build().map_err(build_sdk_error)?);
     }
     for index in &table.local_secondary_indexes {
         let lsi = LocalSecondaryIndex::builder()
             .index_name(&index.name)
             .projection(projection(index))
-            .set_key_schema(Some(key_schema(&index.key_schema)?));
+            .set_key_schema(key_schema(&index.key_schema).map_err(build_sdk_error)?);
         request = request.local_secondary_indexes(lsi.build().map_err(build_sdk_error)?);
     }
     if let Some(view) = table.stream_view_type.clone() {
@@ -375,7 +375,7 @@ fn build_sdk_error(err: aws_sdk_dynamodb::error::BuildError) -> CreateTableError
 
 fn key_schema(
     elements: &[template::KeyElement],
-) -> std::result::Result<Vec<KeySchemaElement>, CreateTableError> {
+) -> std::result::Result<Option<Vec<KeySchemaElement>>, aws_sdk_dynamodb::error::BuildError> {
     elements
         .iter()
         .map(|element| {
@@ -383,9 +383,9 @@ fn key_schema(
                 .attribute_name(&element.attribute_name)
                 .key_type(element.key_type.clone())
                 .build()
-                .map_err(build_sdk_error)
         })
-        .collect()
+        .collect::<std::result::Result<_, _>>()
+        .map(Some)
 }
 
 fn projection(index: &template::SecondaryIndex) -> Projection {

@@ -395,10 +395,7 @@ impl<'a> Builder<'a> {
         built.functions.push(Function {
             logical_id: id.to_owned(),
             arn: self.resolver.attribute(id, "Arn", &at, 0)?,
-            timeout: match optional_u32(&timeout, "Timeout", &props_at)? {
-                Some(seconds) => seconds,
-                None => 3,
-            },
+            timeout: optional_u32(&timeout, "Timeout", &props_at)?.unwrap_or(3),
             environment,
             binary: binary.clone(),
         });
