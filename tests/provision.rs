@@ -65,7 +65,7 @@ async fn assert_tables_match_the_template(emulator: &Emulator, stack: &TestStack
             );
         }
 
-        match table.stream_view_type {
+        match &table.stream_view_type {
             Some(view) => {
                 let spec = described
                     .stream_specification()

@@ -150,42 +150,28 @@ impl Invoker for RuntimeInvoker {
                 .body(payload)
                 .send()
                 .await;
-            let response = match sent {
-                Ok(r) => r,
-                Err(e) if e.is_timeout() => {
-                    return Err(InvokeError::Timeout {
+            // A timeout or a broken connection, while sending or while reading the answer.
+            let failed = |e: reqwest::Error| {
+                if e.is_timeout() {
+                    InvokeError::Timeout {
                         function: function.to_owned(),
                         after: self.timeout,
-                    });
-                }
-                Err(e) => {
-                    return Err(InvokeError::Unreachable {
-                        url,
+                    }
+                } else {
+                    InvokeError::Unreachable {
+                        url: url.clone(),
                         reason: e.to_string(),
-                    });
+                    }
                 }
             };
+            let response = sent.map_err(&failed)?;
             let status = response.status().as_u16();
             let header_error = response
                 .headers()
                 .get("x-amz-function-error")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
-            let body = match response.bytes().await {
-                Ok(b) => b,
-                Err(e) if e.is_timeout() => {
-                    return Err(InvokeError::Timeout {
-                        function: function.to_owned(),
-                        after: self.timeout,
-                    });
-                }
-                Err(e) => {
-                    return Err(InvokeError::Unreachable {
-                        url,
-                        reason: e.to_string(),
-                    });
-                }
-            };
+            let body = response.bytes().await.map_err(&failed)?;
             classify(function, status, header_error, body)
         })
     }

@@ -19,9 +19,8 @@ use std::time::{Duration, Instant};
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    LocalSecondaryIndex, Projection, ProjectionType, ScalarAttributeType, StreamSpecification,
-    StreamViewType, TableDescription, TableStatus, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, LocalSecondaryIndex,
+    Projection, StreamSpecification, TableDescription, TableStatus, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 
@@ -333,39 +332,31 @@ async fn create_table(
         request = request.attribute_definitions(
             AttributeDefinition::builder()
                 .attribute_name(&definition.attribute_name)
-                .attribute_type(ScalarAttributeType::from(
-                    definition.attribute_type.as_str(),
-                ))
+                .attribute_type(definition.attribute_type.clone())
                 .build()
                 .map_err(build_sdk_error)?,
         );
     }
-    for element in key_schema(&table.key_schema).map_err(build_sdk_error)? {
-        request = request.key_schema(element);
-    }
+    request = request.set_key_schema(key_schema(&table.key_schema).map_err(build_sdk_error)?);
     for index in &table.global_secondary_indexes {
-        let mut gsi = GlobalSecondaryIndex::builder()
+        let gsi = GlobalSecondaryIndex::builder()
             .index_name(&index.name)
-            .projection(projection(index));
-        for element in key_schema(&index.key_schema).map_err(build_sdk_error)? {
-            gsi = gsi.key_schema(element);
-        }
+            .projection(projection(index))
+            .set_key_schema(key_schema(&index.key_schema).map_err(build_sdk_error)?);
         request = request.global_secondary_indexes(gsi.build().map_err(build_sdk_error)?);
     }
     for index in &table.local_secondary_indexes {
-        let mut lsi = LocalSecondaryIndex::builder()
+        let lsi = LocalSecondaryIndex::builder()
             .index_name(&index.name)
-            .projection(projection(index));
-        for element in key_schema(&index.key_schema).map_err(build_sdk_error)? {
-            lsi = lsi.key_schema(element);
-        }
+            .projection(projection(index))
+            .set_key_schema(key_schema(&index.key_schema).map_err(build_sdk_error)?);
         request = request.local_secondary_indexes(lsi.build().map_err(build_sdk_error)?);
     }
-    if let Some(view) = table.stream_view_type {
+    if let Some(view) = table.stream_view_type.clone() {
         request = request.stream_specification(
             StreamSpecification::builder()
                 .stream_enabled(true)
-                .stream_view_type(StreamViewType::from(view.as_str()))
+                .stream_view_type(view)
                 .build()
                 .map_err(build_sdk_error)?,
         );
@@ -384,21 +375,21 @@ fn build_sdk_error(err: aws_sdk_dynamodb::error::BuildError) -> CreateTableError
 
 fn key_schema(
     elements: &[template::KeyElement],
-) -> std::result::Result<Vec<KeySchemaElement>, aws_sdk_dynamodb::error::BuildError> {
+) -> std::result::Result<Option<Vec<KeySchemaElement>>, aws_sdk_dynamodb::error::BuildError> {
     elements
         .iter()
         .map(|element| {
             KeySchemaElement::builder()
                 .attribute_name(&element.attribute_name)
-                .key_type(KeyType::from(element.key_type.as_str()))
+                .key_type(element.key_type.clone())
                 .build()
         })
-        .collect()
+        .collect::<std::result::Result<_, _>>()
+        .map(Some)
 }
 
 fn projection(index: &template::SecondaryIndex) -> Projection {
-    let mut projection =
-        Projection::builder().projection_type(ProjectionType::from(index.projection_type.as_str()));
+    let mut projection = Projection::builder().projection_type(index.projection_type.clone());
     for attribute in &index.non_key_attributes {
         projection = projection.non_key_attributes(attribute);
     }

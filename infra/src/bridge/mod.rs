@@ -30,27 +30,7 @@ pub use progress::Progress;
 pub use sqs::QueueSource;
 pub use stream::StreamSource;
 
-/// Where a stream event source starts reading shards that exist when the bridge starts.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum StartingPosition {
-    /// The oldest record still in the shard.
-    #[default]
-    TrimHorizon,
-    /// Only records written from now on.
-    Latest,
-}
-
-impl std::str::FromStr for StartingPosition {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_uppercase().as_str() {
-            "TRIM_HORIZON" => Ok(Self::TrimHorizon),
-            "LATEST" => Ok(Self::Latest),
-            other => Err(format!("unsupported StartingPosition {other}")),
-        }
-    }
-}
+pub use crate::template::StartingPosition;
 
 /// Tunables of the bridge itself (not of the event sources).
 #[derive(Clone, Debug)]

@@ -256,25 +256,8 @@ impl<R: Clone> ShardState<R> {
                 if front.entries.is_empty() {
                     return Completion::default();
                 }
-                if exhausted(front.retries) {
-                    let given_up = report(
-                        &front.entries,
-                        Condition::RetryAttemptsExhausted,
-                        front.invocations,
-                        None,
-                    );
-                    return Completion {
-                        given_up: vec![given_up],
-                        ..Completion::default()
-                    };
-                }
-                let retries = front.retries;
-                self.work.push_front(front);
-                Completion {
-                    given_up: Vec::new(),
-                    retrying: true,
-                    retries,
-                }
+                let exhausted = exhausted(front.retries);
+                self.retry_or_give_up(front, exhausted, None)
             }
             Verdict::Failed { function_error, .. } => {
                 if policy.bisect_on_error && front.entries.len() > 1 {
@@ -293,26 +276,37 @@ impl<R: Clone> ShardState<R> {
                     };
                 }
                 front.retries += 1;
-                if exhausted(front.retries) {
-                    let given_up = report(
-                        &front.entries,
-                        Condition::RetryAttemptsExhausted,
-                        front.invocations,
-                        function_error.clone(),
-                    );
-                    return Completion {
-                        given_up: vec![given_up],
-                        ..Completion::default()
-                    };
-                }
-                let retries = front.retries;
-                self.work.push_front(front);
-                Completion {
-                    given_up: Vec::new(),
-                    retrying: true,
-                    retries,
-                }
+                let exhausted = exhausted(front.retries);
+                self.retry_or_give_up(front, exhausted, function_error.clone())
             }
+        }
+    }
+
+    /// Gives the batch up when its retries are `exhausted`, else puts it back to be retried.
+    fn retry_or_give_up(
+        &mut self,
+        front: Pending<R>,
+        exhausted: bool,
+        function_error: Option<String>,
+    ) -> Completion {
+        if exhausted {
+            let given_up = report(
+                &front.entries,
+                Condition::RetryAttemptsExhausted,
+                front.invocations,
+                function_error,
+            );
+            return Completion {
+                given_up: vec![given_up],
+                ..Completion::default()
+            };
+        }
+        let retries = front.retries;
+        self.work.push_front(front);
+        Completion {
+            given_up: Vec::new(),
+            retrying: true,
+            retries,
         }
     }
 }

@@ -1,0 +1,472 @@
+//! The whole local stack of `make run` (DESIGN §7): moto server as the AWS endpoint, the
+//! template's resources provisioned on it, `cargo lambda watch` serving every function, the local
+//! API gateway and the event-source bridge — started in that order, announced when everything
+//! answers, and stopped (every process it started, and only those) on Ctrl-C or SIGTERM.
+//!
+//! Also the glue from the [`Template`] to the gateway's routes, the bridge's event sources and
+//! the functions' environment, which the `ftgo` subcommands share.
+
+mod process;
+#[cfg(test)]
+mod tests;
+mod wiring;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener as StdTcpListener};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::bridge::{Bridge, BridgeOptions};
+use crate::functions::{ServerSetup, Supervisor};
+use crate::gateway::{ApiIdentity, Gateway, GatewayOptions};
+use crate::invoke::{RoutedInvoker, RuntimeInvoker};
+use crate::provision::{ProvisionOptions, Provisioned, provision};
+use crate::template::{self, Stack, Template};
+
+pub(crate) use process::{Managed, build_functions, process_tree, wait_http};
+use process::{claim, locate};
+pub use process::{find_root, shutdown_signal};
+pub use wiring::{bridge_sources, function_environment, gateway_routes, sdk_config};
+
+/// Why the local stack could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    /// A port the stack needs is taken.
+    #[error("port {port} is in use (is another `make run` running?)")]
+    PortInUse {
+        /// The port.
+        port: u16,
+    },
+    /// A port could not be bound for another reason.
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A tool is missing.
+    #[error("{tool} not found (looked at {looked}); run `make .venv` to install the local tools")]
+    ToolMissing {
+        /// The tool.
+        tool: &'static str,
+        /// Where it was looked for.
+        looked: String,
+    },
+    /// A process could not be started.
+    #[error("cannot start {what}: {source}")]
+    Spawn {
+        /// Which process.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A process the stack needs exited.
+    #[error("{what} exited ({status}){hint}")]
+    Exited {
+        /// Which process.
+        what: &'static str,
+        /// Its exit status.
+        status: String,
+        /// Where to look.
+        hint: String,
+    },
+    /// Something did not come up in time.
+    #[error("{what} did not answer within {seconds}s{hint}")]
+    NotReady {
+        /// What.
+        what: &'static str,
+        /// How long we waited.
+        seconds: u64,
+        /// Where to look.
+        hint: String,
+    },
+    /// Building the functions failed.
+    #[error("building the functions failed ({0})")]
+    Build(String),
+    /// The template or provisioning failed.
+    #[error(transparent)]
+    Infra(#[from] crate::Error),
+    /// An I/O error.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+/// How to run the local stack.
+#[derive(Clone, Debug)]
+pub struct StackOptions {
+    /// The workspace root (where `cargo lambda watch` runs).
+    pub root: PathBuf,
+    /// The template.
+    pub template: PathBuf,
+    /// The stack name resources are named for.
+    pub stack_name: String,
+    /// The HTTP API.
+    pub api_addr: SocketAddr,
+    /// moto server.
+    pub aws_addr: SocketAddr,
+    /// `cargo lambda watch`.
+    pub functions_addr: SocketAddr,
+    /// `--concurrency` of `cargo lambda watch`: instances per function.
+    pub concurrency: u32,
+    /// Build the functions before starting them (so the first request does not compile).
+    pub build: bool,
+    /// Let `cargo lambda watch` rebuild and restart functions when the code changes.
+    pub reload: bool,
+    /// moto server's executable (default: the repository's `infra/moto-server` launcher, else
+    /// `.venv/bin/moto_server`, else `PATH`).
+    pub moto_server: Option<PathBuf>,
+    /// cargo-lambda's executable (default: `.venv/bin/cargo-lambda`, else `PATH`).
+    pub cargo_lambda: Option<PathBuf>,
+    /// Where `cargo lambda watch` writes its output (default: this process's output).
+    pub functions_log: Option<PathBuf>,
+    /// Directory of the stack's own logs (moto's); default `<root>/target/ftgo`.
+    pub log_dir: Option<PathBuf>,
+    /// How long each part may take to answer.
+    pub startup_timeout: Duration,
+    /// How long an invocation may take (the first one of a function may compile it).
+    pub invoke_timeout: Duration,
+}
+
+impl StackOptions {
+    /// The defaults of DESIGN §7 for the workspace at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        let root = root.into();
+        Self {
+            template: root.join("template.yaml"),
+            root,
+            stack_name: template::LOCAL_STACK_NAME.to_owned(),
+            api_addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            aws_addr: SocketAddr::from(([127, 0, 0, 1], 4566)),
+            functions_addr: SocketAddr::from(([127, 0, 0, 1], 9000)),
+            concurrency: 8,
+            build: true,
+            reload: true,
+            moto_server: None,
+            cargo_lambda: None,
+            functions_log: None,
+            log_dir: None,
+            startup_timeout: Duration::from_secs(600),
+            invoke_timeout: Duration::from_secs(600),
+        }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://{}", self.aws_addr)
+    }
+
+    fn functions_url(&self) -> String {
+        format!("http://{}", self.functions_addr)
+    }
+}
+
+/// The running local stack.
+pub struct LocalStack {
+    options: StackOptions,
+    moto: Option<Managed>,
+    supervisor: Option<tokio::task::JoinHandle<()>>,
+    stop_tx: tokio::sync::watch::Sender<bool>,
+    gateway: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    bridge: Option<tokio::task::JoinHandle<()>>,
+    provisioned: Provisioned,
+    api_addr: SocketAddr,
+}
+
+impl LocalStack {
+    /// Starts everything and returns when it all answers. On failure, whatever was started is
+    /// stopped again.
+    pub async fn start(options: StackOptions) -> Result<Self, StackError> {
+        // Ports first: a clear message beats a half-started stack.
+        let api_listener = claim(options.api_addr)?;
+        drop(claim(options.aws_addr)?);
+        drop(claim(options.functions_addr)?);
+        let api_addr = api_listener.local_addr()?;
+
+        // The repository's launcher (moto with DynamoDB's request isolation) when present.
+        let launcher = options.root.join("infra").join("moto-server");
+        let moto_server = match &options.moto_server {
+            None if launcher.is_file() && options.root.join(".venv/bin/python").exists() => {
+                launcher
+            }
+            explicit => locate(explicit.as_deref(), &options.root, "moto_server")?,
+        };
+        let cargo_lambda = locate(
+            options.cargo_lambda.as_deref(),
+            &options.root,
+            "cargo-lambda",
+        )?;
+        let endpoint = options.endpoint();
+        let template = Template::load(
+            &options.template,
+            Stack::named(&options.stack_name).with_endpoint(&endpoint),
+        )?;
+
+        let log_dir = options
+            .log_dir
+            .clone()
+            .unwrap_or_else(|| options.root.join("target").join("ftgo"));
+        std::fs::create_dir_all(&log_dir)?;
+        let (stop_tx, _) = tokio::sync::watch::channel(false);
+        let mut stack = LocalStack {
+            options: options.clone(),
+            moto: None,
+            supervisor: None,
+            stop_tx,
+            gateway: None,
+            bridge: None,
+            provisioned: Provisioned::default(),
+            api_addr,
+        };
+        match stack
+            .bring_up(
+                &template,
+                api_listener,
+                &moto_server,
+                &cargo_lambda,
+                &log_dir,
+            )
+            .await
+        {
+            Ok(()) => Ok(stack),
+            Err(error) => {
+                stack.stop().await;
+                Err(error)
+            }
+        }
+    }
+
+    async fn bring_up(
+        &mut self,
+        template: &Template,
+        api_listener: StdTcpListener,
+        moto_server: &Path,
+        cargo_lambda: &Path,
+        log_dir: &Path,
+    ) -> Result<(), StackError> {
+        let options = self.options.clone();
+        let endpoint = options.endpoint();
+        let timeout = options.startup_timeout;
+
+        // 1. moto server.
+        let moto_log = log_dir.join(format!("moto-{}.log", options.aws_addr.port()));
+        let _ = std::fs::remove_file(&moto_log);
+        let moto_args = vec![
+            "-H".to_owned(),
+            options.aws_addr.ip().to_string(),
+            "-p".to_owned(),
+            options.aws_addr.port().to_string(),
+        ];
+        let moto = self.moto.insert(Managed::spawn(
+            "moto server",
+            moto_server,
+            &moto_args,
+            &options.root,
+            &BTreeMap::new(),
+            Some(&moto_log),
+        )?);
+        wait_http(
+            "moto server",
+            &format!("{endpoint}/moto-api/"),
+            moto,
+            timeout.min(Duration::from_secs(60)),
+        )
+        .await?;
+        tracing::info!(%endpoint, "moto server is up");
+
+        // 2. Tables, buckets, queues and secrets from the template.
+        let sdk = sdk_config(&endpoint, &template.stack().region).await;
+        self.provisioned = provision(&sdk, template, &ProvisionOptions::everything()).await?;
+        tracing::info!(
+            tables = self.provisioned.tables.len(),
+            buckets = self.provisioned.buckets.len(),
+            queues = self.provisioned.queues.len(),
+            secrets = self.provisioned.secrets.len(),
+            "provisioned from the template"
+        );
+
+        // 3. The functions.
+        let binaries: Vec<String> = template
+            .functions()
+            .iter()
+            .map(|f| f.binary.clone())
+            .collect();
+        if options.build {
+            build_functions(&options.root, &binaries).await?;
+        }
+        let env = function_environment(template, &endpoint);
+        let (streams, queues) = bridge_sources(template);
+        // Each function the bridge invokes gets a server of its own (see `functions`).
+        let mut dedicated = Vec::new();
+        for function in streams
+            .iter()
+            .map(|s| s.function.clone())
+            .chain(queues.iter().map(|q| q.function.clone()))
+        {
+            if dedicated.iter().any(|(f, _)| *f == function) {
+                continue;
+            }
+            let port = claim(SocketAddr::new(options.functions_addr.ip(), 0))?
+                .local_addr()?
+                .port();
+            dedicated.push((function, SocketAddr::new(options.functions_addr.ip(), port)));
+        }
+        let setup = ServerSetup {
+            program: cargo_lambda.to_path_buf(),
+            root: options.root.clone(),
+            cwd: log_dir.join(format!("functions-{}", options.functions_addr.port())),
+            concurrency: options.concurrency,
+            env,
+            log: options.functions_log.clone(),
+            binaries: binaries.clone(),
+            reload: options.reload,
+            startup_timeout: timeout,
+        };
+        let supervisor = Supervisor::start(setup, options.functions_addr, dedicated).await?;
+        let functions_url = options.functions_url();
+        tracing::info!(url = %functions_url, functions = binaries.len(), "functions are served");
+        let own = supervisor
+            .dedicated_addrs()
+            .into_iter()
+            .map(|(function, addr)| {
+                (
+                    function,
+                    RuntimeInvoker::new(format!("http://{addr}"), options.invoke_timeout),
+                )
+            })
+            .collect();
+        let (timeouts_tx, timeouts_rx) = tokio::sync::mpsc::unbounded_channel();
+        self.supervisor = Some(tokio::spawn(
+            supervisor.run(timeouts_rx, self.stop_tx.subscribe()),
+        ));
+
+        // 4. Gateway and bridge, in this process.
+        let invoker = Arc::new(RoutedInvoker::new(
+            RuntimeInvoker::new(&functions_url, options.invoke_timeout),
+            own,
+            Some(timeouts_tx),
+        ));
+        api_listener.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::from_std(api_listener)?;
+        let gateway = Gateway::new(
+            gateway_routes(template),
+            invoker.clone(),
+            GatewayOptions {
+                identity: ApiIdentity {
+                    account_id: template.stack().account_id.clone(),
+                    ..ApiIdentity::default()
+                },
+                ..GatewayOptions::default()
+            },
+        );
+        let mut stop = self.stop_tx.subscribe();
+        self.gateway = Some(tokio::spawn(gateway.serve(listener, async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })));
+
+        let bridge = Bridge::new(
+            &sdk,
+            invoker,
+            BridgeOptions {
+                region: template.stack().region.clone(),
+                account_id: template.stack().account_id.clone(),
+                progress_file: Some(log_dir.join("bridge-progress.json")),
+                ..BridgeOptions::default()
+            },
+            streams,
+            queues,
+        );
+        let mut stop = self.stop_tx.subscribe();
+        self.bridge = Some(tokio::spawn(bridge.run(
+            async move {
+                let _ = stop.wait_for(|s| *s).await;
+            },
+            Duration::from_secs(10),
+        )));
+        Ok(())
+    }
+
+    /// The API's address.
+    pub fn api_addr(&self) -> SocketAddr {
+        self.api_addr
+    }
+
+    /// What was provisioned.
+    pub fn provisioned(&self) -> &Provisioned {
+        &self.provisioned
+    }
+
+    /// The line announcing the stack.
+    pub fn banner(&self) -> String {
+        format!(
+            "FTGO is up: API http://{} · AWS endpoint {} · functions {}",
+            self.api_addr,
+            self.options.endpoint(),
+            self.options.functions_url()
+        )
+    }
+
+    /// Runs until `shutdown` completes or a process of the stack exits, then stops everything.
+    /// An unexpected exit is an error.
+    pub async fn run_until(mut self, shutdown: impl Future<Output = ()>) -> Result<(), StackError> {
+        tokio::pin!(shutdown);
+        let outcome = loop {
+            tokio::select! {
+                () = &mut shutdown => break Ok(()),
+                () = tokio::time::sleep(Duration::from_millis(500)) => {
+                    if let Some(error) = self.check() {
+                        break Err(error);
+                    }
+                }
+            }
+        };
+        self.stop().await;
+        outcome
+    }
+
+    fn check(&mut self) -> Option<StackError> {
+        if let Some(supervisor) = &self.supervisor
+            && supervisor.is_finished()
+        {
+            return Some(StackError::Exited {
+                what: "the functions' supervisor",
+                status: "stopped".to_owned(),
+                hint: String::new(),
+            });
+        }
+        for managed in self.moto.as_mut().into_iter() {
+            if let Some(status) = managed.exited() {
+                return Some(StackError::Exited {
+                    what: managed.what,
+                    status,
+                    hint: managed.hint(),
+                });
+            }
+        }
+        None
+    }
+
+    /// Stops the gateway and the bridge, then every process the stack started.
+    pub async fn stop(&mut self) {
+        let _ = self.stop_tx.send(true);
+        if let Some(gateway) = self.gateway.take()
+            && tokio::time::timeout(Duration::from_secs(5), gateway)
+                .await
+                .is_err()
+        {
+            tracing::warn!("gateway did not stop in time");
+        }
+        if let Some(bridge) = self.bridge.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(15), bridge).await;
+        }
+        if let Some(supervisor) = self.supervisor.take() {
+            // It stops every server it runs when the stop signal is set.
+            let _ = tokio::time::timeout(Duration::from_secs(30), supervisor).await;
+        }
+        if let Some(mut moto) = self.moto.take() {
+            moto.stop(Duration::from_secs(10)).await;
+        }
+    }
+}

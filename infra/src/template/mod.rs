@@ -1,0 +1,242 @@
+//! `template.yaml`, read as the single source of truth.
+//!
+//! The SAM template is parsed with `serde_yaml_ng`, which keeps CloudFormation's short tags
+//! (`!Ref`, `!Sub`, `!GetAtt`, ...) as tagged values, and every intrinsic function is resolved
+//! for a [`Stack`]: a stack name (`ftgo` locally), a region, an account id and, locally, the
+//! emulator's endpoint (queue URLs point at it). The result is a set of typed views — tables,
+//! buckets, queues, secrets, functions, HTTP routes and event sources — so that no table, queue
+//! or route is ever written in Rust code.
+//!
+//! `Ref` on a Secrets Manager secret resolves to its *name* here, where CloudFormation answers
+//! its ARN: the ARN ends in a random suffix only Secrets Manager knows, and every Secrets Manager
+//! call takes the name as well as the ARN.
+//!
+//! Supported intrinsics, in short (`!Sub`) and long (`Fn::Sub`) form: `Ref`, `Fn::Sub` (string
+//! and list form), `Fn::GetAtt` (string and list form), `Fn::Join`, `Fn::Select`, `Fn::Split`.
+//! Conditions (`Fn::If`, ...) and `AWS::NoValue` are not supported and are reported as errors.
+
+mod build;
+mod model;
+mod parameters;
+mod resolve;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_yaml_ng::Value;
+
+use crate::error::{Error, Result};
+
+pub use model::*;
+pub use parameters::Stack;
+
+use build::Builder;
+use resolve::{Resolver, key_str, scalar_string, section};
+
+/// The stack name of the local stack (`make run`, `make test`).
+pub const LOCAL_STACK_NAME: &str = "ftgo";
+/// The region the local stack pretends to be in.
+pub const LOCAL_REGION: &str = "us-east-1";
+/// The account id the local stack pretends to be (moto's default account).
+pub const LOCAL_ACCOUNT_ID: &str = "123456789012";
+
+/// The stream label used in stream ARNs resolved from the template. DynamoDB assigns the real
+/// label when it creates the stream; [`crate::provision::Provisioned`] carries the real ARN.
+pub const PLACEHOLDER_STREAM_LABEL: &str = "1970-01-01T00:00:00.000";
+
+const TABLE: &str = "AWS::DynamoDB::Table";
+const BUCKET: &str = "AWS::S3::Bucket";
+const QUEUE: &str = "AWS::SQS::Queue";
+const SECRET: &str = "AWS::SecretsManager::Secret";
+const SERVERLESS_FUNCTION: &str = "AWS::Serverless::Function";
+const LAMBDA_FUNCTION: &str = "AWS::Lambda::Function";
+const MAX_DEPTH: usize = 32;
+
+/// The repository's `template.yaml` (next to the workspace `Cargo.toml`).
+pub fn default_template_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("template.yaml")
+}
+
+/// The template, resolved for one [`Stack`].
+#[derive(Clone, Debug)]
+pub struct Template {
+    document: Value,
+    stack: Stack,
+    parameters: BTreeMap<String, String>,
+    tables: Vec<Table>,
+    buckets: Vec<Bucket>,
+    queues: Vec<Queue>,
+    secrets: Vec<Secret>,
+    functions: Vec<Function>,
+    routes: Vec<Route>,
+    stream_sources: Vec<StreamSource>,
+    queue_sources: Vec<QueueSource>,
+}
+
+impl Template {
+    /// Reads and resolves the template at `path`.
+    pub fn load(path: impl AsRef<Path>, stack: Stack) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, stack)
+    }
+
+    /// Reads and resolves the repository's `template.yaml` ([`default_template_path`]).
+    pub fn load_default(stack: Stack) -> Result<Self> {
+        Self::load(default_template_path(), stack)
+    }
+
+    /// Parses and resolves template text.
+    pub fn parse(yaml: &str, stack: Stack) -> Result<Self> {
+        let document: Value = serde_yaml_ng::from_str(yaml)?;
+        Self::from_document(document, stack)
+    }
+
+    /// Resolves an already parsed template document.
+    pub fn from_document(document: Value, stack: Stack) -> Result<Self> {
+        let built = Builder::new(&document, &stack)?.build()?;
+        Ok(Self {
+            parameters: built.parameters,
+            tables: built.tables,
+            buckets: built.buckets,
+            queues: built.queues,
+            secrets: built.secrets,
+            functions: built.functions,
+            routes: built.routes,
+            stream_sources: built.stream_sources,
+            queue_sources: built.queue_sources,
+            document,
+            stack,
+        })
+    }
+
+    /// The same template, resolved for another stack.
+    pub fn for_stack(&self, stack: Stack) -> Result<Self> {
+        Self::from_document(self.document.clone(), stack)
+    }
+
+    /// The stack it is resolved for.
+    pub fn stack(&self) -> &Stack {
+        &self.stack
+    }
+
+    /// The parsed document, intrinsics unresolved.
+    pub fn document(&self) -> &Value {
+        &self.document
+    }
+
+    /// Every parameter's value for the stack (override, else `Default`).
+    pub fn parameters(&self) -> &BTreeMap<String, String> {
+        &self.parameters
+    }
+
+    /// Every `AWS::DynamoDB::Table`, in template order.
+    pub fn tables(&self) -> &[Table] {
+        &self.tables
+    }
+
+    /// The table of this logical id.
+    pub fn table(&self, logical_id: &str) -> Option<&Table> {
+        self.tables.iter().find(|t| t.logical_id == logical_id)
+    }
+
+    /// Every `AWS::S3::Bucket`, in template order.
+    pub fn buckets(&self) -> &[Bucket] {
+        &self.buckets
+    }
+
+    /// The bucket of this logical id.
+    pub fn bucket(&self, logical_id: &str) -> Option<&Bucket> {
+        self.buckets.iter().find(|b| b.logical_id == logical_id)
+    }
+
+    /// Every `AWS::SQS::Queue`, in template order.
+    pub fn queues(&self) -> &[Queue] {
+        &self.queues
+    }
+
+    /// The queue of this logical id.
+    pub fn queue(&self, logical_id: &str) -> Option<&Queue> {
+        self.queues.iter().find(|q| q.logical_id == logical_id)
+    }
+
+    /// Every `AWS::SecretsManager::Secret`, in template order.
+    pub fn secrets(&self) -> &[Secret] {
+        &self.secrets
+    }
+
+    /// The secret of this logical id.
+    pub fn secret(&self, logical_id: &str) -> Option<&Secret> {
+        self.secrets.iter().find(|s| s.logical_id == logical_id)
+    }
+
+    /// Every function, in template order.
+    pub fn functions(&self) -> &[Function] {
+        &self.functions
+    }
+
+    /// The function of this logical id.
+    pub fn function(&self, logical_id: &str) -> Option<&Function> {
+        self.functions.iter().find(|f| f.logical_id == logical_id)
+    }
+
+    /// The function whose binary (local function name) is `binary`.
+    pub fn function_by_binary(&self, binary: &str) -> Option<&Function> {
+        self.functions.iter().find(|f| f.binary == binary)
+    }
+
+    /// Every `HttpApi` route, in template order.
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    /// Every `DynamoDB` stream event source.
+    pub fn stream_sources(&self) -> &[StreamSource] {
+        &self.stream_sources
+    }
+
+    /// Every `SQS` event source.
+    pub fn queue_sources(&self) -> &[QueueSource] {
+        &self.queue_sources
+    }
+
+    /// The `Outputs`, resolved for the stack.
+    pub fn outputs(&self) -> Result<Vec<Output>> {
+        let resolver = Resolver::new(&self.document, &self.stack)?;
+        let Some(outputs) = section(&self.document, "Outputs")? else {
+            return Ok(Vec::new());
+        };
+        outputs
+            .iter()
+            .map(|(name, output)| {
+                let name = key_str(name, "Outputs")?;
+                let at = format!("Outputs.{name}");
+                let value = output
+                    .get("Value")
+                    .ok_or_else(|| Error::template(format!("{at}: no Value")))?;
+                let value = scalar_string(&resolver.resolve(value, &at)?, &at)?;
+                let description = output
+                    .get("Description")
+                    .map(|d| scalar_string(&resolver.resolve(d, &at)?, &at))
+                    .transpose()?;
+                Ok(Output {
+                    name: name.to_owned(),
+                    value,
+                    description,
+                })
+            })
+            .collect()
+    }
+
+    /// Resolves any fragment of the template (e.g. a property) for the stack.
+    pub fn resolve(&self, value: &Value) -> Result<Value> {
+        Resolver::new(&self.document, &self.stack)?.resolve(value, "fragment")
+    }
+}

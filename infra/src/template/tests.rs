@@ -1,0 +1,455 @@
+//! Tests of the template resolution against `template.yaml` and small inline templates.
+
+use super::*;
+
+fn local() -> Template {
+    Template::load_default(Stack::local().with_endpoint("http://127.0.0.1:4566"))
+        .expect("template.yaml resolves")
+}
+
+#[test]
+fn tables_are_named_for_the_stack_with_their_keys_stream_and_index() {
+    let template = local();
+    let names: Vec<&str> = template.tables().iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "ftgo-events",
+            "ftgo-snapshots",
+            "ftgo-order-history",
+            "ftgo-idempotency"
+        ]
+    );
+
+    let events = template.table("EventsTable").expect("EventsTable");
+    assert_eq!(events.partition_key(), Some("streamId"));
+    assert_eq!(events.sort_key(), Some("version"));
+    assert_eq!(events.attribute_type("streamId"), Some(AttributeType::S));
+    assert_eq!(events.attribute_type("version"), Some(AttributeType::N));
+    assert_eq!(events.stream_view_type, Some(StreamViewType::NewImage));
+    assert_eq!(
+        events.arn,
+        "arn:aws:dynamodb:us-east-1:123456789012:table/ftgo-events"
+    );
+
+    let snapshots = template.table("SnapshotsTable").expect("SnapshotsTable");
+    assert_eq!(snapshots.partition_key(), Some("streamId"));
+    assert_eq!(snapshots.sort_key(), None);
+    assert_eq!(snapshots.stream_view_type, None);
+
+    let history = template
+        .table("OrderHistoryTable")
+        .expect("OrderHistoryTable");
+    assert_eq!(history.partition_key(), Some("orderId"));
+    let index = history
+        .index("ftgo-order-history-by-consumer-id-and-creation-time")
+        .expect("GSI");
+    assert_eq!(
+        index.key_schema,
+        [
+            KeyElement {
+                attribute_name: "consumerId".into(),
+                key_type: KeyType::Hash
+            },
+            KeyElement {
+                attribute_name: "creationDate".into(),
+                key_type: KeyType::Range
+            },
+        ]
+    );
+    assert_eq!(index.projection_type, ProjectionType::All);
+    assert_eq!(
+        history.attribute_type("creationDate"),
+        Some(AttributeType::N)
+    );
+}
+
+#[test]
+fn another_stack_name_renames_everything() {
+    let template = Template::load_default(Stack::named("prod")).expect("resolves");
+    assert_eq!(
+        template.table("EventsTable").map(|t| t.name.as_str()),
+        Some("prod-events")
+    );
+    assert_eq!(
+        template
+            .bucket("EventArchiveBucket")
+            .map(|b| b.name.as_str()),
+        Some("prod-event-archive")
+    );
+    assert_eq!(
+        template.queue("ReplayQueue").map(|q| q.url.as_str()),
+        Some("https://sqs.us-east-1.amazonaws.com/123456789012/prod-replay")
+    );
+    let env = &template.functions()[0].environment;
+    assert_eq!(
+        env.get("ORDER_HISTORY_BY_CONSUMER_INDEX")
+            .map(String::as_str),
+        Some("prod-order-history-by-consumer-id-and-creation-time")
+    );
+}
+
+#[test]
+fn bucket_and_queues_are_declared_with_redrive() {
+    let template = local();
+    let bucket = template.bucket("EventArchiveBucket").expect("bucket");
+    assert_eq!(bucket.name, "ftgo-event-archive");
+    assert_eq!(bucket.arn, "arn:aws:s3:::ftgo-event-archive");
+
+    let dlq = template.queue("ProjectorDlq").expect("ProjectorDlq");
+    assert_eq!(dlq.name, "ftgo-projector-dlq");
+    assert_eq!(
+        dlq.url,
+        "http://127.0.0.1:4566/123456789012/ftgo-projector-dlq"
+    );
+    assert_eq!(
+        dlq.arn,
+        "arn:aws:sqs:us-east-1:123456789012:ftgo-projector-dlq"
+    );
+
+    let replay = template.queue("ReplayQueue").expect("ReplayQueue");
+    assert_eq!(replay.name, "ftgo-replay");
+    let redrive = replay.redrive.as_ref().expect("redrive");
+    assert_eq!(redrive.dead_letter_queue, "ReplayDlq");
+    assert!(redrive.max_receive_count >= 1);
+    let replayer = template
+        .function_by_binary("archive-replayer")
+        .expect("replayer");
+    let visibility = replay.visibility_timeout.expect("VisibilityTimeout");
+    assert!(
+        visibility >= replayer.timeout,
+        "{visibility} < {}",
+        replayer.timeout
+    );
+    assert_eq!(
+        replay.attributes().get("VisibilityTimeout"),
+        Some(&visibility.to_string())
+    );
+}
+
+#[test]
+fn functions_have_binaries_and_the_conventional_environment() {
+    let template = local();
+    let binaries: Vec<&str> = template
+        .functions()
+        .iter()
+        .map(|f| f.binary.as_str())
+        .collect();
+    assert_eq!(
+        binaries,
+        [
+            "order-commands",
+            "delivery-commands",
+            "order-history-query",
+            "order-history-projector",
+            "event-archiver",
+            "archive-replayer"
+        ]
+    );
+    // Every function runs the same way (SAM `Globals`, not overridden per function).
+    let globals = &template.document()["Globals"]["Function"];
+    assert_eq!(globals["Runtime"].as_str(), Some("provided.al2023"));
+    assert_eq!(globals["Handler"].as_str(), Some("bootstrap"));
+    for function in template.functions() {
+        let own = &template.document()["Resources"][function.logical_id.as_str()]["Properties"];
+        assert!(own.get("Runtime").is_none() && own.get("Handler").is_none());
+        let env = &function.environment;
+        let expected = [
+            ("EVENTS_TABLE", "ftgo-events"),
+            ("SNAPSHOTS_TABLE", "ftgo-snapshots"),
+            ("ORDER_HISTORY_TABLE", "ftgo-order-history"),
+            (
+                "ORDER_HISTORY_BY_CONSUMER_INDEX",
+                "ftgo-order-history-by-consumer-id-and-creation-time",
+            ),
+            ("ARCHIVE_BUCKET", "ftgo-event-archive"),
+            (
+                "PROJECTOR_DLQ_URL",
+                "http://127.0.0.1:4566/123456789012/ftgo-projector-dlq",
+            ),
+            (
+                "REPLAY_QUEUE_URL",
+                "http://127.0.0.1:4566/123456789012/ftgo-replay",
+            ),
+            ("SNAPSHOT_INTERVAL", "100"),
+        ];
+        for (name, value) in expected {
+            assert_eq!(env.get(name).map(String::as_str), Some(value), "{name}");
+        }
+        assert!(
+            !env.contains_key("PAGE_TOKEN_SECRET"),
+            "no key in the environment"
+        );
+        assert_eq!(
+            env.get("PAGE_TOKEN_SECRET_ID").map(String::as_str),
+            (function.binary == "order-history-query").then_some("ftgo-page-token-key"),
+            "only the query function names the page-token secret"
+        );
+    }
+}
+
+#[test]
+fn the_page_token_secret_is_generated_and_named_for_the_stack() {
+    let template = local();
+    let secret = template.secret("PageTokenKey").expect("PageTokenKey");
+    assert_eq!(secret.name, "ftgo-page-token-key");
+    assert_eq!(secret.secret_string, None, "never a value in the template");
+    assert_eq!(secret.generate.password_length, Some(64));
+    assert_eq!(secret.generate.exclude_punctuation, Some(true));
+    let other = template.for_stack(Stack::named("t1")).expect("resolves");
+    assert_eq!(other.secrets()[0].name, "t1-page-token-key");
+}
+
+#[test]
+fn parameter_overrides_flow_into_the_environment() {
+    let stack = Stack::local().with_parameter("SnapshotInterval", "3");
+    let template = Template::load_default(stack).expect("resolves");
+    assert_eq!(
+        template
+            .parameters()
+            .get("SnapshotInterval")
+            .map(String::as_str),
+        Some("3")
+    );
+    for function in template.functions() {
+        assert_eq!(
+            function
+                .environment
+                .get("SNAPSHOT_INTERVAL")
+                .map(String::as_str),
+            Some("3")
+        );
+    }
+}
+
+#[test]
+fn routes_follow_the_design() {
+    let template = local();
+    let keys: Vec<(String, &str)> = template
+        .routes()
+        .iter()
+        .map(|r| (format!("{} {}", r.method, r.path), r.binary.as_str()))
+        .collect();
+    let expected = [
+        ("POST /orders", "order-commands"),
+        ("POST /orders/{orderId}/approve", "order-commands"),
+        ("POST /orders/{orderId}/reject", "order-commands"),
+        ("POST /orders/{orderId}/cancel", "order-commands"),
+        ("POST /orders/{orderId}/revise", "order-commands"),
+        ("POST /deliveries/{orderId}/pickup", "delivery-commands"),
+        ("POST /deliveries/{orderId}/deliver", "delivery-commands"),
+        ("GET /orders/{orderId}", "order-history-query"),
+        ("GET /consumers/{consumerId}/orders", "order-history-query"),
+    ];
+    let expected: Vec<(String, &str)> = expected.iter().map(|(k, b)| (k.to_string(), *b)).collect();
+    assert_eq!(keys, expected);
+    assert!(
+        template
+            .routes()
+            .iter()
+            .all(|r| r.api.as_deref() == Some("HttpApi"))
+    );
+}
+
+#[test]
+fn stream_sources_carry_lambda_settings() {
+    let template = local();
+    let projector = template
+        .stream_sources()
+        .iter()
+        .find(|s| s.binary == "order-history-projector")
+        .expect("projector source");
+    assert_eq!(projector.table, "EventsTable");
+    assert_eq!(projector.starting_position, StartingPosition::TrimHorizon);
+    assert_eq!(projector.batch_size, 100);
+    assert_eq!(projector.maximum_batching_window_in_seconds, 1);
+    assert!(projector.reports_batch_item_failures());
+    assert!(projector.bisect_batch_on_function_error);
+    assert_eq!(projector.maximum_retry_attempts, Some(10));
+    assert_eq!(
+        projector.maximum_record_age_in_seconds, None,
+        "-1: no limit"
+    );
+    assert_eq!(projector.parallelization_factor, 1);
+    assert_eq!(projector.on_failure.as_deref(), Some("ProjectorDlq"));
+    assert!(projector.enabled);
+    assert_eq!(
+        Some(&projector.stream_arn),
+        template
+            .table("EventsTable")
+            .and_then(|t| t.stream_arn.as_ref())
+    );
+
+    let archiver = template
+        .stream_sources()
+        .iter()
+        .find(|s| s.binary == "event-archiver")
+        .expect("archiver source");
+    assert_eq!(archiver.table, "EventsTable");
+    assert_eq!(archiver.on_failure.as_deref(), Some("ArchiverDlq"));
+
+    let [replay] = template.queue_sources() else {
+        panic!("one SQS source expected: {:?}", template.queue_sources());
+    };
+    assert_eq!(replay.binary, "archive-replayer");
+    assert_eq!(replay.queue, "ReplayQueue");
+    assert_eq!(replay.batch_size, 1);
+    assert!(replay.reports_batch_item_failures());
+}
+
+#[test]
+fn outputs_resolve() {
+    let template = Template::load_default(Stack::local()).expect("resolves");
+    let outputs = template.outputs().expect("outputs");
+    let get = |name: &str| {
+        outputs
+            .iter()
+            .find(|o| o.name == name)
+            .map(|o| o.value.clone())
+    };
+    assert_eq!(get("EventsTableName").as_deref(), Some("ftgo-events"));
+    assert_eq!(
+        get("ApiUrl").as_deref(),
+        Some("https://HttpApi.execute-api.us-east-1.amazonaws.com/")
+    );
+    assert_eq!(
+        get("ReplayQueueUrl").as_deref(),
+        Some("https://sqs.us-east-1.amazonaws.com/123456789012/ftgo-replay")
+    );
+}
+
+#[test]
+fn intrinsics_in_short_and_long_form() {
+    let yaml = r#"
+Parameters:
+  Env:
+    Type: String
+    Default: dev
+  Size:
+    Type: Number
+    Default: 7
+Resources:
+  T:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      TableName: {"Fn::Sub": "${AWS::StackName}-${Env}-t"}
+      KeySchema: [{AttributeName: id, KeyType: HASH}]
+      AttributeDefinitions: [{AttributeName: id, AttributeType: S}]
+      StreamSpecification: {StreamViewType: KEYS_ONLY}
+  Q:
+    Type: AWS::SQS::Queue
+    Properties:
+      QueueName: !Join ["-", [!Ref "AWS::StackName", !Select [1, !Split [",", "a,q,c"]]]]
+      DelaySeconds: !Ref Size
+"#;
+    let template = Template::parse(yaml, Stack::named("s")).expect("parses");
+    assert_eq!(
+        template.table("T").map(|t| t.name.as_str()),
+        Some("s-dev-t")
+    );
+    assert_eq!(template.queue("Q").map(|q| q.name.as_str()), Some("s-q"));
+    assert_eq!(template.queue("Q").and_then(|q| q.delay_seconds), Some(7));
+
+    let resolve = |text: &str| -> Result<Value> {
+        let value: Value = serde_yaml_ng::from_str(text).expect("yaml");
+        template.resolve(&value)
+    };
+    let s = |v: Value| v.as_str().map(str::to_owned);
+    assert_eq!(
+        s(resolve("!Ref T").expect("ref")).as_deref(),
+        Some("s-dev-t")
+    );
+    assert_eq!(
+        s(resolve("{Ref: Q}").expect("ref")).as_deref(),
+        Some("https://sqs.us-east-1.amazonaws.com/123456789012/s-q")
+    );
+    assert_eq!(
+        s(resolve("!GetAtt [Q, QueueName]").expect("getatt")).as_deref(),
+        Some("s-q")
+    );
+    assert_eq!(
+        s(resolve(r#"{"Fn::GetAtt": "T.StreamArn"}"#).expect("getatt")).as_deref(),
+        Some(
+            "arn:aws:dynamodb:us-east-1:123456789012:table/s-dev-t/stream/1970-01-01T00:00:00.000"
+        )
+    );
+    assert_eq!(
+        s(resolve(
+            r#"!Sub ["${X}/${T.Arn}/${AWS::Region}/${AWS::AccountId}/${!Literal}", {X: !Ref Env}]"#
+        )
+        .expect("sub"))
+        .as_deref(),
+        Some(
+            "dev/arn:aws:dynamodb:us-east-1:123456789012:table/s-dev-t/us-east-1/123456789012/${Literal}"
+        )
+    );
+    assert!(resolve("!Ref Nowhere").is_err());
+    assert!(resolve("!GetAtt Q.Nothing").is_err());
+    assert!(resolve("!If [C, a, b]").is_err());
+    assert!(resolve("!Sub '${Unclosed'").is_err());
+}
+
+#[test]
+fn a_cycle_is_an_error_not_a_hang() {
+    let yaml = r#"
+Resources:
+  A:
+    Type: AWS::S3::Bucket
+    Properties:
+      BucketName: !Ref B
+  B:
+    Type: AWS::S3::Bucket
+    Properties:
+      BucketName: !Ref A
+"#;
+    let err = Template::parse(yaml, Stack::local()).expect_err("cycle");
+    assert!(err.to_string().contains("too deep"), "{err}");
+}
+
+#[test]
+fn event_sources_take_lambdas_defaults_and_parameter_values() {
+    let yaml = r#"
+Parameters:
+  Batch:
+    Type: Number
+    Default: "7"
+Resources:
+  T:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      KeySchema: [{AttributeName: id, KeyType: HASH}]
+      AttributeDefinitions: [{AttributeName: id, AttributeType: S}]
+      StreamSpecification: {StreamViewType: NEW_IMAGE}
+  Q:
+    Type: AWS::SQS::Queue
+  F:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        S:
+          Type: DynamoDB
+          Properties:
+            Stream: !GetAtt T.StreamArn
+            StartingPosition: LATEST
+            BatchSize: !Ref Batch
+            MaximumRetryAttempts: -1
+        M:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt Q.Arn
+"#;
+    let template = Template::parse(yaml, Stack::named("s")).expect("parses");
+    assert_eq!(template.function("F").map(|f| f.timeout), Some(3));
+    let stream = &template.stream_sources()[0];
+    assert_eq!(stream.starting_position, StartingPosition::Latest);
+    assert_eq!(stream.batch_size, 7);
+    assert_eq!(stream.maximum_retry_attempts, None);
+    assert_eq!(stream.parallelization_factor, 1);
+    assert!(stream.enabled && !stream.bisect_batch_on_function_error);
+    let queue = &template.queue_sources()[0];
+    assert_eq!((queue.queue.as_str(), queue.batch_size), ("Q", 10));
+
+    let bad = yaml.replace("LATEST", "AT_TIMESTAMP");
+    let err = Template::parse(&bad, Stack::named("s")).expect_err("unsupported position");
+    assert!(err.to_string().contains("Events.S.Properties"), "{err}");
+}
