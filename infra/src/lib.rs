@@ -8,6 +8,7 @@
 //! - [`bridge`]: the event-source bridge (DynamoDB streams and SQS queues → functions, with
 //!   Lambda's batching and retry semantics).
 //! - [`invoke`]: invoking a function through the runtime emulator (`cargo lambda watch`).
+//! - [`replay_cmd`]: `ftgo replay`, `verify-view` and `archive verify|backfill`.
 //! - [`stack`]: the whole local stack of `make run` (processes, readiness, shutdown).
 //!
 //! No table, bucket, queue or route is named in this crate's code: they all come from the
@@ -20,6 +21,7 @@ pub mod error;
 pub mod gateway;
 pub mod invoke;
 pub mod provision;
+pub mod replay_cmd;
 pub mod stack;
 pub mod template;
 

@@ -7,6 +7,7 @@
 //! * [`order_commands`], [`delivery_commands`]: the command Lambdas' handlers;
 //! * [`order_history`]: the order-history view DAO; [`projector`], [`query`]: its Lambdas' handlers;
 //! * [`archive`]: the S3 event archive; [`archiver`], [`replay`]: its Lambdas' handlers.
+//! * [`verify`]: comparing the view and the archive with the event table.
 //!
 //! Each Lambda's `main.rs` builds its clients once and hands requests to a handler here.
 #![forbid(unsafe_code)]
@@ -25,6 +26,7 @@ pub mod order_history;
 pub mod projector;
 pub mod query;
 pub mod replay;
+pub mod verify;
 
 pub use error::Error;
 
