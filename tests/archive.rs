@@ -659,10 +659,15 @@ async fn an_interrupted_replay_resumed_from_its_checkpoints_gives_the_same_table
     );
     let mut resumed_partitions = 0;
     for request in requests_into(&side, &resumed).await {
-        let Some(rest) = checkpoints.resume(&request).await.expect("resume") else {
-            continue;
-        };
+        let rest = checkpoints.resume(&request).await.expect("resume");
         assert!(rest.after.is_some());
+        if replay::request_objects(&side.archive(), &rest)
+            .await
+            .expect("keys")
+            .is_empty()
+        {
+            continue;
+        }
         resumed_partitions += 1;
         let outcome = side
             .replayer
@@ -679,7 +684,21 @@ async fn an_interrupted_replay_resumed_from_its_checkpoints_gives_the_same_table
     assert_eq!(resumed_partitions, interrupted);
     // Done: nothing is left to resume.
     for request in requests_into(&side, &resumed).await {
-        assert_eq!(checkpoints.resume(&request).await.expect("resume"), None);
+        let rest = checkpoints.resume(&request).await.expect("resume");
+        assert!(
+            replay::request_objects(&side.archive(), &rest)
+                .await
+                .expect("keys")
+                .is_empty()
+        );
+        assert!(
+            checkpoints
+                .load(&request.prefix)
+                .await
+                .expect("load")
+                .expect("saved")
+                .complete
+        );
     }
 
     assert_eq!(
@@ -974,4 +993,72 @@ async fn a_replayer_near_its_deadline_sends_a_continuation_and_the_continuation_
             assert_eq!(&got, view);
         }
     }
+}
+
+#[tokio::test]
+async fn blue_green_a_rebuilt_table_catches_up_by_resuming_and_then_equals_the_fold() {
+    let side = ArchiveSide::fresh().await;
+    let before = histories(6);
+    side.read.append(&before).await;
+    archive_in_batches(&side, &before.iter().map(record_of).collect::<Vec<_>>(), 4).await;
+    // Green: rebuilt from the archive as it is now.
+    let green = another_view_table(&side, "ftgo-order-history-v2").await;
+    let checkpoints = replay::Checkpoints::new(side.archive(), &green);
+    for request in requests_into(&side, &green).await {
+        let outcome = side
+            .replayer
+            .replay_objects(
+                &request,
+                replay::ReplayMode::default(),
+                Some(&checkpoints),
+                |_, _| false,
+            )
+            .await
+            .expect("replay");
+        assert!(outcome.complete);
+    }
+    // Meanwhile the live system goes on: new orders, and new events of old ones.
+    let mut after = histories(4);
+    let undelivered = before
+        .iter()
+        .map(|e| e.aggregate_id.clone())
+        .find(|id| {
+            !before
+                .iter()
+                .any(|e| e.stream_id == format!("Delivery#{id}"))
+        })
+        .expect("an order without delivery events");
+    after.push(stored(
+        AggregateType::Delivery,
+        &undelivered,
+        1,
+        &DeliveryEvent::DeliveryPickedUp {},
+        at(5_000),
+    ));
+    side.read.append(&after).await;
+    archive_in_batches(&side, &after.iter().map(record_of).collect::<Vec<_>>(), 4).await;
+    let all: Vec<StoredEvent> = before.iter().chain(&after).cloned().collect();
+    assert!(
+        !differences(&side, &green, &all).await.is_empty(),
+        "green is behind"
+    );
+
+    // Catching up: a replay resumed from the checkpoints reads only the new objects.
+    let mut caught_up = 0;
+    for request in requests_into(&side, &green).await {
+        let rest = checkpoints.resume(&request).await.expect("resume");
+        let outcome = side
+            .replayer
+            .replay_objects(
+                &rest,
+                replay::ReplayMode::default(),
+                Some(&checkpoints),
+                |_, _| false,
+            )
+            .await
+            .expect("catch-up replay");
+        caught_up += outcome.summary.events;
+    }
+    assert_eq!(caught_up, after.len(), "only the new events are read again");
+    assert_eq!(differences(&side, &green, &all).await, Vec::<String>::new());
 }

@@ -91,7 +91,8 @@ pub struct ReplayArgs {
     /// Read, decode, order and plan every event; write nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Go on from the saved checkpoints of an earlier replay into the same table.
+    /// Go on after the objects an earlier replay into the same table finished (its checkpoints):
+    /// resumes an interrupted replay, or catches a rebuilt table up with the archive.
     #[arg(long)]
     resume: bool,
     /// At most this many events per second (per partition worker).
@@ -251,14 +252,10 @@ pub async fn replay(args: ReplayArgs) -> Result<(), String> {
     let mut work = Vec::new();
     for request in requests {
         let request = if args.resume {
-            match checkpoints
+            checkpoints
                 .resume(&request)
                 .await
                 .map_err(|e| e.to_string())?
-            {
-                Some(request) => request,
-                None => continue,
-            }
         } else {
             request
         };

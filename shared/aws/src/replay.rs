@@ -20,7 +20,7 @@
 //! # Replaying
 //!
 //! The replayer lists the objects of the request and reads them one after the other in the order
-//! the stream wrote them (day, shard, first sequence number). Each object is decoded line by line
+//! the stream wrote them (shard, first sequence number: [`compare_object_keys`]). Each object is decoded line by line
 //! into chunks of at most [`CHUNK_EVENTS`] events; a chunk's events are sorted by stream and
 //! version (repeats dropped) and applied through the projector's idempotent apply
 //! ([`Projector::project`]: one conditional `UpdateItem` under the strict successor rule, a
@@ -194,9 +194,12 @@ pub struct ReplayMode {
     pub rate: Option<u32>,
 }
 
-/// The sort key of archive object `key` inside a partition: (day, shard, first sequence number
-/// as a number), so that objects come in the order the stream wrote them (S3 lists keys as
-/// text, where `10-…` sorts before `9-…`).
+/// The order of archive objects inside a partition: the order the stream wrote them, i.e. by
+/// shard (the stream label, an ISO time stamp, so a later stream sorts later; `backfill` after
+/// every label) and then by first sequence number as a number (S3 lists keys as text, where
+/// `10-…` sorts before `9-…`), the day only breaking ties. Not by day first: an event archived
+/// late (an order created yesterday, approved today) must come after the checkpoint of a replay
+/// that ran in between, so that resuming picks it up.
 pub fn compare_object_keys(a: &str, b: &str) -> std::cmp::Ordering {
     fn parts(key: &str) -> (&str, &str, &str, &str) {
         let mut segments = key.rsplitn(3, '/');
@@ -204,14 +207,14 @@ pub fn compare_object_keys(a: &str, b: &str) -> std::cmp::Ordering {
         let shard = segments.next().unwrap_or_default();
         let rest = segments.next().unwrap_or_default();
         let first = file.split_once('-').map_or(file, |(first, _)| first);
-        (rest, shard, first, file)
+        (shard, first, rest, file)
     }
-    let (a_rest, a_shard, a_first, a_file) = parts(a);
-    let (b_rest, b_shard, b_first, b_file) = parts(b);
-    a_rest
-        .cmp(b_rest)
-        .then_with(|| a_shard.cmp(b_shard))
+    let (a_shard, a_first, a_rest, a_file) = parts(a);
+    let (b_shard, b_first, b_rest, b_file) = parts(b);
+    a_shard
+        .cmp(b_shard)
         .then_with(|| compare_sequence_numbers(a_first, b_first))
+        .then_with(|| a_rest.cmp(b_rest))
         .then_with(|| a_file.cmp(b_file))
 }
 
@@ -585,17 +588,17 @@ impl Checkpoints {
         self.archive.put_json(&self.key(prefix), body).await
     }
 
-    /// `request` resumed from its saved checkpoint: `None` when the partition is done,
-    /// else the request with `after` set to the last object done (unchanged without one).
-    pub async fn resume(&self, request: &ReplayRequest) -> Result<Option<ReplayRequest>, Error> {
-        match self.load(&request.prefix).await? {
-            Some(checkpoint) if checkpoint.complete => Ok(None),
-            Some(checkpoint) => Ok(Some(ReplayRequest {
+    /// `request` resumed from its saved checkpoint: the objects after the last one done
+    /// (unchanged without a checkpoint). A partition that was complete gets only the objects
+    /// archived since, so resuming is also how a rebuilt table catches up with the archive.
+    pub async fn resume(&self, request: &ReplayRequest) -> Result<ReplayRequest, Error> {
+        Ok(match self.load(&request.prefix).await? {
+            Some(checkpoint) => ReplayRequest {
                 after: checkpoint.after,
                 ..request.clone()
-            })),
-            None => Ok(Some(request.clone())),
-        }
+            },
+            None => request.clone(),
+        })
     }
 }
 
@@ -713,6 +716,61 @@ mod tests {
         let narrower =
             r#"{"bucket":"b","prefix":"events/v1/bucket=3/date=2024-03-10/","target":"t"}"#;
         assert!(ReplayRequest::parse(narrower).is_ok());
+    }
+
+    #[test]
+    fn objects_come_in_the_order_the_stream_wrote_them() {
+        let mut keys = vec![
+            "events/v1/bucket=1/date=2026-11-02/L1/10-12.ndjson.gz",
+            "events/v1/bucket=1/date=2026-11-01/L1/13-13.ndjson.gz",
+            "events/v1/bucket=1/date=2026-11-02/L1/9-9.ndjson.gz",
+            "events/v1/bucket=1/date=2026-11-01/backfill/0197-0198.ndjson.gz",
+            "events/v1/bucket=1/date=2026-11-03/L0/100-200.ndjson.gz",
+        ];
+        keys.sort_by(|a, b| compare_object_keys(a, b));
+        assert_eq!(
+            keys,
+            vec![
+                "events/v1/bucket=1/date=2026-11-03/L0/100-200.ndjson.gz",
+                "events/v1/bucket=1/date=2026-11-02/L1/9-9.ndjson.gz",
+                "events/v1/bucket=1/date=2026-11-02/L1/10-12.ndjson.gz",
+                "events/v1/bucket=1/date=2026-11-01/L1/13-13.ndjson.gz",
+                "events/v1/bucket=1/date=2026-11-01/backfill/0197-0198.ndjson.gz",
+            ]
+        );
+    }
+
+    #[test]
+    fn decoding_reads_line_by_line_and_chunks_group_streams_in_version_order() {
+        use ftgo_domain::event::Metadata;
+        let event = |stream: &str, version: u64| StoredEvent {
+            stream_id: stream.into(),
+            version,
+            event_id: format!("e-{stream}-{version}"),
+            event_type: "OrderApproved".into(),
+            schema_version: 1,
+            aggregate_type: "Order".into(),
+            aggregate_id: stream.trim_start_matches("Order#").into(),
+            occurred_at: time::macros::datetime!(2026-11-01 12:00 UTC),
+            payload: serde_json::json!({}),
+            metadata: Metadata::default(),
+        };
+        let events = vec![
+            event("Order#b", 2),
+            event("Order#a", 1),
+            event("Order#b", 1),
+            event("Order#b", 2),
+        ];
+        let bytes = crate::archive::encode(&events).unwrap();
+        let decoded: Vec<StoredEvent> = decode_lines(&bytes).collect::<Result<_, _>>().unwrap();
+        assert_eq!(decoded, events);
+        let streams = chunk_streams(decoded);
+        let ids: Vec<Vec<u64>> = streams
+            .iter()
+            .map(|s| s.iter().map(|e| e.version).collect())
+            .collect();
+        assert_eq!(ids, vec![vec![1], vec![1, 2]]);
+        assert!(decode_lines(b"not gzip").next().unwrap().is_err());
     }
 
     #[test]
