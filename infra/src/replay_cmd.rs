@@ -656,3 +656,44 @@ impl Progress {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lambda's on-failure record for a DynamoDB stream batch, as it lands on the DLQ.
+    const ON_FAILURE: &str = r#"{
+        "requestContext": {"requestId": "r-1", "condition": "RetryAttemptsExhausted", "approximateInvokeCount": 11},
+        "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
+        "version": "1.0",
+        "timestamp": "2026-11-03T10:00:00.000Z",
+        "DDBStreamBatchInfo": {
+            "shardId": "shardId-00000001",
+            "startSequenceNumber": "4300000000000000000001",
+            "endSequenceNumber": "4300000000000000000009",
+            "approximateArrivalOfFirstRecord": "2026-11-02T00:00:01Z",
+            "approximateArrivalOfLastRecord": "2026-11-02T09:00:00Z",
+            "batchSize": 9,
+            "streamArn": "arn:aws:dynamodb:us-east-1:123456789012:table/ftgo-events/stream/2026-11-01T00:00:00.000"
+        }
+    }"#;
+
+    #[test]
+    fn a_dead_letter_names_its_shard_and_range_and_is_covered_by_the_days_it_spans() {
+        let letter = DeadLetter::parse(ON_FAILURE, "h-1".into());
+        assert_eq!(
+            letter.describe,
+            "shard shardId-00000001 sequence 4300000000000000000001..4300000000000000000009"
+        );
+        assert!(letter.covered_by(&DateRange::default()));
+        let range = |from: &str, to: &str| DateRange::parse(Some(from), Some(to)).unwrap();
+        // The day before the first arrival is included: an event occurs before it arrives.
+        assert!(letter.covered_by(&range("2026-11-01", "2026-11-02")));
+        assert!(!letter.covered_by(&range("2026-11-02", "2026-11-02")));
+        assert!(!letter.covered_by(&range("2026-11-01", "2026-11-01")));
+        // A message we cannot read is only cleared by a check of everything.
+        let unreadable = DeadLetter::parse("not json", "h-2".into());
+        assert!(!unreadable.covered_by(&range("2026-11-01", "2026-11-02")));
+        assert!(unreadable.covered_by(&DateRange::default()));
+    }
+}
