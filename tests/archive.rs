@@ -1062,3 +1062,102 @@ async fn blue_green_a_rebuilt_table_catches_up_by_resuming_and_then_equals_the_f
     assert_eq!(caught_up, after.len(), "only the new events are read again");
     assert_eq!(differences(&side, &green, &all).await, Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn a_rebuild_from_the_latest_view_snapshot_plus_later_events_equals_a_full_replay() {
+    let side = ArchiveSide::fresh().await;
+    let early = histories(6);
+    side.read.append(&early).await;
+    archive_in_batches(&side, &early.iter().map(record_of).collect::<Vec<_>>(), 4).await;
+    // A replay keeps table A (with checkpoints); a snapshot is taken of it at its watermark.
+    let kept = another_view_table(&side, "ftgo-order-history-a").await;
+    let checkpoints = replay::Checkpoints::new(side.archive(), &kept);
+    for request in requests_into(&side, &kept).await {
+        side.replayer
+            .replay_objects(
+                &request,
+                replay::ReplayMode::default(),
+                Some(&checkpoints),
+                |_, _| false,
+            )
+            .await
+            .expect("replay");
+    }
+    let snapshots =
+        ftgo_aws::view_snapshot::ViewSnapshots::new(side.archive(), side.read.dynamodb.clone());
+    let (_, taken) = snapshots.take(&kept).await.expect("snapshot");
+    assert_eq!(
+        taken.items,
+        ftgo_aws::verify::expected_view(&early).expect("fold").len()
+    );
+
+    // Later events, archived after the watermark.
+    let mut late = histories(3);
+    let undelivered = early
+        .iter()
+        .map(|e| e.aggregate_id.clone())
+        .find(|id| {
+            !early
+                .iter()
+                .any(|e| e.stream_id == format!("Delivery#{id}"))
+        })
+        .expect("an order without delivery events");
+    late.push(stored(
+        AggregateType::Delivery,
+        &undelivered,
+        1,
+        &DeliveryEvent::DeliveryPickedUp {},
+        at(9_000),
+    ));
+    side.read.append(&late).await;
+    archive_in_batches(&side, &late.iter().map(record_of).collect::<Vec<_>>(), 4).await;
+    let all: Vec<StoredEvent> = early.iter().chain(&late).cloned().collect();
+
+    // Two-step rebuild into B: the latest snapshot, then only the events after its watermark.
+    let rebuilt = another_view_table(&side, "ftgo-order-history-b").await;
+    let (_, latest) = snapshots
+        .latest(&kept)
+        .await
+        .expect("list")
+        .expect("a snapshot");
+    assert_eq!(latest, taken);
+    assert_eq!(
+        snapshots.restore(&latest, &rebuilt).await.expect("restore"),
+        taken.items
+    );
+    let resumed = replay::Checkpoints::new(side.archive(), &rebuilt);
+    let mut read_again = 0;
+    for request in requests_into(&side, &rebuilt).await {
+        let rest = resumed.resume(&request).await.expect("resume");
+        let outcome = side
+            .replayer
+            .replay_objects(
+                &rest,
+                replay::ReplayMode::default(),
+                Some(&resumed),
+                |_, _| false,
+            )
+            .await
+            .expect("replay after the watermark");
+        read_again += outcome.summary.events;
+    }
+    assert_eq!(
+        read_again,
+        late.len(),
+        "only the events after the watermark are replayed"
+    );
+
+    // A full replay into the stack's table, for comparison.
+    for request in requests_into(&side, &side.target()).await {
+        side.replayer.replay(&request).await.expect("full replay");
+    }
+    assert_eq!(
+        read_side::scan_table(&side.read.dynamodb, &rebuilt).await,
+        side.scan_view().await,
+        "the two-step rebuild equals a full replay, byte for byte"
+    );
+    assert_eq!(
+        differences(&side, &rebuilt, &all).await,
+        Vec::<String>::new()
+    );
+}

@@ -8,6 +8,7 @@
 //! ftgo replay     rebuild a view table from the event archive (in process, or over the replay queue)
 //! ftgo verify-view  compare a view table with the fold of the events
 //! ftgo archive    verify the archive against the event table, backfill what it misses
+//! ftgo snapshot-view  a compacted snapshot of a view table at its replay watermark
 //! ```
 #![forbid(unsafe_code)]
 
@@ -60,6 +61,9 @@ enum Command {
     VerifyView(replay_cmd::VerifyViewArgs),
     /// Compare the archive with the event table, or re-archive what it misses.
     Archive(replay_cmd::ArchiveArgs),
+    /// Write a compacted snapshot of a replayed view table at its replay watermark to S3 (for
+    /// `ftgo replay --from-snapshot`).
+    SnapshotView(replay_cmd::SnapshotViewArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -236,6 +240,7 @@ async fn dispatch(command: Command) -> Result<(), String> {
         Command::Replay(args) => replay_cmd::replay(args).await,
         Command::VerifyView(args) => replay_cmd::verify_view(args).await,
         Command::Archive(args) => replay_cmd::archive(args).await,
+        Command::SnapshotView(args) => replay_cmd::snapshot_view(args).await,
         Command::Provision(args) => {
             let template = args.template.load(&args.endpoint)?;
             let sdk = sdk_config(&args.endpoint, &template.stack().region).await;

@@ -1,4 +1,5 @@
-//! `ftgo replay`, `ftgo verify-view` and `ftgo archive verify|backfill` (DESIGN §10): the
+//! `ftgo replay`, `ftgo verify-view`, `ftgo archive verify|backfill` and `ftgo snapshot-view`
+//! (DESIGN §10): the
 //! archive and read-side commands. Their logic is in `ftgo-aws` ([`ftgo_aws::replay`],
 //! [`ftgo_aws::verify`]) so that tests and Lambdas use the same code; here are the arguments,
 //! the progress display and the printing.
@@ -26,6 +27,7 @@ use ftgo_aws::verify::{
     DateRange, backfill_objects, compare_views, expected_view, missing_from_archive, scan_events,
     scan_view,
 };
+use ftgo_aws::view_snapshot::ViewSnapshots;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -102,9 +104,48 @@ pub struct ReplayArgs {
     /// of replaying in this process.
     #[arg(long)]
     queue: bool,
+    /// Two-step rebuild: restore the latest `ftgo snapshot-view` of this table into the target
+    /// first, then replay only the events after its watermark.
+    #[arg(long, value_name = "TABLE")]
+    from_snapshot: Option<String>,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// `ftgo snapshot-view`.
+#[derive(Args, Debug)]
+pub struct SnapshotViewArgs {
+    #[command(flatten)]
+    stack: StackArgs,
+    /// The table to snapshot: one kept by `ftgo replay --target-table` (its checkpoints are
+    /// the watermark).
+    #[arg(long)]
+    table: String,
+}
+
+/// Runs `ftgo snapshot-view`.
+pub async fn snapshot_view(args: SnapshotViewArgs) -> Result<(), String> {
+    let setup = Setup::load(&args.stack).await?;
+    let snapshots = ViewSnapshots::new(setup.archive(), setup.dynamodb());
+    let (key, manifest) = snapshots
+        .take(&args.table)
+        .await
+        .map_err(|e| e.to_string())?;
+    for (prefix, after) in &manifest.watermarks {
+        println!(
+            "{prefix}: watermark {}",
+            after.as_deref().unwrap_or("(no object applied)")
+        );
+    }
+    println!(
+        "snapshot of {} ({} item(s), {} object(s)): s3://{}/{key}",
+        args.table,
+        manifest.items,
+        manifest.objects.len(),
+        setup.config.archive_bucket
+    );
+    Ok(())
 }
 
 /// `ftgo verify-view`.
@@ -218,6 +259,28 @@ pub async fn replay(args: ReplayArgs) -> Result<(), String> {
         );
     }
     let archive = setup.archive();
+    let mut resume = args.resume;
+    if let Some(source) = &args.from_snapshot {
+        let snapshots = ViewSnapshots::new(archive.clone(), setup.dynamodb());
+        let (key, manifest) = snapshots
+            .latest(source)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| {
+                format!("no snapshot of {source} (`ftgo snapshot-view --table {source}`)")
+            })?;
+        if !args.dry_run {
+            let items = snapshots
+                .restore(&manifest, &target)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "restored {items} item(s) from s3://{}/{key}",
+                archive.bucket()
+            );
+        }
+        resume = true;
+    }
     let requests = partition_requests(
         &archive,
         &target,
@@ -251,7 +314,7 @@ pub async fn replay(args: ReplayArgs) -> Result<(), String> {
     let checkpoints = Checkpoints::new(archive.clone(), &target);
     let mut work = Vec::new();
     for request in requests {
-        let request = if args.resume {
+        let request = if resume {
             checkpoints
                 .resume(&request)
                 .await

@@ -242,7 +242,7 @@ fn compare_item(want: &OrderView, have: &OrderView, out: &mut Vec<ViewDifference
 }
 
 /// Every item of table `table` (paginated `Scan`), each through `each`.
-async fn scan_items(
+pub(crate) async fn scan_items(
     dynamodb: &aws_sdk_dynamodb::Client,
     table: &str,
     mut each: impl FnMut(HashMap<String, AttributeValue>) -> Result<(), Error>,
