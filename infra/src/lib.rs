@@ -11,6 +11,7 @@
 //! - [`invoke`]: invoking a function through the runtime emulator (`cargo lambda watch`).
 //! - [`token`]: local JWTs (HS256): what the gateway verifies in place of API Gateway's JWT
 //!   authorizer, and what `ftgo token` prints.
+//! - [`replay_cmd`]: `ftgo replay`, `verify-view` and `archive verify|backfill`.
 //! - [`stack`]: the whole local stack of `make run` (processes, readiness, shutdown).
 //!
 //! No table, bucket, queue or route is named in this crate's code: they all come from the
@@ -26,6 +27,7 @@ pub mod gateway;
 pub mod invoke;
 pub mod ops;
 pub mod provision;
+pub mod replay_cmd;
 pub mod stack;
 pub mod status;
 pub mod template;

@@ -5,7 +5,10 @@
 //! ftgo provision  create the template's tables, buckets, queues and secrets at an endpoint
 //! ftgo gateway    only the local API gateway, in front of a running `cargo lambda watch`
 //! ftgo bridge     only the event-source bridge, between an endpoint and `cargo lambda watch`
-//! ftgo replay     queue a replay of the event archive into a view table (one message per partition)
+//! ftgo replay     rebuild a view table from the event archive (in process, or over the replay queue)
+//! ftgo verify-view  compare a view table with the fold of the events
+//! ftgo archive    verify the archive against the event table, backfill what it misses
+//! ftgo snapshot-view  a compacted snapshot of a view table at its replay watermark
 //! ftgo token      print a local JWT for the local API gateway (`--sub <id> [--scope …] [--ttl …]`)
 //! ```
 #![forbid(unsafe_code)]
@@ -21,6 +24,7 @@ use ftgo_infra::bridge::{Bridge, BridgeOptions};
 use ftgo_infra::gateway::{ApiIdentity, Gateway, GatewayOptions};
 use ftgo_infra::invoke::RuntimeInvoker;
 use ftgo_infra::provision::{ProvisionOptions, provision};
+use ftgo_infra::replay_cmd;
 use ftgo_infra::stack::{
     LocalStack, StackOptions, bridge_sources, find_root, gateway_routes, sdk_config,
     shutdown_signal,
@@ -50,9 +54,17 @@ enum Command {
     Gateway(GatewayArgs),
     /// Poll the template's streams and queues and invoke their functions.
     Bridge(BridgeArgs),
-    /// Queue a replay of the event archive into a view table: one message per archive
-    /// partition on the replay queue, applied by `archive-replayer`.
-    Replay(ReplayArgs),
+    /// Rebuild a view table from the event archive: in this process, or (`--queue`) one
+    /// message per archive partition on the replay queue, applied by `archive-replayer`.
+    Replay(replay_cmd::ReplayArgs),
+    /// Fold the event table (or the archive) and compare it with a view table item by item;
+    /// exit 0 only when equal.
+    VerifyView(replay_cmd::VerifyViewArgs),
+    /// Compare the archive with the event table, or re-archive what it misses.
+    Archive(replay_cmd::ArchiveArgs),
+    /// Write a compacted snapshot of a replayed view table at its replay watermark to S3 (for
+    /// `ftgo replay --from-snapshot`).
+    SnapshotView(replay_cmd::SnapshotViewArgs),
     /// Tables, queue and DLQ depths, stream consumers' progress and projection lag.
     Status(ftgo_infra::ops::StatusArgs),
     /// Look at (`list`) and re-drive (`redrive`) the dead-letter queues.
@@ -191,18 +203,6 @@ struct BridgeArgs {
     invoke_timeout: u64,
 }
 
-#[derive(Args, Debug)]
-struct ReplayArgs {
-    #[command(flatten)]
-    template: TemplateArgs,
-    /// The AWS endpoint holding the archive bucket and the replay queue.
-    #[arg(long, default_value = "http://127.0.0.1:4566")]
-    endpoint: String,
-    /// The view table to replay into (default: the stack's order-history table).
-    #[arg(long)]
-    target: Option<String>,
-}
-
 fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -244,7 +244,10 @@ async fn async_main() -> ExitCode {
 async fn dispatch(command: Command) -> Result<(), String> {
     match command {
         Command::Run(args) => run(args).await,
-        Command::Replay(args) => replay(args).await,
+        Command::Replay(args) => replay_cmd::replay(args).await,
+        Command::VerifyView(args) => replay_cmd::verify_view(args).await,
+        Command::Archive(args) => replay_cmd::archive(args).await,
+        Command::SnapshotView(args) => replay_cmd::snapshot_view(args).await,
         Command::Status(args) => ftgo_infra::ops::status(args).await,
         Command::Dlq(args) => ftgo_infra::ops::dlq(args).await,
         Command::Token(args) => args.run(),
@@ -324,44 +327,6 @@ async fn dispatch(command: Command) -> Result<(), String> {
             Ok(())
         }
     }
-}
-
-/// `ftgo replay`: the archive bucket, replay queue and default target come from the
-/// environment the template gives `archive-replayer`.
-async fn replay(args: ReplayArgs) -> Result<(), String> {
-    let template = args.template.load(&args.endpoint)?;
-    let sdk = sdk_config(&args.endpoint, &template.stack().region).await;
-    let function = template
-        .function_by_binary("archive-replayer")
-        .ok_or("template.yaml has no archive-replayer function")?;
-    let config =
-        ftgo_aws::config::Config::from_lookup(|name| function.environment.get(name).cloned())
-            .map_err(|e| e.to_string())?;
-    let target = args
-        .target
-        .unwrap_or_else(|| config.order_history_table.clone());
-    let archive =
-        ftgo_aws::archive::Archive::new(ftgo_aws::archive::s3_client(&sdk), &config.archive_bucket);
-    let sent = ftgo_aws::replay::plan_replay(
-        &archive,
-        &aws_sdk_sqs::Client::new(&sdk),
-        &config.replay_queue_url,
-        &target,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    for request in &sent {
-        println!(
-            "queued s3://{}/{} -> {}",
-            request.bucket, request.prefix, request.target
-        );
-    }
-    println!(
-        "{} partition(s) queued on {}",
-        sent.len(),
-        config.replay_queue_url
-    );
-    Ok(())
 }
 
 async fn run(args: RunArgs) -> Result<(), String> {

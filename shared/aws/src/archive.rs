@@ -395,6 +395,62 @@ impl Archive {
         Ok(bytes.into_bytes().to_vec())
     }
 
+    /// The raw bytes of object `key`, or `None` when there is no such object.
+    pub async fn get_optional(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        let output = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(output) => output,
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
+            Err(e) => return Err(Error::sdk("GetObject archive", e)),
+        };
+        let bytes = output
+            .body
+            .collect()
+            .await
+            .map_err(|e| Error::aws("GetObject archive (body)", e))?;
+        Ok(Some(bytes.into_bytes().to_vec()))
+    }
+
+    /// Deletes object `key` (absent already is fine).
+    pub async fn delete(&self, key: &str) -> Result<(), Error> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| Error::sdk("DeleteObject archive", e))?;
+        Ok(())
+    }
+
+    /// Every `(streamId, version)` archived in the objects of a day in `range` (all
+    /// partitions). Reads every object, one at a time.
+    pub async fn archived_event_ids(
+        &self,
+        range: &crate::verify::DateRange,
+    ) -> Result<std::collections::BTreeSet<(String, u64)>, Error> {
+        let mut ids = std::collections::BTreeSet::new();
+        for partition in self.list_partitions().await? {
+            for key in self.list_keys(&partition).await? {
+                if key.ends_with(OBJECT_SUFFIX) && range.contains_key(&key) {
+                    ids.extend(
+                        self.read(&key)
+                            .await?
+                            .into_iter()
+                            .map(|e| (e.stream_id, e.version)),
+                    );
+                }
+            }
+        }
+        Ok(ids)
+    }
+
     /// The events of archive object `key`.
     pub async fn read(&self, key: &str) -> Result<Vec<StoredEvent>, Error> {
         let bytes = self.get_bytes(key).await?;

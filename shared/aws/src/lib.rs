@@ -10,6 +10,8 @@
 //! * [`order_history`]: the order-history view DAO; [`projector`], [`query`]: its Lambdas' handlers;
 //! * [`page_token_key`]: the page-token keys, from Secrets Manager;
 //! * [`archive`]: the S3 event archive; [`archiver`], [`replay`]: its Lambdas' handlers.
+//! * [`verify`]: comparing the view and the archive with the event table.
+//! * [`view_snapshot`]: compacted view snapshots at a watermark (the two-step rebuild).
 //!
 //! Each Lambda's `main.rs` builds its clients once and hands requests to a handler here.
 #![forbid(unsafe_code)]
@@ -32,6 +34,8 @@ pub mod projector;
 pub mod query;
 pub mod replay;
 pub mod telemetry;
+pub mod verify;
+pub mod view_snapshot;
 
 pub use error::Error;
 

@@ -11,16 +11,23 @@
 //! * `prefix`: the part of the archive to replay: one partition (`events/v1/bucket=<N>/`, what
 //!   [`plan_replay`] sends), or a narrower prefix inside one (`…/bucket=3/date=2024-03-10/`);
 //! * `target`: the order-history view table to apply the events to; an empty table is built
-//!   from scratch, a current one is left unchanged.
+//!   from scratch, a current one is left unchanged;
+//! * `from`, `to` (optional): only the objects of these days (`date=` segments, inclusive);
+//! * `after` (optional): a checkpoint: only the objects after this key (in
+//!   [`compare_object_keys`] order). A replayer near its time limit sends its own request back
+//!   with `after` set (a continuation) instead of failing.
 //!
 //! # Replaying
 //!
-//! The replayer reads every object under the prefix, drops events repeated by retried archive
-//! batches (same `streamId` and `version`), sorts them by stream and version, and applies each
-//! through the projector's idempotent apply ([`Projector::project`]: one conditional
-//! `UpdateItem` under the strict successor rule, a duplicate skipped, a gap filled from the
-//! event table first). So replaying twice, or into a table that is already current, changes
-//! nothing. Streams are replayed concurrently (a stream's own events strictly in order).
+//! The replayer lists the objects of the request and reads them one after the other in the order
+//! the stream wrote them (shard, first sequence number: [`compare_object_keys`]). Each object is decoded line by line
+//! into chunks of at most [`CHUNK_EVENTS`] events; a chunk's events are sorted by stream and
+//! version (repeats dropped) and applied through the projector's idempotent apply
+//! ([`Projector::project`]: one conditional `UpdateItem` under the strict successor rule, a
+//! duplicate skipped, a gap filled from the event table first), streams concurrently. So memory
+//! stays bounded by one chunk however large a partition grows, an event repeated in another
+//! object is a duplicate, and replaying twice, or into a table that is already current, changes
+//! nothing. After each object the replay may stop (a checkpoint: that object's key).
 //!
 //! A partition with an event that cannot be projected (it does not decode, or an earlier event
 //! of its stream does not) is replayed as far as it goes, then its message is reported failed:
@@ -34,12 +41,20 @@ use futures::stream::{self, StreamExt};
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 
-use crate::archive::{Archive, FORMAT_PREFIX, UNDECODABLE_PREFIX};
+use std::io::{BufRead, BufReader};
+
+use flate2::read::MultiGzDecoder;
+
+use crate::archive::{
+    Archive, FORMAT_PREFIX, OBJECT_SUFFIX, UNDECODABLE_PREFIX, compare_sequence_numbers,
+    sanitise_segment, sort_and_dedup,
+};
 use crate::config::Config;
 use crate::error::Error;
 use crate::event_store::EventStore;
 use crate::order_history::OrderHistoryDao;
 use crate::projector::{Projected, Projector};
+use crate::verify::DateRange;
 
 /// How many streams one replayer applies at once.
 pub const STREAM_CONCURRENCY: usize = 16;
@@ -54,9 +69,40 @@ pub struct ReplayRequest {
     pub prefix: String,
     /// The view table to apply the events to.
     pub target: String,
+    /// The first day (`YYYY-MM-DD`, UTC, inclusive) whose objects are replayed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The last day (`YYYY-MM-DD`, UTC, inclusive) whose objects are replayed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// A checkpoint: the objects up to and including this key (in [`compare_object_keys`]
+    /// order) are done; replay the ones after it. Continuation messages carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
 }
 
 impl ReplayRequest {
+    /// A request for all of `prefix`, from its first object.
+    pub fn new(
+        bucket: impl Into<String>,
+        prefix: impl Into<String>,
+        target: impl Into<String>,
+    ) -> Self {
+        Self {
+            bucket: bucket.into(),
+            prefix: prefix.into(),
+            target: target.into(),
+            from: None,
+            to: None,
+            after: None,
+        }
+    }
+
+    /// The days the request covers.
+    pub fn range(&self) -> Result<DateRange, Error> {
+        DateRange::parse(self.from.as_deref(), self.to.as_deref())
+    }
+
     /// Reads and checks a message body.
     pub fn parse(body: &str) -> Result<Self, Error> {
         let request: Self =
@@ -81,6 +127,7 @@ impl ReplayRequest {
                 self.prefix
             ));
         }
+        self.range()?;
         Ok(())
     }
 }
@@ -89,9 +136,11 @@ impl ReplayRequest {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReplaySummary {
-    /// Distinct events read from the archive.
+    /// Archive objects read to the end.
+    pub objects: usize,
+    /// Events read from the archive (repeats across objects included).
     pub events: usize,
-    /// Streams they belong to.
+    /// Streams they belong to (counted per chunk: a stream spread over objects counts again).
     pub streams: usize,
     /// Events that landed on the view.
     pub applied: usize,
@@ -102,21 +151,133 @@ pub struct ReplaySummary {
     /// Events that could not be projected (they, or an earlier event of their stream, do not
     /// decode), with the reason.
     pub failed: Vec<String>,
+    /// The most events held in memory at once: one chunk of one object, however large the
+    /// partition ([`CHUNK_EVENTS`] at most).
+    pub peak_events_held: usize,
 }
 
 impl ReplaySummary {
-    fn merge(&mut self, other: ReplaySummary) {
+    /// Adds `other`'s counts to these (the peak is the larger of both).
+    pub fn merge(&mut self, other: ReplaySummary) {
+        self.objects += other.objects;
         self.events += other.events;
         self.streams += other.streams;
         self.applied += other.applied;
         self.duplicates += other.duplicates;
         self.filled_gaps += other.filled_gaps;
         self.failed.extend(other.failed);
+        self.peak_events_held = self.peak_events_held.max(other.peak_events_held);
     }
 }
 
+/// How many decoded events a replayer holds at most before applying them.
+pub const CHUNK_EVENTS: usize = 1_000;
+
+/// Where one partition's replay stopped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PartitionOutcome {
+    /// What it did.
+    pub summary: ReplaySummary,
+    /// The last object read to the end (the checkpoint to resume after), if any.
+    pub checkpoint: Option<String>,
+    /// Whether every object of the request was read (false: stopped early, resume after
+    /// `checkpoint`).
+    pub complete: bool,
+}
+
+/// How one partition is replayed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplayMode {
+    /// Decode, order and plan only; write nothing.
+    pub dry_run: bool,
+    /// At most this many events per second (`None`: as fast as it goes).
+    pub rate: Option<u32>,
+}
+
+/// The order of archive objects inside a partition: the order the stream wrote them, i.e. by
+/// shard (the stream label, an ISO time stamp, so a later stream sorts later; `backfill` after
+/// every label) and then by first sequence number as a number (S3 lists keys as text, where
+/// `10-…` sorts before `9-…`), the day only breaking ties. Not by day first: an event archived
+/// late (an order created yesterday, approved today) must come after the checkpoint of a replay
+/// that ran in between, so that resuming picks it up.
+pub fn compare_object_keys(a: &str, b: &str) -> std::cmp::Ordering {
+    fn parts(key: &str) -> (&str, &str, &str, &str) {
+        let mut segments = key.rsplitn(3, '/');
+        let file = segments.next().unwrap_or_default();
+        let shard = segments.next().unwrap_or_default();
+        let rest = segments.next().unwrap_or_default();
+        let first = file.split_once('-').map_or(file, |(first, _)| first);
+        (shard, first, rest, file)
+    }
+    let (a_shard, a_first, a_rest, a_file) = parts(a);
+    let (b_shard, b_first, b_rest, b_file) = parts(b);
+    a_shard
+        .cmp(b_shard)
+        .then_with(|| compare_sequence_numbers(a_first, b_first))
+        .then_with(|| a_rest.cmp(b_rest))
+        .then_with(|| a_file.cmp(b_file))
+}
+
+/// The archive objects `request` covers, in [`compare_object_keys`] order: under its prefix,
+/// of a day in its range, after its checkpoint.
+pub async fn request_objects(
+    archive: &Archive,
+    request: &ReplayRequest,
+) -> Result<Vec<String>, Error> {
+    let range = request.range()?;
+    let mut keys: Vec<String> = archive
+        .list_keys(&request.prefix)
+        .await?
+        .into_iter()
+        .filter(|key| key.ends_with(OBJECT_SUFFIX) && range.contains_key(key))
+        .filter(|key| {
+            request
+                .after
+                .as_deref()
+                .is_none_or(|after| compare_object_keys(key, after).is_gt())
+        })
+        .collect();
+    keys.sort_by(|a, b| compare_object_keys(a, b));
+    Ok(keys)
+}
+
+/// The replay requests for every archive partition of `archive`, each naming `target` and the
+/// days `from`..=`to`.
+pub async fn partition_requests(
+    archive: &Archive,
+    target: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<Vec<ReplayRequest>, Error> {
+    let mut requests = Vec::new();
+    for prefix in archive.list_partitions().await? {
+        let mut request = ReplayRequest::new(archive.bucket(), prefix, target);
+        request.from = from.map(str::to_owned);
+        request.to = to.map(str::to_owned);
+        request.validate()?;
+        requests.push(request);
+    }
+    Ok(requests)
+}
+
+/// Sends `request` to the replay queue at `queue_url`.
+pub async fn send_request(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    request: &ReplayRequest,
+) -> Result<(), Error> {
+    let body = serde_json::to_string(request).map_err(|e| Error::Codec(e.to_string()))?;
+    sqs.send_message()
+        .queue_url(queue_url)
+        .message_body(body)
+        .send()
+        .await
+        .map_err(|e| Error::sdk("SendMessage replay queue", e))?;
+    Ok(())
+}
+
 /// Sends one replay request per archive partition of `archive` to `queue_url`, each naming
-/// `target`; returns the requests sent. This is what `ftgo replay --target <table>` runs;
+/// `target`; returns the requests sent. This is what `ftgo replay --queue` runs;
 /// `archive-replayer` invocations then do the work, as many at once as Lambda runs.
 pub async fn plan_replay(
     archive: &Archive,
@@ -124,25 +285,44 @@ pub async fn plan_replay(
     queue_url: &str,
     target: &str,
 ) -> Result<Vec<ReplayRequest>, Error> {
-    let mut sent = Vec::new();
-    for prefix in archive.list_partitions().await? {
-        let request = ReplayRequest {
-            bucket: archive.bucket().to_owned(),
-            prefix,
-            target: target.to_owned(),
-        };
-        request.validate()?;
-        let body = serde_json::to_string(&request).map_err(|e| Error::Codec(e.to_string()))?;
-        sqs.send_message()
-            .queue_url(queue_url)
-            .message_body(body)
-            .send()
-            .await
-            .map_err(|e| Error::sdk("SendMessage replay queue", e))?;
+    let requests = partition_requests(archive, target, None, None).await?;
+    for request in &requests {
+        send_request(sqs, queue_url, request).await?;
         tracing::info!(prefix = %request.prefix, target, "replay planned");
-        sent.push(request);
     }
-    Ok(sent)
+    Ok(requests)
+}
+
+/// The events of one archive object's content, decoded line by line as the gzip stream is
+/// read (blank lines skipped): the object's lines are never all held at once.
+pub fn decode_lines(bytes: &[u8]) -> impl Iterator<Item = Result<StoredEvent, Error>> + '_ {
+    BufReader::new(MultiGzDecoder::new(bytes))
+        .lines()
+        .enumerate()
+        .filter_map(|(index, line)| match line {
+            Err(e) => Some(Err(Error::Codec(format!(
+                "gzip NDJSON line {}: {e}",
+                index + 1
+            )))),
+            Ok(line) if line.trim().is_empty() => None,
+            Ok(line) => Some(
+                serde_json::from_str(&line)
+                    .map_err(|e| Error::Codec(format!("NDJSON line {}: {e}", index + 1))),
+            ),
+        })
+}
+
+/// Groups a chunk of events into streams, each in version order without repeats.
+pub fn chunk_streams(mut events: Vec<StoredEvent>) -> Vec<Vec<StoredEvent>> {
+    sort_and_dedup(&mut events);
+    let mut streams: Vec<Vec<StoredEvent>> = Vec::new();
+    for event in events {
+        match streams.last_mut() {
+            Some(current) if current[0].stream_id == event.stream_id => current.push(event),
+            _ => streams.push(vec![event]),
+        }
+    }
+    streams
 }
 
 /// The archive replayer: the clients and the names it needs besides those in each request.
@@ -200,37 +380,119 @@ impl Replayer {
         )
     }
 
-    /// Replays `request`: every archived event under its prefix, applied to its target.
-    /// `Err` is a failure worth retrying (an AWS call failed); events that cannot be projected
-    /// are listed in the summary's `failed`.
+    /// Replays `request` to its end: every archived event under its prefix (days in its range,
+    /// after its checkpoint), applied to its target. `Err` is a failure worth retrying (an AWS
+    /// call failed); events that cannot be projected are listed in the summary's `failed`.
     pub async fn replay(&self, request: &ReplayRequest) -> Result<ReplaySummary, Error> {
+        let outcome = self
+            .replay_objects(request, ReplayMode::default(), None, |_, _| false)
+            .await?;
+        Ok(outcome.summary)
+    }
+
+    /// Replays the objects of `request` one after the other, in bounded memory: each object is
+    /// decoded line by line into chunks of at most [`CHUNK_EVENTS`] events, each chunk applied
+    /// (streams concurrently, each stream in version order) before the next is read. After each
+    /// object its key is saved as the partition's checkpoint in `checkpoints` (when given, and
+    /// not in a dry run), then `after_object(key, summary so far)` is called; when it answers
+    /// `true` the replay stops there, its checkpoint that key (resume after it, or send a
+    /// continuation).
+    pub async fn replay_objects(
+        &self,
+        request: &ReplayRequest,
+        mode: ReplayMode,
+        checkpoints: Option<&Checkpoints>,
+        mut after_object: impl FnMut(&str, &ReplaySummary) -> bool,
+    ) -> Result<PartitionOutcome, Error> {
         request.validate()?;
         let archive = Archive::new(self.s3.clone(), &request.bucket);
-        let events = archive.read_prefix(&request.prefix).await?;
         let projector = self.projector(&request.target);
-        let mut streams: Vec<Vec<StoredEvent>> = Vec::new();
-        for event in events {
-            match streams.last_mut() {
-                Some(current) if current[0].stream_id == event.stream_id => current.push(event),
-                _ => streams.push(vec![event]),
+        let keys = request_objects(&archive, request).await?;
+        let started = std::time::Instant::now();
+        let mut outcome = PartitionOutcome::default();
+        for (index, key) in keys.iter().enumerate() {
+            let bytes = archive.get_bytes(key).await?;
+            let mut chunk = Vec::new();
+            for event in decode_lines(&bytes) {
+                let event = event
+                    .map_err(|e| Error::Codec(format!("s3://{}/{key}: {e}", request.bucket)))?;
+                chunk.push(event);
+                if chunk.len() >= CHUNK_EVENTS {
+                    let full = std::mem::take(&mut chunk);
+                    outcome
+                        .summary
+                        .merge(apply_chunk(&projector, full, mode).await?);
+                }
+            }
+            if !chunk.is_empty() {
+                outcome
+                    .summary
+                    .merge(apply_chunk(&projector, chunk, mode).await?);
+            }
+            outcome.summary.objects += 1;
+            outcome.checkpoint = Some(key.clone());
+            let complete = index + 1 == keys.len();
+            if let Some(checkpoints) = checkpoints.filter(|_| !mode.dry_run) {
+                let checkpoint = Checkpoint {
+                    after: Some(key.clone()),
+                    complete,
+                };
+                checkpoints.save(&request.prefix, &checkpoint).await?;
+            }
+            if let Some(rate) = mode.rate.filter(|rate| *rate > 0) {
+                let due = std::time::Duration::from_secs_f64(
+                    outcome.summary.events as f64 / f64::from(rate),
+                );
+                if let Some(wait) = due.checked_sub(started.elapsed()) {
+                    tokio::time::sleep(wait).await;
+                }
+            }
+            if after_object(key, &outcome.summary) && !complete {
+                return Ok(outcome);
             }
         }
-        let results: Vec<Result<ReplaySummary, Error>> = stream::iter(streams)
-            .map(|events| replay_stream(&projector, events))
-            .buffer_unordered(STREAM_CONCURRENCY)
-            .collect()
-            .await;
-        let mut summary = ReplaySummary::default();
-        for result in results {
-            summary.merge(result?);
+        if keys.is_empty()
+            && let Some(checkpoints) = checkpoints.filter(|_| !mode.dry_run)
+        {
+            let checkpoint = Checkpoint {
+                after: request.after.clone(),
+                complete: true,
+            };
+            checkpoints.save(&request.prefix, &checkpoint).await?;
         }
-        Ok(summary)
+        outcome.complete = true;
+        Ok(outcome)
     }
 
     /// Replays one message; `Err` when the message must come back (retry, then dead letter).
-    pub async fn process_message(&self, message: &SqsMessage) -> Result<ReplaySummary, Error> {
+    /// When `deadline` (the invocation's) comes within [`CONTINUATION_MARGIN`], the replayer
+    /// stops after the object it is on and sends a continuation request (the same request,
+    /// `after` its checkpoint) to the replay queue instead of running out of time.
+    pub async fn process_message(
+        &self,
+        message: &SqsMessage,
+        deadline: Option<std::time::SystemTime>,
+    ) -> Result<ReplaySummary, Error> {
         let request = ReplayRequest::parse(message.body.as_deref().unwrap_or_default())?;
-        let summary = self.replay(&request).await?;
+        let near_deadline = |_: &str, _: &ReplaySummary| {
+            deadline.is_some_and(|deadline| {
+                deadline
+                    .duration_since(std::time::SystemTime::now())
+                    .map_or(true, |left| left < CONTINUATION_MARGIN)
+            })
+        };
+        let outcome = self
+            .replay_objects(&request, ReplayMode::default(), None, near_deadline)
+            .await?;
+        let summary = outcome.summary;
+        if !outcome.complete {
+            let continuation = ReplayRequest {
+                after: outcome.checkpoint.clone(),
+                ..request.clone()
+            };
+            send_request(&self.sqs, &self.config.replay_queue_url, &continuation).await?;
+            tracing::info!(prefix = %request.prefix, after = ?continuation.after, "near the time limit: continuation sent");
+        }
         tracing::info!(bucket = %request.bucket, prefix = %request.prefix, target = %request.target, ?summary, "partition replayed");
         crate::telemetry::count(
             crate::telemetry::names::REPLAY_EVENTS_APPLIED,
@@ -252,10 +514,14 @@ impl Replayer {
 
     /// Replays a batch of messages one after the other; the failed ones are reported so that
     /// SQS redelivers only those. `Err` when a failed message carries no id to report.
-    pub async fn process_batch(&self, event: &SqsEvent) -> Result<SqsBatchResponse, Error> {
+    pub async fn process_batch(
+        &self,
+        event: &SqsEvent,
+        deadline: Option<std::time::SystemTime>,
+    ) -> Result<SqsBatchResponse, Error> {
         let mut response = SqsBatchResponse::default();
         for message in &event.records {
-            if let Err(error) = self.process_message(message).await {
+            if let Err(error) = self.process_message(message, deadline).await {
                 tracing::error!(message_id = ?message.message_id, %error, "replay failed: the message comes back");
                 match &message.message_id {
                     Some(id) => response.add_failure(id.clone()),
@@ -265,6 +531,132 @@ impl Replayer {
         }
         Ok(response)
     }
+}
+
+/// Where a replay into a target stands in one partition: the last object done, and whether
+/// the partition is done. Kept as JSON in the archive bucket ([`Checkpoints`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Checkpoint {
+    /// The last object applied to the end.
+    pub after: Option<String>,
+    /// Whether every object of the partition (of the replay's days) was applied.
+    pub complete: bool,
+}
+
+/// The prefix of replay checkpoints in the archive bucket (outside `events/`, so never read
+/// as events).
+pub const CHECKPOINT_PREFIX: &str = "replay-checkpoints/";
+
+/// The checkpoints of replays into one target table, kept in the archive bucket under
+/// `replay-checkpoints/<target>/bucket=<N>.json`: the same place whether `ftgo replay` runs in
+/// process on a laptop or in a pipeline, so `--resume` works from anywhere the bucket is.
+#[derive(Debug, Clone)]
+pub struct Checkpoints {
+    archive: Archive,
+    target: String,
+}
+
+impl Checkpoints {
+    /// The checkpoints of replays into `target`, kept in `archive`'s bucket.
+    pub fn new(archive: Archive, target: impl Into<String>) -> Self {
+        Self {
+            archive,
+            target: target.into(),
+        }
+    }
+
+    /// The key of the checkpoint of archive prefix `prefix`.
+    pub fn key(&self, prefix: &str) -> String {
+        let prefix = prefix.strip_prefix(FORMAT_PREFIX).unwrap_or(prefix);
+        format!(
+            "{CHECKPOINT_PREFIX}{}/{}.json",
+            sanitise_segment(&self.target),
+            sanitise_segment(prefix.trim_end_matches('/'))
+        )
+    }
+
+    /// The saved checkpoint of `prefix`, if any.
+    pub async fn load(&self, prefix: &str) -> Result<Option<Checkpoint>, Error> {
+        match self.archive.get_optional(&self.key(prefix)).await? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| Error::Codec(format!("checkpoint {}: {e}", self.key(prefix)))),
+        }
+    }
+
+    /// Saves `checkpoint` for `prefix`.
+    pub async fn save(&self, prefix: &str, checkpoint: &Checkpoint) -> Result<(), Error> {
+        let body = serde_json::to_vec(checkpoint).map_err(|e| Error::Codec(e.to_string()))?;
+        self.archive.put_json(&self.key(prefix), body).await
+    }
+
+    /// `request` resumed from its saved checkpoint: the objects after the last one done
+    /// (unchanged without a checkpoint). A partition that was complete gets only the objects
+    /// archived since, so resuming is also how a rebuilt table catches up with the archive.
+    pub async fn resume(&self, request: &ReplayRequest) -> Result<ReplayRequest, Error> {
+        Ok(match self.load(&request.prefix).await? {
+            Some(checkpoint) => ReplayRequest {
+                after: checkpoint.after,
+                ..request.clone()
+            },
+            None => request.clone(),
+        })
+    }
+}
+
+/// How long before its deadline an invocation stops taking new objects and sends a
+/// continuation (one object takes well under this).
+pub const CONTINUATION_MARGIN: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Applies (or, in a dry run, only plans) one chunk of events.
+async fn apply_chunk(
+    projector: &Projector,
+    chunk: Vec<StoredEvent>,
+    mode: ReplayMode,
+) -> Result<ReplaySummary, Error> {
+    let held = chunk.len();
+    let streams = chunk_streams(chunk);
+    let mut summary = ReplaySummary {
+        peak_events_held: held,
+        ..ReplaySummary::default()
+    };
+    if mode.dry_run {
+        for events in streams {
+            summary.merge(plan_stream(&events));
+        }
+        return Ok(summary);
+    }
+    let results: Vec<Result<ReplaySummary, Error>> = stream::iter(streams)
+        .map(|events| replay_stream(projector, events))
+        .buffer_unordered(STREAM_CONCURRENCY)
+        .collect()
+        .await;
+    for result in results {
+        summary.merge(result?);
+    }
+    Ok(summary)
+}
+
+/// Plans one stream's events without writing (a dry run): counts them, names the first that
+/// does not plan.
+fn plan_stream(events: &[StoredEvent]) -> ReplaySummary {
+    let mut summary = ReplaySummary {
+        events: events.len(),
+        streams: 1,
+        ..ReplaySummary::default()
+    };
+    if let Some((event, error)) = events
+        .iter()
+        .find_map(|event| plan(event).err().map(|error| (event, error)))
+    {
+        summary.failed.push(format!(
+            "{} version {}: {error}",
+            event.stream_id, event.version
+        ));
+    }
+    summary
 }
 
 /// Applies one stream's events, in version order, stopping at the first that cannot land.
@@ -316,7 +708,9 @@ pub async fn handle(
     replayer: &Replayer,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
-    Ok(replayer.process_batch(&event.payload).await?)
+    // A context without a deadline (0: a local test invocation) never continues.
+    let deadline = (event.context.deadline > 0).then(|| event.context.deadline());
+    Ok(replayer.process_batch(&event.payload, deadline).await?)
 }
 
 #[cfg(test)]
@@ -333,6 +727,61 @@ mod tests {
         let narrower =
             r#"{"bucket":"b","prefix":"events/v1/bucket=3/date=2024-03-10/","target":"t"}"#;
         assert!(ReplayRequest::parse(narrower).is_ok());
+    }
+
+    #[test]
+    fn objects_come_in_the_order_the_stream_wrote_them() {
+        let mut keys = vec![
+            "events/v1/bucket=1/date=2026-11-02/L1/10-12.ndjson.gz",
+            "events/v1/bucket=1/date=2026-11-01/L1/13-13.ndjson.gz",
+            "events/v1/bucket=1/date=2026-11-02/L1/9-9.ndjson.gz",
+            "events/v1/bucket=1/date=2026-11-01/backfill/0197-0198.ndjson.gz",
+            "events/v1/bucket=1/date=2026-11-03/L0/100-200.ndjson.gz",
+        ];
+        keys.sort_by(|a, b| compare_object_keys(a, b));
+        assert_eq!(
+            keys,
+            vec![
+                "events/v1/bucket=1/date=2026-11-03/L0/100-200.ndjson.gz",
+                "events/v1/bucket=1/date=2026-11-02/L1/9-9.ndjson.gz",
+                "events/v1/bucket=1/date=2026-11-02/L1/10-12.ndjson.gz",
+                "events/v1/bucket=1/date=2026-11-01/L1/13-13.ndjson.gz",
+                "events/v1/bucket=1/date=2026-11-01/backfill/0197-0198.ndjson.gz",
+            ]
+        );
+    }
+
+    #[test]
+    fn decoding_reads_line_by_line_and_chunks_group_streams_in_version_order() {
+        use ftgo_domain::event::Metadata;
+        let event = |stream: &str, version: u64| StoredEvent {
+            stream_id: stream.into(),
+            version,
+            event_id: format!("e-{stream}-{version}"),
+            event_type: "OrderApproved".into(),
+            schema_version: 1,
+            aggregate_type: "Order".into(),
+            aggregate_id: stream.trim_start_matches("Order#").into(),
+            occurred_at: time::macros::datetime!(2026-11-01 12:00 UTC),
+            payload: serde_json::json!({}),
+            metadata: Metadata::default(),
+        };
+        let events = vec![
+            event("Order#b", 2),
+            event("Order#a", 1),
+            event("Order#b", 1),
+            event("Order#b", 2),
+        ];
+        let bytes = crate::archive::encode(&events).unwrap();
+        let decoded: Vec<StoredEvent> = decode_lines(&bytes).collect::<Result<_, _>>().unwrap();
+        assert_eq!(decoded, events);
+        let streams = chunk_streams(decoded);
+        let ids: Vec<Vec<u64>> = streams
+            .iter()
+            .map(|s| s.iter().map(|e| e.version).collect())
+            .collect();
+        assert_eq!(ids, vec![vec![1], vec![1, 2]]);
+        assert!(decode_lines(b"not gzip").next().unwrap().is_err());
     }
 
     #[test]

@@ -1,0 +1,762 @@
+//! `ftgo replay`, `ftgo verify-view`, `ftgo archive verify|backfill` and `ftgo snapshot-view`
+//! (DESIGN §10): the
+//! archive and read-side commands. Their logic is in `ftgo-aws` ([`ftgo_aws::replay`],
+//! [`ftgo_aws::verify`]) so that tests and Lambdas use the same code; here are the arguments,
+//! the progress display and the printing.
+//!
+//! Names come from the template: the archive bucket, tables, index and replay queue from
+//! `archive-replayer`'s environment, the archiver's dead-letter queue from `ArchiverDlq`, and
+//! `--create-table` copies the keys and GSI of `OrderHistoryTable`.
+
+use std::collections::BTreeSet;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_config::SdkConfig;
+use clap::{Args, Subcommand};
+use ftgo_aws::archive::{Archive, s3_client};
+use ftgo_aws::config::Config;
+use ftgo_aws::replay::{
+    Checkpoints, ReplayMode, ReplayRequest, ReplaySummary, Replayer, partition_requests,
+    request_objects, send_request,
+};
+use ftgo_aws::verify::{
+    DateRange, backfill_objects, compare_views, expected_view, missing_from_archive, scan_events,
+    scan_view,
+};
+use ftgo_aws::view_snapshot::ViewSnapshots;
+use futures::stream::{self, StreamExt, TryStreamExt};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::provision::{Existing, provision_table};
+use crate::stack::{find_root, sdk_config};
+use crate::template::{self, Stack, Template};
+
+/// The logical id of the view table in the template.
+pub const VIEW_TABLE: &str = "OrderHistoryTable";
+/// The logical id of the archiver's dead-letter queue in the template.
+pub const ARCHIVER_DLQ: &str = "ArchiverDlq";
+/// How many partitions an in-process replay works on at once.
+pub const PARTITION_CONCURRENCY: usize = 4;
+
+/// Where the stack is: endpoint, stack name, template.
+#[derive(Args, Debug, Clone)]
+pub struct StackArgs {
+    /// The AWS endpoint (the local stack's moto server by default).
+    #[arg(
+        long,
+        env = "AWS_ENDPOINT_URL",
+        default_value = "http://127.0.0.1:4566"
+    )]
+    pub endpoint: String,
+    /// The stack name resources are named for.
+    #[arg(long, default_value = template::LOCAL_STACK_NAME)]
+    pub stack: String,
+    /// The SAM template (default: template.yaml of the workspace root).
+    #[arg(long)]
+    pub template: Option<PathBuf>,
+}
+
+/// `--from`/`--to`: days (UTC, inclusive) of the events' `occurredAt`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct RangeArgs {
+    /// The first day, `YYYY-MM-DD` (default: the beginning).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// The last day, `YYYY-MM-DD` (default: today and on).
+    #[arg(long)]
+    pub to: Option<String>,
+}
+
+impl RangeArgs {
+    fn range(&self) -> Result<DateRange, String> {
+        DateRange::parse(self.from.as_deref(), self.to.as_deref()).map_err(|e| e.to_string())
+    }
+}
+
+/// `ftgo replay`.
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    stack: StackArgs,
+    #[command(flatten)]
+    range: RangeArgs,
+    /// The view table to replay into (default: the stack's order-history table).
+    #[arg(long, alias = "target")]
+    target_table: Option<String>,
+    /// Create the target table first (keys and GSI of the template's view table).
+    #[arg(long)]
+    create_table: bool,
+    /// Read, decode, order and plan every event; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Go on after the objects an earlier replay into the same table finished (its checkpoints):
+    /// resumes an interrupted replay, or catches a rebuilt table up with the archive.
+    #[arg(long)]
+    resume: bool,
+    /// At most this many events per second (per partition worker).
+    #[arg(long)]
+    rate: Option<u32>,
+    /// Fan the partitions out over the replay queue to `archive-replayer` (as on AWS) instead
+    /// of replaying in this process.
+    #[arg(long)]
+    queue: bool,
+    /// Two-step rebuild: restore the latest `ftgo snapshot-view` of this table into the target
+    /// first, then replay only the events after its watermark.
+    #[arg(long, value_name = "TABLE")]
+    from_snapshot: Option<String>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `ftgo snapshot-view`.
+#[derive(Args, Debug)]
+pub struct SnapshotViewArgs {
+    #[command(flatten)]
+    stack: StackArgs,
+    /// The table to snapshot: one kept by `ftgo replay --target-table` (its checkpoints are
+    /// the watermark).
+    #[arg(long)]
+    table: String,
+}
+
+/// Runs `ftgo snapshot-view`.
+pub async fn snapshot_view(args: SnapshotViewArgs) -> Result<(), String> {
+    let setup = Setup::load(&args.stack).await?;
+    let snapshots = ViewSnapshots::new(setup.archive(), setup.dynamodb());
+    let (key, manifest) = snapshots
+        .take(&args.table)
+        .await
+        .map_err(|e| e.to_string())?;
+    for (prefix, after) in &manifest.watermarks {
+        println!(
+            "{prefix}: watermark {}",
+            after.as_deref().unwrap_or("(no object applied)")
+        );
+    }
+    println!(
+        "snapshot of {} ({} item(s), {} object(s)): s3://{}/{key}",
+        args.table,
+        manifest.items,
+        manifest.objects.len(),
+        setup.config.archive_bucket
+    );
+    Ok(())
+}
+
+/// `ftgo verify-view`.
+#[derive(Args, Debug)]
+pub struct VerifyViewArgs {
+    #[command(flatten)]
+    stack: StackArgs,
+    /// The view table to check (default: the stack's order-history table).
+    #[arg(long)]
+    table: Option<String>,
+    /// Fold the archive instead of the event table.
+    #[arg(long)]
+    from_archive: bool,
+}
+
+/// `ftgo archive`.
+#[derive(Args, Debug)]
+pub struct ArchiveArgs {
+    #[command(subcommand)]
+    command: ArchiveCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum ArchiveCommand {
+    /// Compare the archive with the event table; name every event the archive misses.
+    Verify(ArchiveRangeArgs),
+    /// Re-archive the events the archive misses (deterministic keys), then clear the
+    /// archiver's dead-letter messages the check covered.
+    Backfill(ArchiveRangeArgs),
+}
+
+#[derive(Args, Debug)]
+struct ArchiveRangeArgs {
+    #[command(flatten)]
+    stack: StackArgs,
+    #[command(flatten)]
+    range: RangeArgs,
+}
+
+/// The stack as the commands see it.
+struct Setup {
+    sdk: SdkConfig,
+    template: Template,
+    config: Config,
+}
+
+impl Setup {
+    async fn load(args: &StackArgs) -> Result<Self, String> {
+        let path = match &args.template {
+            Some(path) => path.clone(),
+            None => {
+                let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
+                match find_root(&cwd) {
+                    Some(root) => root.join("template.yaml"),
+                    None => template::default_template_path(),
+                }
+            }
+        };
+        let template = Template::load(
+            &path,
+            Stack::named(&args.stack).with_endpoint(&args.endpoint),
+        )
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+        let sdk = sdk_config(&args.endpoint, &template.stack().region).await;
+        let function = template
+            .function_by_binary("archive-replayer")
+            .ok_or("template.yaml has no archive-replayer function")?;
+        let config = Config::from_lookup(|name| function.environment.get(name).cloned())
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            sdk,
+            template,
+            config,
+        })
+    }
+
+    fn archive(&self) -> Archive {
+        Archive::new(s3_client(&self.sdk), &self.config.archive_bucket)
+    }
+
+    fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.sdk)
+    }
+}
+
+/// Runs `ftgo replay`.
+pub async fn replay(args: ReplayArgs) -> Result<(), String> {
+    let setup = Setup::load(&args.stack).await?;
+    let target = args
+        .target_table
+        .clone()
+        .unwrap_or_else(|| setup.config.order_history_table.clone());
+    args.range.range()?;
+    if args.create_table && !args.dry_run {
+        let mut table = setup
+            .template
+            .table(VIEW_TABLE)
+            .ok_or("template.yaml has no OrderHistoryTable")?
+            .clone();
+        table.name.clone_from(&target);
+        let created = provision_table(&setup.dynamodb(), &table, Existing::Keep)
+            .await
+            .map_err(|e| e.to_string())?;
+        println!(
+            "table {target}{}",
+            if created.created {
+                " (created)"
+            } else {
+                " (exists)"
+            }
+        );
+    }
+    let archive = setup.archive();
+    let mut resume = args.resume;
+    if let Some(source) = &args.from_snapshot {
+        let snapshots = ViewSnapshots::new(archive.clone(), setup.dynamodb());
+        let (key, manifest) = snapshots
+            .latest(source)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| {
+                format!("no snapshot of {source} (`ftgo snapshot-view --table {source}`)")
+            })?;
+        if !args.dry_run {
+            let items = snapshots
+                .restore(&manifest, &target)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "restored {items} item(s) from s3://{}/{key}",
+                archive.bucket()
+            );
+        }
+        resume = true;
+    }
+    let requests = partition_requests(
+        &archive,
+        &target,
+        args.range.from.as_deref(),
+        args.range.to.as_deref(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    if args.queue {
+        for request in &requests {
+            send_request(
+                &aws_sdk_sqs::Client::new(&setup.sdk),
+                &setup.config.replay_queue_url,
+                request,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            println!(
+                "queued s3://{}/{} -> {}",
+                request.bucket, request.prefix, target
+            );
+        }
+        println!(
+            "{} partition(s) queued on {}",
+            requests.len(),
+            setup.config.replay_queue_url
+        );
+        return Ok(());
+    }
+
+    let checkpoints = Checkpoints::new(archive.clone(), &target);
+    let mut work = Vec::new();
+    for request in requests {
+        let request = if resume {
+            checkpoints
+                .resume(&request)
+                .await
+                .map_err(|e| e.to_string())?
+        } else {
+            request
+        };
+        let objects = request_objects(&archive, &request)
+            .await
+            .map_err(|e| e.to_string())?
+            .len();
+        work.push((request, objects));
+    }
+    let total_objects: usize = work.iter().map(|(_, n)| n).sum();
+    let progress = Progress::new(total_objects as u64);
+    let replayer = Replayer::new(
+        s3_client(&setup.sdk),
+        setup.dynamodb(),
+        aws_sdk_sqs::Client::new(&setup.sdk),
+        setup.config.clone(),
+    );
+    let mode = ReplayMode {
+        dry_run: args.dry_run,
+        rate: args.rate,
+    };
+    let outcomes: Vec<(ReplayRequest, ReplaySummary)> = stream::iter(work)
+        .map(|(request, _)| {
+            let replayer = &replayer;
+            let checkpoints = &checkpoints;
+            let progress = progress.clone();
+            async move {
+                let mut last_events = 0;
+                let outcome = replayer
+                    .replay_objects(&request, mode, Some(checkpoints), |_, summary| {
+                        progress.object_done(summary.events - last_events);
+                        last_events = summary.events;
+                        false
+                    })
+                    .await
+                    .map_err(|e| format!("{}: {e}", request.prefix))?;
+                progress.line(&format!(
+                    "{}: {} object(s), {} event(s)",
+                    request.prefix, outcome.summary.objects, outcome.summary.events
+                ));
+                Ok::<_, String>((request, outcome.summary))
+            }
+        })
+        .buffer_unordered(PARTITION_CONCURRENCY)
+        .try_collect()
+        .await?;
+    progress.finish();
+
+    let mut summary = ReplaySummary::default();
+    let partitions = outcomes.len();
+    for (_, partition) in outcomes {
+        summary.merge(partition);
+    }
+    let elapsed = progress.started.elapsed().as_secs_f64().max(1e-3);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?
+        );
+    } else {
+        println!(
+            "{} {partitions} partition(s), {} object(s), {} event(s) in {elapsed:.1} s ({:.0} events/s) into {target}",
+            if args.dry_run { "dry run:" } else { "replayed" },
+            summary.objects,
+            summary.events,
+            summary.events as f64 / elapsed
+        );
+        if !args.dry_run {
+            println!(
+                "applied {}, already there {}, after filling gaps {}",
+                summary.applied, summary.duplicates, summary.filled_gaps
+            );
+        }
+        for failure in &summary.failed {
+            println!("FAILED {failure}");
+        }
+    }
+    if summary.failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} event(s) could not be replayed",
+            summary.failed.len()
+        ))
+    }
+}
+
+/// Runs `ftgo verify-view`: exit 0 only when the table equals the fold.
+pub async fn verify_view(args: VerifyViewArgs) -> Result<(), String> {
+    let setup = Setup::load(&args.stack).await?;
+    let table = args
+        .table
+        .clone()
+        .unwrap_or_else(|| setup.config.order_history_table.clone());
+    let dynamodb = setup.dynamodb();
+    let events = if args.from_archive {
+        let archive = setup.archive();
+        let mut events = Vec::new();
+        for partition in archive.list_partitions().await.map_err(|e| e.to_string())? {
+            events.extend(
+                archive
+                    .read_prefix(&partition)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+        events
+    } else {
+        scan_events(&dynamodb, &setup.config.events_table, &DateRange::default())
+            .await
+            .map_err(|e| e.to_string())?
+    };
+    let expected = expected_view(&events).map_err(|e| e.to_string())?;
+    let actual = scan_view(&dynamodb, &table)
+        .await
+        .map_err(|e| e.to_string())?;
+    let differences = compare_views(&expected, &actual);
+    for difference in &differences {
+        println!("{difference}");
+    }
+    let source = if args.from_archive {
+        "the archive"
+    } else {
+        "the event table"
+    };
+    if differences.is_empty() {
+        println!(
+            "{table} equals the fold of {source}: {} item(s) from {} event(s)",
+            actual.len(),
+            events.len()
+        );
+        Ok(())
+    } else {
+        Err(format!(
+            "{table} differs from the fold of {source} in {} place(s)",
+            differences.len()
+        ))
+    }
+}
+
+/// Runs `ftgo archive verify|backfill`.
+pub async fn archive(args: ArchiveArgs) -> Result<(), String> {
+    let (args, backfill) = match args.command {
+        ArchiveCommand::Verify(args) => (args, false),
+        ArchiveCommand::Backfill(args) => (args, true),
+    };
+    let setup = Setup::load(&args.stack).await?;
+    let range = args.range.range()?;
+    // Read the dead letters first: whatever failed before this check is covered by it.
+    let dlq = ArchiverDlq::new(&setup);
+    let dead_letters = if backfill {
+        dlq.receive().await?
+    } else {
+        Vec::new()
+    };
+    let archive = setup.archive();
+    let events = scan_events(&setup.dynamodb(), &setup.config.events_table, &range)
+        .await
+        .map_err(|e| e.to_string())?;
+    let archived = archive
+        .archived_event_ids(&range)
+        .await
+        .map_err(|e| e.to_string())?;
+    let missing = missing_from_archive(&events, &archived);
+    for event in &missing {
+        println!(
+            "missing {} version {} ({} {}, eventId {})",
+            event.stream_id,
+            event.version,
+            event.event_type,
+            event
+                .occurred_at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            event.event_id
+        );
+    }
+    if !backfill {
+        return if missing.is_empty() {
+            println!(
+                "the archive holds all {} event(s) of the event table",
+                events.len()
+            );
+            Ok(())
+        } else {
+            Err(format!(
+                "the archive misses {} of {} event(s) (`ftgo archive backfill` puts them back)",
+                missing.len(),
+                events.len()
+            ))
+        };
+    }
+    let objects = backfill_objects(&missing).map_err(|e| e.to_string())?;
+    for object in &objects {
+        archive.put(object).await.map_err(|e| e.to_string())?;
+        println!("wrote {} ({} event(s))", object.key, object.events.len());
+    }
+    let keys: BTreeSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
+    println!(
+        "backfilled {} event(s) in {} object(s)",
+        missing.len(),
+        keys.len()
+    );
+    // Whole-range checks cover every dead letter; a narrower one only those of its days.
+    let covered: Vec<&DeadLetter> = dead_letters
+        .iter()
+        .filter(|letter| letter.covered_by(&range))
+        .collect();
+    for letter in &covered {
+        dlq.delete(letter).await?;
+        println!("cleared archiver dead letter {}", letter.describe);
+    }
+    Ok(())
+}
+
+/// One message of the archiver's dead-letter queue: Lambda's on-failure record of a batch it
+/// gave up on (shard and sequence range, not the records).
+struct DeadLetter {
+    receipt_handle: String,
+    describe: String,
+    days: Option<(String, String)>,
+}
+
+impl DeadLetter {
+    fn parse(body: &str, receipt_handle: String) -> Self {
+        let value: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        let info = &value["DDBStreamBatchInfo"];
+        let text = |name: &str| info[name].as_str().unwrap_or("?").to_owned();
+        let day = |name: &str| {
+            info[name]
+                .as_str()
+                .and_then(|t| t.get(..10))
+                .map(str::to_owned)
+        };
+        let describe = format!(
+            "shard {} sequence {}..{}",
+            text("shardId"),
+            text("startSequenceNumber"),
+            text("endSequenceNumber")
+        );
+        let days =
+            day("approximateArrivalOfFirstRecord").zip(day("approximateArrivalOfLastRecord"));
+        Self {
+            receipt_handle,
+            describe,
+            days,
+        }
+    }
+
+    /// Whether a check of `range` covered this batch: an open range always; otherwise when the
+    /// batch's arrival days (and the day before, an event's time precedes its arrival) are in it.
+    fn covered_by(&self, range: &DateRange) -> bool {
+        if range.from.is_none() && range.to.is_none() {
+            return true;
+        }
+        match &self.days {
+            Some((first, last)) => {
+                let before = time::Date::parse(
+                    first,
+                    time::macros::format_description!("[year]-[month]-[day]"),
+                )
+                .ok()
+                .and_then(|d| d.previous_day())
+                .map(|d| d.to_string());
+                range.contains_day(last) && before.is_none_or(|day| range.contains_day(&day))
+            }
+            None => false,
+        }
+    }
+}
+
+/// The archiver's dead-letter queue.
+struct ArchiverDlq {
+    sqs: aws_sdk_sqs::Client,
+    url: Option<String>,
+}
+
+impl ArchiverDlq {
+    fn new(setup: &Setup) -> Self {
+        Self {
+            sqs: aws_sdk_sqs::Client::new(&setup.sdk),
+            url: setup.template.queue(ARCHIVER_DLQ).map(|q| q.url.clone()),
+        }
+    }
+
+    /// Every message now on the queue (each stays invisible for the backfill's duration).
+    async fn receive(&self) -> Result<Vec<DeadLetter>, String> {
+        let Some(url) = &self.url else {
+            return Ok(Vec::new());
+        };
+        let mut letters = Vec::new();
+        loop {
+            let page = self
+                .sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .visibility_timeout(900)
+                .send()
+                .await
+                .map_err(|e| format!("ReceiveMessage {url}: {e}"))?;
+            let messages = page.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return Ok(letters);
+            }
+            for message in messages {
+                let letter = DeadLetter::parse(
+                    message.body().unwrap_or_default(),
+                    message.receipt_handle().unwrap_or_default().to_owned(),
+                );
+                println!("archiver dead letter: {}", letter.describe);
+                letters.push(letter);
+            }
+        }
+    }
+
+    async fn delete(&self, letter: &DeadLetter) -> Result<(), String> {
+        let Some(url) = &self.url else {
+            return Ok(());
+        };
+        self.sqs
+            .delete_message()
+            .queue_url(url)
+            .receipt_handle(&letter.receipt_handle)
+            .send()
+            .await
+            .map_err(|e| format!("DeleteMessage {url}: {e}"))?;
+        Ok(())
+    }
+}
+
+/// The replay's progress: a bar on a terminal, a plain line every few seconds otherwise.
+#[derive(Clone)]
+struct Progress {
+    bar: Option<ProgressBar>,
+    started: Instant,
+    objects: Arc<AtomicUsize>,
+    events: Arc<AtomicUsize>,
+    total: u64,
+    last_line: Arc<std::sync::Mutex<Instant>>,
+}
+
+impl Progress {
+    fn new(total: u64) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(total);
+            bar.set_style(
+                ProgressStyle::with_template("{bar:30} {pos}/{len} objects  {msg}  ETA {eta}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Self {
+            bar,
+            started: Instant::now(),
+            objects: Arc::default(),
+            events: Arc::default(),
+            total,
+            last_line: Arc::new(std::sync::Mutex::new(Instant::now())),
+        }
+    }
+
+    fn object_done(&self, events: usize) {
+        let objects = self.objects.fetch_add(1, Ordering::Relaxed) + 1;
+        let events = self.events.fetch_add(events, Ordering::Relaxed) + events;
+        let rate = events as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(objects as u64);
+                bar.set_message(format!("{events} events  {rate:.0} events/s"));
+            }
+            None => {
+                let Ok(mut last) = self.last_line.lock() else {
+                    return;
+                };
+                if last.elapsed() >= Duration::from_secs(2) || objects as u64 == self.total {
+                    *last = Instant::now();
+                    eprintln!(
+                        "progress: {objects}/{} objects, {events} events, {rate:.0} events/s",
+                        self.total
+                    );
+                }
+            }
+        }
+    }
+
+    fn line(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => eprintln!("{text}"),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lambda's on-failure record for a DynamoDB stream batch, as it lands on the DLQ.
+    const ON_FAILURE: &str = r#"{
+        "requestContext": {"requestId": "r-1", "condition": "RetryAttemptsExhausted", "approximateInvokeCount": 11},
+        "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
+        "version": "1.0",
+        "timestamp": "2026-11-03T10:00:00.000Z",
+        "DDBStreamBatchInfo": {
+            "shardId": "shardId-00000001",
+            "startSequenceNumber": "4300000000000000000001",
+            "endSequenceNumber": "4300000000000000000009",
+            "approximateArrivalOfFirstRecord": "2026-11-02T00:00:01Z",
+            "approximateArrivalOfLastRecord": "2026-11-02T09:00:00Z",
+            "batchSize": 9,
+            "streamArn": "arn:aws:dynamodb:us-east-1:123456789012:table/ftgo-events/stream/2026-11-01T00:00:00.000"
+        }
+    }"#;
+
+    #[test]
+    fn a_dead_letter_names_its_shard_and_range_and_is_covered_by_the_days_it_spans() {
+        let letter = DeadLetter::parse(ON_FAILURE, "h-1".into());
+        assert_eq!(
+            letter.describe,
+            "shard shardId-00000001 sequence 4300000000000000000001..4300000000000000000009"
+        );
+        assert!(letter.covered_by(&DateRange::default()));
+        let range = |from: &str, to: &str| DateRange::parse(Some(from), Some(to)).unwrap();
+        // The day before the first arrival is included: an event occurs before it arrives.
+        assert!(letter.covered_by(&range("2026-11-01", "2026-11-02")));
+        assert!(!letter.covered_by(&range("2026-11-02", "2026-11-02")));
+        assert!(!letter.covered_by(&range("2026-11-01", "2026-11-01")));
+        // A message we cannot read is only cleared by a check of everything.
+        let unreadable = DeadLetter::parse("not json", "h-2".into());
+        assert!(!unreadable.covered_by(&range("2026-11-01", "2026-11-02")));
+        assert!(unreadable.covered_by(&DateRange::default()));
+    }
+}
