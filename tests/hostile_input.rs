@@ -534,12 +534,16 @@ fn nasty_bodies(valid_create: &Value) -> Vec<(String, Vec<u8>)> {
 
 /// Page and consistency tokens no route accepts.
 fn forged_tokens(page_token: &str, consistency_token: &str) -> Vec<(&'static str, String)> {
-    let (payload, tag) = page_token.split_once('.').expect("payload.tag");
+    // `<key id>.<payload>.<seal>`: the key id names the page-token key version that sealed it.
+    let (head, tag) = page_token.rsplit_once('.').expect("keyId.payload.seal");
+    let (key_id, payload) = head.split_once('.').expect("keyId.payload");
     let mut decoded = URL_SAFE_NO_PAD.decode(payload).expect("payload");
-    if let Some(byte) = decoded.iter_mut().find(|b| b.is_ascii_digit()) {
-        *byte = if *byte == b'9' { b'1' } else { *byte + 1 };
-    }
-    let tampered = format!("{}.{tag}", URL_SAFE_NO_PAD.encode(&decoded));
+    let digit = decoded
+        .iter_mut()
+        .find(|b| b.is_ascii_digit())
+        .expect("a page token's payload holds digits");
+    *digit = if *digit == b'9' { b'1' } else { *digit + 1 };
+    let tampered = format!("{key_id}.{}.{tag}", URL_SAFE_NO_PAD.encode(&decoded));
     vec![
         ("pageToken", page_token[..page_token.len() / 2].to_owned()),
         ("pageToken", page_token[..page_token.len() - 1].to_owned()),
@@ -547,7 +551,7 @@ fn forged_tokens(page_token: &str, consistency_token: &str) -> Vec<(&'static str
         ("pageToken", tampered),
         (
             "pageToken",
-            format!("{payload}.{}", URL_SAFE_NO_PAD.encode([0u8; 32])),
+            format!("{key_id}.{payload}.{}", URL_SAFE_NO_PAD.encode([0u8; 32])),
         ),
         ("pageToken", format!("{page_token}{page_token}")),
         ("pageToken", "A".repeat(10 * 1024)),
