@@ -1,13 +1,13 @@
 //! The `delivery-commands` Lambda: `POST /deliveries/{orderId}/pickup|deliver`.
 
 use ftgo_domain::access::Action;
-use ftgo_domain::delivery::Delivery;
+use ftgo_domain::delivery::{Delivery, DeliveryCommand};
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{authorize_on_order, caller};
-use crate::commands::{CommandService, DeliveryAction, Outcome};
+use crate::commands::{CommandService, Outcome};
 use crate::http::{
     ApiError, command_context, json_response, no_route, path_id, path_segments, respond, with_etag,
 };
@@ -60,10 +60,15 @@ async fn route(service: &CommandService, request: &Request) -> Result<Response<B
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let (order_id, action, access) = match (request.method(), segments.as_slice()) {
         (&http::Method::POST, ["deliveries", order_id, "pickup"]) => {
-            (*order_id, DeliveryAction::PickUp, Action::PickUpDelivery)
+            (
+                *order_id,
+                // What the order says is read by the service (guard::CrossAggregate).
+                DeliveryCommand::PickUp { order_status: None },
+                Action::PickUpDelivery,
+            )
         }
         (&http::Method::POST, ["deliveries", order_id, "deliver"]) => {
-            (*order_id, DeliveryAction::Deliver, Action::DeliverDelivery)
+            (*order_id, DeliveryCommand::Deliver, Action::DeliverDelivery)
         }
         _ => return Err(no_route(request)),
     };

@@ -239,7 +239,6 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-
 /// The caller a key belongs to: the JWT `sub` the authorizer verified (`crate::auth`, the one
 /// place that reads claims), or `anonymous` for a request without one (refused later anyway).
 fn caller(request: &Request) -> String {

@@ -4,13 +4,13 @@ use std::collections::BTreeMap;
 
 use ftgo_domain::Money;
 use ftgo_domain::access::Action;
-use ftgo_domain::order::{CreateOrder, DeliveryAddress, LineItem, Order};
+use ftgo_domain::order::{CreateOrder, DeliveryAddress, LineItem, Order, OrderCommand};
 use http::{StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{authorize, authorize_on_order, caller};
-use crate::commands::{CommandContext, CommandService, OrderAction, Outcome};
+use crate::commands::{CommandContext, CommandService, Outcome};
 use crate::http::{
     ApiError, command_context, json_body, json_response, no_route, path_id, path_segments,
     request_id, respond, with_etag,
@@ -154,7 +154,7 @@ impl CreateOrderRequest {
     }
 }
 
-fn revise_action(request: &Request) -> Result<OrderAction, ApiError> {
+fn revise_action(request: &Request) -> Result<OrderCommand, ApiError> {
     let body: ReviseOrderRequest = json_body(request)?;
     let quantities = body
         .line_item_quantities
@@ -166,7 +166,9 @@ fn revise_action(request: &Request) -> Result<OrderAction, ApiError> {
             ))
         })
         .collect::<Result<BTreeMap<_, _>, ApiError>>()?;
-    Ok(OrderAction::Revise(quantities))
+    Ok(OrderCommand::Revise {
+        line_item_quantities: quantities,
+    })
 }
 
 /// Serves one request of the `order-commands` function.
@@ -209,9 +211,15 @@ async fn route(service: &CommandService, request: &Request) -> Result<Response<B
         }
         ["orders", order_id, action] => {
             let (action, access) = match *action {
-                "approve" => (OrderAction::Approve, Action::ApproveOrder),
-                "reject" => (OrderAction::Reject, Action::RejectOrder),
-                "cancel" => (OrderAction::Cancel, Action::CancelOrder),
+                "approve" => (OrderCommand::Approve, Action::ApproveOrder),
+                "reject" => (OrderCommand::Reject, Action::RejectOrder),
+                "cancel" => (
+                    // What the delivery says is read by the service (guard::CrossAggregate).
+                    OrderCommand::Cancel {
+                        delivery_picked_up: false,
+                    },
+                    Action::CancelOrder,
+                ),
                 "revise" => (revise_action(request)?, Action::ReviseOrder),
                 _ => return Err(no_route(request)),
             };

@@ -109,8 +109,9 @@ pub enum OrderCommand {
     Approve,
     /// The restaurant refuses it.
     Reject,
-    /// The consumer cancels it. `delivery_picked_up` is what the caller read of the order's
-    /// delivery; the caller's append is conditional on that reading still being current.
+    /// The consumer cancels it. `delivery_picked_up` is what was read of the order's delivery,
+    /// set by [`crate::guard::CrossAggregate::complete`]; the append is conditional on that
+    /// reading still being current.
     Cancel {
         /// Whether the order's delivery has been picked up.
         delivery_picked_up: bool,
@@ -162,17 +163,7 @@ pub enum OrderEvent {
     },
 }
 
-impl DomainEvent for OrderEvent {
-    fn event_type(&self) -> &'static str {
-        match self {
-            OrderEvent::OrderCreated(_) => "OrderCreated",
-            OrderEvent::OrderApproved {} => "OrderApproved",
-            OrderEvent::OrderRejected {} => "OrderRejected",
-            OrderEvent::OrderCancelled {} => "OrderCancelled",
-            OrderEvent::OrderRevised { .. } => "OrderRevised",
-        }
-    }
-}
+impl DomainEvent for OrderEvent {}
 
 /// The state of one order, folded from its events. `status` is `None` until it is created.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
