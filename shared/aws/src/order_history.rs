@@ -878,4 +878,156 @@ mod tests {
             Some(time::macros::datetime!(2024-05-06 07:08:09.123 UTC))
         );
     }
+
+    /// Applies one `UpdateItem` to `item` the way DynamoDB would (SET and REMOVE clauses of
+    /// the shapes [`update_item_input`] writes), when its condition holds; returns whether it did.
+    fn apply_update_item(
+        item: &mut HashMap<String, AttributeValue>,
+        input: &UpdateItemInput,
+    ) -> bool {
+        let names = input.expression_attribute_names.clone().unwrap_or_default();
+        let values = input
+            .expression_attribute_values
+            .clone()
+            .unwrap_or_default();
+        let attribute = |name: &str| names.get(name).cloned().unwrap_or_else(|| name.to_owned());
+        let guard = attribute("#v");
+        let holds = match input.condition_expression.as_deref() {
+            Some("attribute_not_exists(#v)") => !item.contains_key(&guard),
+            Some("#v = :prev") => item.get(&guard) == values.get(":prev"),
+            other => panic!("unexpected condition {other:?}"),
+        };
+        if !holds {
+            return false;
+        }
+        let expression = input.update_expression.clone().unwrap_or_default();
+        let (set, remove) = expression
+            .trim_start_matches("SET ")
+            .split_once(" REMOVE ")
+            .unwrap_or((expression.trim_start_matches("SET "), ""));
+        for clause in set.split(", ") {
+            let (name, value) = clause.split_once(" = ").unwrap();
+            item.insert(attribute(name), values[value].clone());
+        }
+        for name in remove.split(", ").filter(|n| !n.is_empty()) {
+            item.remove(&attribute(name));
+        }
+        if let Some(AttributeValue::S(id)) = input.key.as_ref().and_then(|k| k.get(ORDER_ID)) {
+            item.insert(ORDER_ID.into(), AttributeValue::S(id.clone()));
+        }
+        true
+    }
+
+    /// The pure fold (`OrderView::apply`) and the stored `UpdateItem`s agree after every event,
+    /// for every event type (listed from the event enums' serde tags).
+    #[test]
+    fn update_items_and_the_pure_fold_agree_for_every_event_type() {
+        use ftgo_domain::delivery::DeliveryEvent;
+        use ftgo_domain::event::variant_names;
+        use ftgo_domain::view::OrderView;
+
+        let line = |name: &str, quantity| LineItem {
+            menu_item_id: "m-1".into(),
+            name: name.into(),
+            quantity,
+            price: Money::from_cents(1234),
+        };
+        let at = time::macros::datetime!(2024-05-06 07:08:09.123 UTC);
+        let record = |kind, version, event: serde_json::Value| {
+            let mut stored = StoredEvent::record(
+                AggregateType::Order,
+                "o-1",
+                version,
+                &OrderEvent::OrderApproved {},
+                EventStamp {
+                    event_id: format!("e-{version}"),
+                    occurred_at: at,
+                },
+                Metadata::default(),
+            )
+            .unwrap();
+            stored.aggregate_type = AggregateType::as_str(kind).to_owned();
+            stored.stream_id = kind.stream_id("o-1");
+            stored.event_type = event["eventType"].as_str().unwrap().to_owned();
+            stored.schema_version = ftgo_domain::event::current_schema_version(&stored.event_type);
+            stored.payload = event["payload"].clone();
+            stored
+        };
+        let order = |version, event: OrderEvent| {
+            record(
+                AggregateType::Order,
+                version,
+                serde_json::to_value(event).unwrap(),
+            )
+        };
+        let delivery = |version, event: DeliveryEvent| {
+            record(
+                AggregateType::Delivery,
+                version,
+                serde_json::to_value(event).unwrap(),
+            )
+        };
+        let created = OrderEvent::OrderCreated(OrderCreated {
+            consumer_id: "c-1".into(),
+            restaurant_id: "r-1".into(),
+            restaurant_name: "Ajanta".into(),
+            line_items: vec![line("Chicken Vindaloo", 2)],
+            delivery_address: None,
+            order_total: Money::from_cents(2468),
+        });
+        // Histories that together use every event type (each valid on its own).
+        let histories = [
+            vec![
+                order(1, created.clone()),
+                order(
+                    2,
+                    OrderEvent::OrderRevised {
+                        line_items: vec![line("--", 1)],
+                        order_total: Money::from_cents(1234),
+                    },
+                ),
+                order(3, OrderEvent::OrderApproved {}),
+                delivery(1, DeliveryEvent::DeliveryPickedUp {}),
+                delivery(2, DeliveryEvent::DeliveryDelivered {}),
+            ],
+            vec![
+                order(1, created.clone()),
+                order(2, OrderEvent::OrderRejected {}),
+            ],
+            vec![order(1, created), order(2, OrderEvent::OrderCancelled {})],
+        ];
+        let used: BTreeSet<String> = histories
+            .iter()
+            .flatten()
+            .map(|e| e.event_type.clone())
+            .collect();
+        let declared: BTreeSet<String> = variant_names::<OrderEvent>()
+            .into_iter()
+            .chain(variant_names::<DeliveryEvent>())
+            .collect();
+        assert_eq!(used, declared, "every event type is exercised");
+        for history in histories {
+            let mut view = OrderView::default();
+            let mut item = HashMap::new();
+            for event in history {
+                let update = plan(&event).unwrap();
+                view.apply(&update);
+                assert!(apply_update_item(
+                    &mut item,
+                    &update_item_input("t", &update).unwrap()
+                ));
+                assert_eq!(
+                    view_from_item(item.clone()).unwrap(),
+                    view,
+                    "after {}",
+                    event.event_type
+                );
+                // A redelivery is refused by both.
+                assert!(!apply_update_item(
+                    &mut item,
+                    &update_item_input("t", &update).unwrap()
+                ));
+            }
+        }
+    }
 }
