@@ -8,7 +8,7 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::types::AttributeValue;
 use ftgo_aws::Error;
 use ftgo_aws::commands::{CommandContext, CommandService, RetryPolicy};
-use ftgo_aws::event_store::{Appended, EventStore, StreamHead};
+use ftgo_aws::store::event_store::{Appended, EventStore, StreamHead};
 use ftgo_domain::delivery::{Delivery, DeliveryCommand, DeliveryStatus};
 use ftgo_domain::event::{EventStamp, Metadata, StoredEvent};
 use ftgo_domain::order::{

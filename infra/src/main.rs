@@ -340,8 +340,10 @@ async fn replay(args: ReplayArgs) -> Result<(), String> {
     let target = args
         .target
         .unwrap_or_else(|| config.order_history_table.clone());
-    let archive =
-        ftgo_aws::archive::Archive::new(ftgo_aws::archive::s3_client(&sdk), &config.archive_bucket);
+    let archive = ftgo_aws::store::archive::Archive::new(
+        ftgo_aws::store::archive::s3_client(&sdk),
+        &config.archive_bucket,
+    );
     let sent = ftgo_aws::replay::plan_replay(
         &archive,
         &aws_sdk_sqs::Client::new(&sdk),

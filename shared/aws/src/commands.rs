@@ -13,8 +13,8 @@ use rand::Rng;
 use time::OffsetDateTime;
 
 use crate::error::Error;
-use crate::event_store::{EventStore, Loaded, StreamHead};
-use crate::idempotency::IdempotencyStore;
+use crate::store::event_store::{EventStore, Loaded, StreamHead};
+use crate::store::idempotency::IdempotencyStore;
 
 /// How often and how patiently a command retries after losing a race.
 #[derive(Debug, Clone, Copy)]

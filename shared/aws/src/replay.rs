@@ -34,12 +34,12 @@ use futures::stream::{self, StreamExt};
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 
-use crate::archive::{Archive, FORMAT_PREFIX, UNDECODABLE_PREFIX};
 use crate::config::Config;
 use crate::error::Error;
-use crate::event_store::EventStore;
-use crate::order_history::OrderHistoryDao;
 use crate::projector::{Projected, Projector};
+use crate::store::archive::{Archive, FORMAT_PREFIX, UNDECODABLE_PREFIX};
+use crate::store::event_store::EventStore;
+use crate::store::order_history::OrderHistoryDao;
 
 /// How many streams one replayer applies at once.
 pub const STREAM_CONCURRENCY: usize = 16;
@@ -175,7 +175,7 @@ impl Replayer {
     pub fn from_config(sdk: &aws_config::SdkConfig, config: &Config) -> Result<Self, Error> {
         Config::require(&config.events_table, "EVENTS_TABLE")?;
         Ok(Self::new(
-            crate::archive::s3_client(sdk),
+            crate::store::archive::s3_client(sdk),
             aws_sdk_dynamodb::Client::new(sdk),
             aws_sdk_sqs::Client::new(sdk),
             config.clone(),
