@@ -4,6 +4,8 @@
 //!
 //! Run with `cargo bench -p ftgo-aws --bench projector`. Records come from the sample batches in
 //! `events/order-history-projector/`, so the bench measures the payloads the tests project.
+// A benchmark, like a test, stops loudly on a broken sample.
+#![allow(clippy::expect_used)]
 
 use std::hint::black_box;
 
