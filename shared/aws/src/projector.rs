@@ -367,7 +367,7 @@ impl Projector {
                 self.dead_letter(record, kind, &message, None).await
             }
             outcome => {
-                crate::telemetry::projected(&outcome);
+                count_outcome(&outcome);
                 tracing::debug!(order_id = %update.order_id, source = %update.source, version = update.version, ?outcome, "projected");
                 Ok(())
             }
@@ -401,6 +401,20 @@ impl Projector {
         }
         crate::telemetry::record_lags(&lags);
         response
+    }
+}
+
+/// Counts how one record fared (dead letters are counted as `DeadLettered` where they are sent).
+fn count_outcome(outcome: &Projected) {
+    use crate::telemetry::{count, names};
+    match outcome {
+        Projected::Applied => count(names::EVENTS_PROJECTED, 1),
+        Projected::Duplicate => count(names::DUPLICATES_SKIPPED, 1),
+        Projected::FilledGap { filled } => {
+            count(names::GAPS_HEALED, 1);
+            count(names::EVENTS_PROJECTED, 1 + *filled as u64);
+        }
+        Projected::Blocked { .. } | Projected::ConfirmedGap { .. } => {}
     }
 }
 
