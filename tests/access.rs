@@ -5,8 +5,8 @@
 #[path = "fixtures/read_side.rs"]
 mod read_side;
 
+use ftgo_aws::lambda::{delivery_commands, order_commands, order_history_query as query};
 use ftgo_aws::lambda_http::{self, Body, Request};
-use ftgo_aws::{delivery_commands, order_commands, query};
 use ftgo_tests::{Emulator, repository_root};
 use read_side::{ReadSide, record_of_item, scan_table};
 use serde_json::Value;

@@ -16,12 +16,12 @@ use aws_lambda_events::dynamodb::{Event, EventRecord};
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_lambda_events::streams::DynamoDbEventResponse;
 use aws_sdk_dynamodb::types::AttributeValue;
-use ftgo_aws::archive::{self, Archive, partition_of, partition_prefix};
-use ftgo_aws::archiver::Archiver;
 use ftgo_aws::config::Config;
+use ftgo_aws::lambda::event_archiver::Archiver;
 use ftgo_aws::lambda_runtime::{Context, LambdaEvent};
-use ftgo_aws::order_history::OrderHistoryDao;
 use ftgo_aws::replay::{self, ReplayRequest, Replayer};
+use ftgo_aws::store::archive::{self, Archive, partition_of, partition_prefix};
+use ftgo_aws::store::order_history::OrderHistoryDao;
 use ftgo_domain::AggregateType;
 use ftgo_domain::Money;
 use ftgo_domain::delivery::{DeliveryEvent, DeliveryStatus};
@@ -88,7 +88,7 @@ impl ArchiveSide {
 
     /// Pushes `records` as one batch through the `event-archiver` handler.
     async fn archive_batch(&self, records: Vec<EventRecord>) -> DynamoDbEventResponse {
-        ftgo_aws::archiver::handle(
+        ftgo_aws::lambda::event_archiver::handle(
             &self.archiver,
             LambdaEvent::new(read_side::batch(records), Context::default()),
         )
@@ -306,7 +306,7 @@ async fn a_failed_write_reports_the_first_record_of_the_failed_object() {
     let records = sample(LIFECYCLE);
     let mut late = records[3..].to_vec();
     late.reverse();
-    let response = ftgo_aws::archiver::handle(
+    let response = ftgo_aws::lambda::event_archiver::handle(
         &archiver,
         LambdaEvent::new(read_side::batch(late), Context::default()),
     )

@@ -3,9 +3,9 @@
 
 use ftgo_aws::commands::CommandService;
 use ftgo_aws::config::Config;
-use ftgo_aws::event_store::EventStore;
+use ftgo_aws::lambda::{delivery_commands, order_commands};
 use ftgo_aws::lambda_http::{self, Body, Request, RequestExt};
-use ftgo_aws::{delivery_commands, order_commands};
+use ftgo_aws::store::event_store::EventStore;
 use ftgo_domain::AggregateType;
 use ftgo_domain::order::{Order, OrderStatus};
 use ftgo_domain::token::ConsistencyToken;
@@ -464,7 +464,7 @@ async fn a_keyed_request_while_the_first_still_runs_answers_409_with_retry_after
     let key = ftgo_tests::unique_id("pickup");
     let order_id = ftgo_tests::unique_id("order");
     let pickup = || keyed(sample("delivery-commands", "pickup.json", &order_id), &key);
-    let identity = ftgo_aws::idempotency::IdempotentRequest::from_request(&pickup())
+    let identity = ftgo_aws::store::idempotency::IdempotentRequest::from_request(&pickup())
         .expect("valid key")
         .expect("keyed");
     let now = time::OffsetDateTime::now_utc();
@@ -475,7 +475,7 @@ async fn a_keyed_request_while_the_first_still_runs_answers_409_with_retry_after
         .expect("claimed");
     assert!(matches!(
         claim,
-        ftgo_aws::idempotency::Claim::Acquired { .. }
+        ftgo_aws::store::idempotency::Claim::Acquired { .. }
     ));
     let response = delivery_commands::handle(&service, pickup())
         .await

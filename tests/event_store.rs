@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use ftgo_aws::Error;
-use ftgo_aws::commands::{
-    CommandContext, CommandService, DeliveryAction, OrderAction, RetryPolicy,
-};
-use ftgo_aws::event_store::{Appended, EventStore, StreamHead};
-use ftgo_domain::delivery::{Delivery, DeliveryStatus};
+use ftgo_aws::commands::{CommandContext, CommandService, RetryPolicy};
+use ftgo_aws::store::event_store::{Appended, EventStore, StreamHead};
+use ftgo_domain::delivery::{Delivery, DeliveryCommand, DeliveryStatus};
 use ftgo_domain::event::{EventStamp, Metadata, StoredEvent};
-use ftgo_domain::order::{CreateOrder, DeliveryAddress, LineItem, Order, OrderEvent, OrderStatus};
+use ftgo_domain::order::{
+    CreateOrder, DeliveryAddress, LineItem, Order, OrderCommand, OrderEvent, OrderStatus,
+};
 use ftgo_domain::{Aggregate, AggregateType, DomainError, Money};
 use ftgo_tests::{Emulator, emulators, unique_id};
 
@@ -153,7 +153,13 @@ async fn fifty_concurrent_commands_leave_contiguous_versions_and_lose_nothing() 
                 tokio::spawn(async move {
                     let quantities = BTreeMap::from([("m-1".to_owned(), n + 1)]);
                     service
-                        .order_action(&order_id, OrderAction::Revise(quantities), &context())
+                        .order_action(
+                            &order_id,
+                            OrderCommand::Revise {
+                                line_item_quantities: quantities,
+                            },
+                            &context(),
+                        )
                         .await
                         .map(|o| (n, o.version))
                 })
@@ -272,7 +278,13 @@ async fn snapshot_plus_tail_loads_the_same_state_as_a_full_replay() {
         for n in 0..11u32 {
             let quantities = BTreeMap::from([("m-2".to_owned(), n + 2)]);
             service
-                .order_action(&order_id, OrderAction::Revise(quantities), &context())
+                .order_action(
+                    &order_id,
+                    OrderCommand::Revise {
+                        line_item_quantities: quantities,
+                    },
+                    &context(),
+                )
                 .await
                 .expect("revised");
         }
@@ -308,7 +320,7 @@ async fn a_snapshot_that_does_not_decode_falls_back_to_a_full_replay() {
             .expect("created");
         let order_id = created.aggregate_id;
         service
-            .order_action(&order_id, OrderAction::Approve, &context())
+            .order_action(&order_id, OrderCommand::Approve, &context())
             .await
             .expect("approved");
         emulator
@@ -405,7 +417,7 @@ async fn a_stored_v1_order_created_event_is_upcast_on_load() {
         );
         assert_eq!(loaded.aggregate.order_total, Money::from_cents(2468));
         let approved = service
-            .order_action(&order_id, OrderAction::Approve, &context())
+            .order_action(&order_id, OrderCommand::Approve, &context())
             .await
             .expect("commands still work");
         assert_eq!(approved.version, 2);
@@ -426,7 +438,7 @@ async fn if_match_with_another_version_answers_version_mismatch_and_writes_nothi
             expected_version: Some(7),
         };
         let result = service
-            .order_action(&order_id, OrderAction::Approve, &stale)
+            .order_action(&order_id, OrderCommand::Approve, &stale)
             .await;
         assert!(
             matches!(
@@ -444,7 +456,7 @@ async fn if_match_with_another_version_answers_version_mismatch_and_writes_nothi
         };
         assert_eq!(
             service
-                .order_action(&order_id, OrderAction::Approve, &current)
+                .order_action(&order_id, OrderCommand::Approve, &current)
                 .await
                 .expect("matches")
                 .version,
@@ -474,13 +486,23 @@ async fn racing_cancel_and_pickup_never_both_succeed() {
                 .expect("created")
                 .aggregate_id;
             service
-                .order_action(&order_id, OrderAction::Approve, &context())
+                .order_action(&order_id, OrderCommand::Approve, &context())
                 .await
                 .expect("approved");
             let (cancel_context, pickup_context) = (context(), context());
             let (cancel, pickup) = tokio::join!(
-                service.order_action(&order_id, OrderAction::Cancel, &cancel_context),
-                service.delivery_action(&order_id, DeliveryAction::PickUp, &pickup_context),
+                service.order_action(
+                    &order_id,
+                    OrderCommand::Cancel {
+                        delivery_picked_up: false
+                    },
+                    &cancel_context
+                ),
+                service.delivery_action(
+                    &order_id,
+                    DeliveryCommand::PickUp { order_status: None },
+                    &pickup_context
+                ),
             );
             assert!(
                 !(cancel.is_ok() && pickup.is_ok()),
@@ -522,21 +544,25 @@ async fn refusals_write_nothing() {
             .expect("created")
             .aggregate_id;
         let pickup = service
-            .delivery_action(&order_id, DeliveryAction::PickUp, &context())
+            .delivery_action(
+                &order_id,
+                DeliveryCommand::PickUp { order_status: None },
+                &context(),
+            )
             .await;
         assert!(
             matches!(pickup, Err(Error::Domain(DomainError::InvalidState(_)))),
             "{pickup:?}"
         );
         let unknown = service
-            .order_action(&unique_id("order"), OrderAction::Approve, &context())
+            .order_action(&unique_id("order"), OrderCommand::Approve, &context())
             .await;
         assert!(
             matches!(unknown, Err(Error::Domain(DomainError::NotFound(_)))),
             "{unknown:?}"
         );
         let deliver = service
-            .delivery_action(&unique_id("order"), DeliveryAction::Deliver, &context())
+            .delivery_action(&unique_id("order"), DeliveryCommand::Deliver, &context())
             .await;
         assert!(
             matches!(deliver, Err(Error::Domain(DomainError::NotFound(_)))),

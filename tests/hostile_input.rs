@@ -17,9 +17,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use bytes::Bytes;
 use ftgo_aws::commands::CommandService;
+use ftgo_aws::lambda::order_history_query::OrderHistoryQuery;
+use ftgo_aws::lambda::{delivery_commands, order_commands, order_history_query as query};
 use ftgo_aws::lambda_http::{self, Body};
-use ftgo_aws::query::OrderHistoryQuery;
-use ftgo_aws::{delivery_commands, order_commands, query};
 use ftgo_infra::gateway::{Gateway, GatewayOptions};
 use ftgo_infra::invoke::{Invocation, InvokeError, Invoker};
 use ftgo_infra::stack::gateway_routes;
@@ -534,16 +534,19 @@ fn nasty_bodies(valid_create: &Value) -> Vec<(String, Vec<u8>)> {
 
 /// Page and consistency tokens no route accepts.
 fn forged_tokens(page_token: &str, consistency_token: &str) -> Vec<(&'static str, String)> {
-    // `<key id>.<payload>.<seal>`: the key id names the page-token key version that sealed it.
-    let (head, tag) = page_token.rsplit_once('.').expect("keyId.payload.seal");
-    let (key_id, payload) = head.split_once('.').expect("keyId.payload");
+    // `keyId.payload.tag` (the key id is absent in older tokens): tamper with the payload.
+    let (head, tag) = page_token.rsplit_once('.').expect("payload.tag");
+    let (key, payload) = match head.rsplit_once('.') {
+        Some((key, payload)) => (format!("{key}."), payload),
+        None => (String::new(), head),
+    };
     let mut decoded = URL_SAFE_NO_PAD.decode(payload).expect("payload");
     let digit = decoded
         .iter_mut()
         .find(|b| b.is_ascii_digit())
-        .expect("a page token's payload holds digits");
+        .expect("the payload holds a number");
     *digit = if *digit == b'9' { b'1' } else { *digit + 1 };
-    let tampered = format!("{key_id}.{}.{tag}", URL_SAFE_NO_PAD.encode(&decoded));
+    let tampered = format!("{key}{}.{tag}", URL_SAFE_NO_PAD.encode(&decoded));
     vec![
         ("pageToken", page_token[..page_token.len() / 2].to_owned()),
         ("pageToken", page_token[..page_token.len() - 1].to_owned()),
@@ -551,7 +554,7 @@ fn forged_tokens(page_token: &str, consistency_token: &str) -> Vec<(&'static str
         ("pageToken", tampered),
         (
             "pageToken",
-            format!("{key_id}.{payload}.{}", URL_SAFE_NO_PAD.encode([0u8; 32])),
+            format!("{payload}.{}", URL_SAFE_NO_PAD.encode([0u8; 32])),
         ),
         ("pageToken", format!("{page_token}{page_token}")),
         ("pageToken", "A".repeat(10 * 1024)),

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use ftgo_aws::idempotency::{
+use ftgo_aws::store::idempotency::{
     Claim, Decision, IdempotencyStore, IdempotentRequest, Record, Status, StoredResponse,
 };
 use ftgo_tests::{Emulator, emulators, unique_id};

@@ -8,7 +8,7 @@ mod read_side;
 
 use std::collections::BTreeSet;
 
-use ftgo_aws::order_history::{ApplyOutcome, HistoryQuery, epoch_millis};
+use ftgo_aws::store::order_history::{ApplyOutcome, HistoryQuery, epoch_millis};
 use ftgo_domain::AggregateType;
 use ftgo_domain::delivery::{DeliveryEvent, DeliveryStatus};
 use ftgo_domain::event::StoredEvent;

@@ -10,15 +10,17 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_lambda_events::dynamodb::EventRecord;
 use aws_sdk_dynamodb::types::AttributeValue;
-use ftgo_aws::commands::{CommandContext, DeliveryAction, OrderAction};
-use ftgo_aws::event_store::EventStore;
-use ftgo_aws::order_history::{HistoryQuery, epoch_millis};
+use ftgo_aws::commands::CommandContext;
 use ftgo_aws::projector::Projector;
+use ftgo_aws::store::event_store::EventStore;
+use ftgo_aws::store::order_history::{HistoryQuery, epoch_millis};
 use ftgo_domain::AggregateType;
 use ftgo_domain::Money;
-use ftgo_domain::delivery::{DeliveryEvent, DeliveryStatus};
+use ftgo_domain::delivery::{DeliveryCommand, DeliveryEvent, DeliveryStatus};
 use ftgo_domain::event::StoredEvent;
-use ftgo_domain::order::{CreateOrder, DeliveryAddress, LineItem, OrderEvent, OrderStatus};
+use ftgo_domain::order::{
+    CreateOrder, DeliveryAddress, LineItem, OrderCommand, OrderEvent, OrderStatus,
+};
 use ftgo_domain::view::OrderView;
 use ftgo_tests::{Emulator, EmulatorKind, emulators, unique_id};
 use proptest::prelude::*;
@@ -759,39 +761,51 @@ async fn run_history(
         let result = match step {
             Step::Approve => side
                 .commands
-                .order_action(&order_id, OrderAction::Approve, &context)
+                .order_action(&order_id, OrderCommand::Approve, &context)
                 .await
                 .map(drop),
             Step::Reject => side
                 .commands
-                .order_action(&order_id, OrderAction::Reject, &context)
+                .order_action(&order_id, OrderCommand::Reject, &context)
                 .await
                 .map(drop),
             Step::Cancel => side
                 .commands
-                .order_action(&order_id, OrderAction::Cancel, &context)
+                .order_action(
+                    &order_id,
+                    OrderCommand::Cancel {
+                        delivery_picked_up: false,
+                    },
+                    &context,
+                )
                 .await
                 .map(drop),
             Step::Revise(quantity) => side
                 .commands
                 .order_action(
                     &order_id,
-                    OrderAction::Revise(std::collections::BTreeMap::from([(
-                        "m-1".to_owned(),
-                        *quantity,
-                    )])),
+                    OrderCommand::Revise {
+                        line_item_quantities: std::collections::BTreeMap::from([(
+                            "m-1".to_owned(),
+                            *quantity,
+                        )]),
+                    },
                     &context,
                 )
                 .await
                 .map(drop),
             Step::PickUp => side
                 .commands
-                .delivery_action(&order_id, DeliveryAction::PickUp, &context)
+                .delivery_action(
+                    &order_id,
+                    DeliveryCommand::PickUp { order_status: None },
+                    &context,
+                )
                 .await
                 .map(drop),
             Step::Deliver => side
                 .commands
-                .delivery_action(&order_id, DeliveryAction::Deliver, &context)
+                .delivery_action(&order_id, DeliveryCommand::Deliver, &context)
                 .await
                 .map(drop),
         };

@@ -6,13 +6,13 @@ mod read_side;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ftgo_aws::commands::{CommandContext, DeliveryAction, OrderAction};
-use ftgo_aws::page_token_key::{PageTokenKeys, RefreshPolicy};
-use ftgo_aws::query::OrderHistoryQuery;
+use ftgo_aws::commands::CommandContext;
+use ftgo_aws::lambda::order_history_query::OrderHistoryQuery;
+use ftgo_aws::store::page_token_key::{PageTokenKeys, RefreshPolicy};
 use ftgo_domain::AggregateType;
 use ftgo_domain::Money;
-use ftgo_domain::delivery::DeliveryEvent;
-use ftgo_domain::order::{CreateOrder, DeliveryAddress, LineItem, OrderEvent};
+use ftgo_domain::delivery::{DeliveryCommand, DeliveryEvent};
+use ftgo_domain::order::{CreateOrder, DeliveryAddress, LineItem, OrderCommand, OrderEvent};
 use ftgo_tests::{Emulator, emulators, unique_id};
 use read_side::{ReadSide, encode, order_created, order_history, record_of_item, rfc3339, stored};
 use serde_json::json;
@@ -792,12 +792,16 @@ async fn consistent_with_answers_409_until_the_view_catches_up_then_200() {
         // Approve and pick up: the older token still passes, the new ones wait.
         let approved = side
             .commands
-            .order_action(&order_id, OrderAction::Approve, &context)
+            .order_action(&order_id, OrderCommand::Approve, &context)
             .await
             .expect("approve");
         let picked = side
             .commands
-            .delivery_action(&order_id, DeliveryAction::PickUp, &context)
+            .delivery_action(
+                &order_id,
+                DeliveryCommand::PickUp { order_status: None },
+                &context,
+            )
             .await
             .expect("pickup");
         for token in [approved.token(), picked.token()] {

@@ -19,7 +19,10 @@ use std::collections::HashMap;
 
 use aws_lambda_events::dynamodb::EventRecord;
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
-use ftgo_aws::projector::{Projected, Projector, plan_record};
+use ftgo_aws::{
+    projector::{Projected, Projector},
+    store::stream_image::plan_record,
+};
 use serde_json::Value;
 
 use crate::template::Template;

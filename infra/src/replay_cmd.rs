@@ -17,12 +17,12 @@ use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 use clap::{Args, Subcommand};
-use ftgo_aws::archive::{Archive, s3_client};
 use ftgo_aws::config::Config;
 use ftgo_aws::replay::{
     Checkpoints, ReplayMode, ReplayRequest, ReplaySummary, Replayer, partition_requests,
     request_objects, send_request,
 };
+use ftgo_aws::store::archive::{Archive, s3_client};
 use ftgo_aws::verify::{
     DateRange, backfill_objects, compare_views, expected_view, missing_from_archive, scan_events,
     scan_view,

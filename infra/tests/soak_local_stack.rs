@@ -24,10 +24,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ftgo_aws::archive::{Archive, s3_client};
 use ftgo_aws::config::Config;
-use ftgo_aws::event_store::EventStore;
-use ftgo_aws::order_history::OrderHistoryDao;
+use ftgo_aws::store::archive::{Archive, s3_client};
+use ftgo_aws::store::event_store::EventStore;
+use ftgo_aws::store::order_history::OrderHistoryDao;
 use ftgo_domain::AggregateType;
 use ftgo_domain::view::OrderView;
 use ftgo_infra::stack::sdk_config;

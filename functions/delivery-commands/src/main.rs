@@ -1,4 +1,4 @@
-//! The `delivery-commands` Lambda: wires [`ftgo_aws::delivery_commands::handle`] to the HTTP API runtime.
+//! The `delivery-commands` Lambda: wires [`ftgo_aws::lambda::delivery_commands::handle`] to the HTTP API runtime.
 
 use ftgo_aws::commands::CommandService;
 use ftgo_aws::config::{self, Config};
@@ -10,7 +10,7 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
     let service = CommandService::from_config(&config::load_sdk_config().await, &config)?;
     ftgo_aws::telemetry::run_http(metrics, |request| {
-        ftgo_aws::delivery_commands::handle(&service, request)
+        ftgo_aws::lambda::delivery_commands::handle(&service, request)
     })
     .await
 }

@@ -1,4 +1,4 @@
-//! The `order-commands` Lambda: wires [`ftgo_aws::order_commands::handle`] to the HTTP API runtime.
+//! The `order-commands` Lambda: wires [`ftgo_aws::lambda::order_commands::handle`] to the HTTP API runtime.
 
 use ftgo_aws::commands::CommandService;
 use ftgo_aws::config::{self, Config};
@@ -10,7 +10,7 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
     let service = CommandService::from_config(&config::load_sdk_config().await, &config)?;
     ftgo_aws::telemetry::run_http(metrics, |request| {
-        ftgo_aws::order_commands::handle(&service, request)
+        ftgo_aws::lambda::order_commands::handle(&service, request)
     })
     .await
 }

@@ -1,4 +1,4 @@
-//! The `order-history-projector` Lambda: wires [`ftgo_aws::projector::handle`] to the event
+//! The `order-history-projector` Lambda: wires [`ftgo_aws::lambda::order_history_projector::handle`] to the event
 //! table's DynamoDB stream.
 
 use ftgo_aws::config::{self, Config};
@@ -11,7 +11,7 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
     let projector = Projector::from_config(&config::load_sdk_config().await, &config)?;
     ftgo_aws::telemetry::run(metrics, |event| {
-        ftgo_aws::projector::handle(&projector, event)
+        ftgo_aws::lambda::order_history_projector::handle(&projector, event)
     })
     .await
 }

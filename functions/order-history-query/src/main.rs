@@ -1,8 +1,8 @@
-//! The `order-history-query` Lambda: wires [`ftgo_aws::query::handle`] to the HTTP API runtime.
+//! The `order-history-query` Lambda: wires [`ftgo_aws::lambda::order_history_query::handle`] to the HTTP API runtime.
 
 use ftgo_aws::config::{self, Config};
+use ftgo_aws::lambda::order_history_query::OrderHistoryQuery;
 use ftgo_aws::lambda_http::Error;
-use ftgo_aws::query::OrderHistoryQuery;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -10,7 +10,7 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
     let service = OrderHistoryQuery::from_config(&config::load_sdk_config().await, &config)?;
     ftgo_aws::telemetry::run_http(metrics, |request| {
-        ftgo_aws::query::handle(&service, request)
+        ftgo_aws::lambda::order_history_query::handle(&service, request)
     })
     .await
 }

@@ -4,13 +4,15 @@
 //!
 //! Run with `cargo bench -p ftgo-aws --bench projector`. Records come from the sample batches in
 //! `events/order-history-projector/`, so the bench measures the payloads the tests project.
+// A benchmark, like a test, stops loudly on a broken sample.
+#![allow(clippy::expect_used)]
 
 use std::hint::black_box;
 
 use aws_lambda_events::dynamodb::{Event, EventRecord};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use ftgo_aws::order_history::update_item_input;
-use ftgo_aws::projector::{decode_image, image, plan_record};
+use ftgo_aws::store::order_history::update_item_input;
+use ftgo_aws::store::stream_image::{decode_image, image, plan_record};
 use ftgo_domain::view::{keywords_of, plan};
 
 const LIFECYCLE: &str =

@@ -6,11 +6,14 @@
 //!
 //! Run with `cargo bench -p ftgo-aws --bench replay` (or `make bench`).
 
+// A benchmark panics on broken fixtures rather than measuring them.
+#![allow(clippy::expect_used)]
+
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use ftgo_aws::archive::encode;
 use ftgo_aws::replay::{CHUNK_EVENTS, chunk_streams, decode_lines};
+use ftgo_aws::store::archive::encode;
 use ftgo_domain::AggregateType;
 use ftgo_domain::Money;
 use ftgo_domain::delivery::DeliveryEvent;

@@ -5,15 +5,16 @@ use std::time::Duration;
 
 use ftgo_domain::delivery::{Delivery, DeliveryCommand};
 use ftgo_domain::event::{EventStamp, Metadata, StoredEvent};
+use ftgo_domain::guard::{CrossAggregate, Reading};
 use ftgo_domain::order::{CreateOrder, Order, OrderCommand};
 use ftgo_domain::token::ConsistencyToken;
-use ftgo_domain::{Aggregate, AggregateType, DomainError};
+use ftgo_domain::{Aggregate, AggregateType};
 use rand::Rng;
 use time::OffsetDateTime;
 
 use crate::error::Error;
-use crate::event_store::{EventStore, Loaded, StreamHead};
-use crate::idempotency::IdempotencyStore;
+use crate::store::event_store::{EventStore, Loaded, StreamHead};
+use crate::store::idempotency::IdempotencyStore;
 
 /// How often and how patiently a command retries after losing a race.
 #[derive(Debug, Clone, Copy)]
@@ -80,34 +81,11 @@ impl<A: Aggregate> Outcome<A> {
     }
 }
 
-/// A command on an existing order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OrderAction {
-    /// Approve it.
-    Approve,
-    /// Reject it.
-    Reject,
-    /// Cancel it (guarded by the delivery's head).
-    Cancel,
-    /// Change quantities.
-    Revise(std::collections::BTreeMap<String, u32>),
-}
-
-/// A command on an order's delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeliveryAction {
-    /// The courier picks it up (guarded by the order's head).
-    PickUp,
-    /// The courier delivers it.
-    Deliver,
-}
-
 /// What a command read of the other aggregate of its order, and where that stream ended.
 #[derive(Debug, Clone)]
 struct OtherAggregate {
     head: StreamHead,
-    order_status: Option<ftgo_domain::order::OrderStatus>,
-    delivery_status: Option<ftgo_domain::delivery::DeliveryStatus>,
+    reading: Reading,
 }
 
 /// Whether a command starts a new stream (under a fresh id) or works on an existing one.
@@ -166,55 +144,43 @@ impl CommandService {
         .await
     }
 
-    /// Runs `action` on order `order_id`. A cancel reads the delivery and appends only while
-    /// the delivery's stream still ends where it was read.
+    /// Runs `command` on order `order_id` (see [`CommandService::run`]).
     pub async fn order_action(
         &self,
         order_id: &str,
-        action: OrderAction,
+        command: OrderCommand,
         context: &CommandContext,
     ) -> Result<Outcome<Order>, Error> {
-        let depends_on = (action == OrderAction::Cancel).then_some(AggregateType::Delivery);
-        self.execute::<Order>(order_id, context, Stream::Existing, depends_on, |other| {
-            Ok(match &action {
-                OrderAction::Approve => OrderCommand::Approve,
-                OrderAction::Reject => OrderCommand::Reject,
-                OrderAction::Revise(quantities) => OrderCommand::Revise {
-                    line_item_quantities: quantities.clone(),
-                },
-                OrderAction::Cancel => OrderCommand::Cancel {
-                    delivery_picked_up: other.is_some_and(|o| o.delivery_status.is_some()),
-                },
-            })
-        })
-        .await
+        self.run::<Order>(order_id, command, context).await
     }
 
-    /// Runs `action` on the delivery of order `order_id`. Both read the order (an unknown
-    /// order is 404); a pickup appends only while the order's stream still ends where it was
-    /// read.
+    /// Runs `command` on the delivery of order `order_id` (see [`CommandService::run`]).
     pub async fn delivery_action(
         &self,
         order_id: &str,
-        action: DeliveryAction,
+        command: DeliveryCommand,
         context: &CommandContext,
     ) -> Result<Outcome<Delivery>, Error> {
-        self.execute::<Delivery>(
-            order_id,
-            context,
-            Stream::Existing,
-            Some(AggregateType::Order),
-            |other| {
-                let order_status = other.and_then(|o| o.order_status);
-                match action {
-                    DeliveryAction::PickUp => Ok(DeliveryCommand::PickUp { order_status }),
-                    DeliveryAction::Deliver if order_status.is_none() => {
-                        Err(DomainError::NotFound("order not found".into()).into())
-                    }
-                    DeliveryAction::Deliver => Ok(DeliveryCommand::Deliver),
-                }
-            },
-        )
+        self.run::<Delivery>(order_id, command, context).await
+    }
+
+    /// Runs `command` on the existing aggregate `id`. When the domain's cross-aggregate rule
+    /// ([`CrossAggregate`]) says the command depends on the order's other aggregate, that one
+    /// is read, completes the command, and the append lands only while its stream still ends
+    /// where it was read.
+    pub async fn run<A: CrossAggregate>(
+        &self,
+        id: &str,
+        command: A::Command,
+        context: &CommandContext,
+    ) -> Result<Outcome<A>, Error>
+    where
+        A::Command: Clone,
+    {
+        let depends_on = A::depends_on(&command);
+        self.execute::<A>(id, context, Stream::Existing, depends_on, |other| {
+            Ok(A::complete(command.clone(), other.map(|o| &o.reading))?)
+        })
         .await
     }
 
@@ -233,8 +199,10 @@ impl CommandService {
                         stream_id,
                         version: order.version,
                     },
-                    order_status: order.aggregate.status,
-                    delivery_status: None,
+                    reading: Reading {
+                        order_status: order.aggregate.status,
+                        delivery_status: None,
+                    },
                 }
             }
             AggregateType::Delivery => {
@@ -244,8 +212,10 @@ impl CommandService {
                         stream_id,
                         version: delivery.version,
                     },
-                    order_status: None,
-                    delivery_status: delivery.aggregate.status,
+                    reading: Reading {
+                        order_status: None,
+                        delivery_status: delivery.aggregate.status,
+                    },
                 }
             }
         })

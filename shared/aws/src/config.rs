@@ -17,7 +17,7 @@ pub mod events_table {
     pub const EVENT_ID: &str = "eventId";
 }
 
-/// Attribute names of the idempotency table (`ftgo-idempotency`), see [`crate::idempotency`].
+/// Attribute names of the idempotency table (`ftgo-idempotency`), see [`crate::store::idempotency`].
 pub mod idempotency_table {
     /// Partition key: a hash of caller, method, path and the client's `Idempotency-Key`.
     pub const KEY: &str = "idempotencyKey";

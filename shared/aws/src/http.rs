@@ -227,41 +227,6 @@ pub fn request_id(request: &Request) -> String {
     .unwrap_or_default()
 }
 
-/// The path's segments after the stage, e.g. `["orders", "o-1", "approve"]`.
-pub fn path_segments(request: &Request) -> Vec<String> {
-    let raw = request.raw_http_path();
-    let path = if raw.is_empty() {
-        request.uri().path()
-    } else {
-        raw
-    };
-    path.split('/')
-        .filter(|segment| !segment.is_empty())
-        .map(percent_decode)
-        .collect()
-}
-
-/// Decodes `%XX` escapes (invalid escapes are kept as they are).
-fn percent_decode(segment: &str) -> String {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[index] == b'%'
-            && index + 2 < bytes.len()
-            && let (Some(high), Some(low)) = (hex(bytes[index + 1]), hex(bytes[index + 2]))
-        {
-            out.push((high * 16 + low) as u8);
-            index += 3;
-            continue;
-        }
-        out.push(bytes[index]);
-        index += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Checks an identifier taken from the path (`orderId`, `consumerId`): 400 naming `field` when
 /// it is longer than any id this system hands out or accepts.
 pub fn path_id<'a>(field: &str, value: &'a str) -> Result<&'a str, ApiError> {
@@ -303,13 +268,6 @@ pub fn no_route(request: &Request) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percent_decoding_keeps_invalid_escapes() {
-        assert_eq!(percent_decode("a%20b"), "a b");
-        assert_eq!(percent_decode("100%"), "100%");
-        assert_eq!(percent_decode("%zz"), "%zz");
-    }
 
     #[test]
     fn unavailable_aws_answers_503_with_retry_after() {

@@ -1,38 +1,33 @@
-//! FTGO adapters and Lambda handlers.
+//! FTGO adapters and Lambda handlers, in layers (each depends only on the ones below it):
 //!
-//! The domain (`ftgo-domain`) decides; this crate connects it to AWS:
-//! * [`event_store`]: DynamoDB event streams and snapshots, conditional appends;
-//! * [`commands`]: the application service that loads, decides, appends and retries;
-//! * [`auth`]: the caller from the JWT claims API Gateway passes, and its verdicts as answers;
-//! * [`http`]: the HTTP error shape and request parsing shared by the HTTP handlers;
-//! * [`idempotency`]: `Idempotency-Key` records, and serving a command once per key;
-//! * [`order_commands`], [`delivery_commands`]: the command Lambdas' handlers;
-//! * [`order_history`]: the order-history view DAO; [`projector`], [`query`]: its Lambdas' handlers;
-//! * [`page_token_key`]: the page-token keys, from Secrets Manager;
-//! * [`archive`]: the S3 event archive; [`archiver`], [`replay`]: its Lambdas' handlers.
-//! * [`verify`]: comparing the view and the archive with the event table.
-//! * [`view_snapshot`]: compacted view snapshots at a watermark (the two-step rebuild).
+//! * [`lambda`] — handlers, one module per function (`order_commands`, `delivery_commands`,
+//!   `order_history_query`, `order_history_projector`, `event_archiver`);
+//! * application services — [`commands`] (load, decide, append, retry), [`projector`] (stream
+//!   records to view updates, gap filling, dead letters), [`replay`] (archive replay plans; it
+//!   also still holds the `archive-replayer` handler);
+//! * [`store`] — adapters over AWS resources: the event store, the order-history view DAO, the
+//!   S3 archive, idempotency records, page-token keys, stream-image decoding;
+//! * the edge, used by all — [`routes`] (the route keys of `template.yaml`), [`http`] (error
+//!   shape and request parsing), [`auth`] (the caller from the JWT claims), [`telemetry`],
+//!   [`config`], [`error`];
+//! * archive tooling — [`verify`] (comparing the view and the archive with the event table),
+//!   [`view_snapshot`] (compacted view snapshots at a watermark, the two-step rebuild).
 //!
-//! Each Lambda's `main.rs` builds its clients once and hands requests to a handler here.
+//! The domain (`ftgo-domain`) decides; this crate connects it to AWS. Each Lambda's `main.rs`
+//! builds its clients once and hands requests to a handler here.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod archive;
-pub mod archiver;
 pub mod auth;
 pub mod commands;
 pub mod config;
-pub mod delivery_commands;
 pub mod error;
-pub mod event_store;
 pub mod http;
-pub mod idempotency;
-pub mod order_commands;
-pub mod order_history;
-pub mod page_token_key;
+pub mod lambda;
 pub mod projector;
-pub mod query;
 pub mod replay;
+pub mod routes;
+pub mod store;
 pub mod telemetry;
 pub mod verify;
 pub mod view_snapshot;

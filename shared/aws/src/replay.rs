@@ -45,15 +45,15 @@ use std::io::{BufRead, BufReader};
 
 use flate2::read::MultiGzDecoder;
 
-use crate::archive::{
+use crate::config::Config;
+use crate::error::Error;
+use crate::projector::{Projected, Projector};
+use crate::store::archive::{
     Archive, FORMAT_PREFIX, OBJECT_SUFFIX, UNDECODABLE_PREFIX, compare_sequence_numbers,
     sanitise_segment, sort_and_dedup,
 };
-use crate::config::Config;
-use crate::error::Error;
-use crate::event_store::EventStore;
-use crate::order_history::OrderHistoryDao;
-use crate::projector::{Projected, Projector};
+use crate::store::event_store::EventStore;
+use crate::store::order_history::OrderHistoryDao;
 use crate::verify::DateRange;
 
 /// How many streams one replayer applies at once.
@@ -355,7 +355,7 @@ impl Replayer {
     pub fn from_config(sdk: &aws_config::SdkConfig, config: &Config) -> Result<Self, Error> {
         Config::require(&config.events_table, "EVENTS_TABLE")?;
         Ok(Self::new(
-            crate::archive::s3_client(sdk),
+            crate::store::archive::s3_client(sdk),
             aws_sdk_dynamodb::Client::new(sdk),
             aws_sdk_sqs::Client::new(sdk),
             config.clone(),
@@ -772,7 +772,7 @@ mod tests {
             event("Order#b", 1),
             event("Order#b", 2),
         ];
-        let bytes = crate::archive::encode(&events).unwrap();
+        let bytes = crate::store::archive::encode(&events).unwrap();
         let decoded: Vec<StoredEvent> = decode_lines(&bytes).collect::<Result<_, _>>().unwrap();
         assert_eq!(decoded, events);
         let streams = chunk_streams(decoded);

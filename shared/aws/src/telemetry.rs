@@ -62,21 +62,6 @@ pub fn count(name: &'static str, by: u64) {
     metrics::counter!(name).increment(by);
 }
 
-/// Counts how one record fared in the projector.
-pub fn projected(outcome: &crate::projector::Projected) {
-    use crate::projector::Projected;
-    match outcome {
-        Projected::Applied => count(names::EVENTS_PROJECTED, 1),
-        Projected::Duplicate => count(names::DUPLICATES_SKIPPED, 1),
-        Projected::FilledGap { filled } => {
-            count(names::GAPS_HEALED, 1);
-            count(names::EVENTS_PROJECTED, 1 + *filled as u64);
-        }
-        // Dead-lettered, and counted as `DeadLettered` where that happens.
-        Projected::Blocked { .. } | Projected::ConfirmedGap { .. } => {}
-    }
-}
-
 /// The span one stream record is projected in: its event id and correlation id, so that each
 /// log line about it carries them at the top level.
 pub fn record_span(record: &aws_lambda_events::dynamodb::EventRecord) -> tracing::Span {

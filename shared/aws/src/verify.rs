@@ -18,11 +18,11 @@ use ftgo_domain::view::OrderView;
 use time::Date;
 use time::macros::format_description;
 
-use crate::archive::{
+use crate::error::Error;
+use crate::store::archive::{
     ArchiveObject, OBJECT_SUFFIX, event_date, partition_of, partition_prefix, sanitise_segment,
 };
-use crate::error::Error;
-use crate::order_history::view_from_item;
+use crate::store::order_history::view_from_item;
 
 /// The `<shard>` key segment of objects written by a backfill (no stream shard wrote them).
 pub const BACKFILL_SHARD: &str = "backfill";
@@ -311,7 +311,7 @@ pub fn missing_from_archive(
         .filter(|e| !archived.contains(&(e.stream_id.clone(), e.version)))
         .cloned()
         .collect();
-    crate::archive::sort_and_dedup(&mut missing);
+    crate::store::archive::sort_and_dedup(&mut missing);
     missing
 }
 

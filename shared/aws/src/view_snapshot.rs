@@ -30,9 +30,9 @@ use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
 
-use crate::archive::{Archive, partition_of, partition_prefix, sanitise_segment};
 use crate::error::Error;
 use crate::replay::{Checkpoint, Checkpoints};
+use crate::store::archive::{Archive, partition_of, partition_prefix, sanitise_segment};
 
 /// The prefix of view snapshots in the archive bucket.
 pub const VIEW_SNAPSHOT_PREFIX: &str = "view-snapshots/";

@@ -37,8 +37,9 @@ impl DeliveryStatus {
 /// Commands a delivery accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryCommand {
-    /// The courier picks the order up. `order_status` is what the caller read of the order
-    /// (`None`: no such order); the caller's append is conditional on that reading.
+    /// The courier picks the order up. `order_status` is what was read of the order (`None`:
+    /// no such order), set by [`crate::guard::CrossAggregate::complete`]; the append is
+    /// conditional on that reading.
     PickUp {
         /// The order's status as read.
         order_status: Option<OrderStatus>,
@@ -57,14 +58,7 @@ pub enum DeliveryEvent {
     DeliveryDelivered {},
 }
 
-impl DomainEvent for DeliveryEvent {
-    fn event_type(&self) -> &'static str {
-        match self {
-            DeliveryEvent::DeliveryPickedUp {} => "DeliveryPickedUp",
-            DeliveryEvent::DeliveryDelivered {} => "DeliveryDelivered",
-        }
-    }
-}
+impl DomainEvent for DeliveryEvent {}
 
 /// The state of one delivery.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,11 +15,36 @@ use crate::aggregate_type::AggregateType;
 use crate::error::DomainError;
 
 /// An event of one aggregate type, as the domain sees it.
+///
+/// Its `eventType` name is its serde tag (`#[serde(tag = "eventType", content = "payload")]`,
+/// the variant's name): the one place it is written. [`StoredEvent::record`] reads it from
+/// there, and [`variant_names`] lists every variant's.
 pub trait DomainEvent:
     Serialize + DeserializeOwned + Clone + Send + Sync + std::fmt::Debug
 {
-    /// The `eventType` name, e.g. `OrderCreated`.
-    fn event_type(&self) -> &'static str;
+}
+
+/// The `eventType` name of every variant of `E`, as its serde derive knows them.
+///
+/// Serde's derive names every variant it accepts when it refuses an unknown one; this reads
+/// that list, so that tests can enumerate the variants without a hand-kept copy.
+pub fn variant_names<E: DomainEvent>() -> Vec<String> {
+    let probe = serde_json::json!({ "eventType": "\u{0}", "payload": {} });
+    let message = match serde_json::from_value::<E>(probe) {
+        Ok(_) => return Vec::new(),
+        Err(error) => error.to_string(),
+    };
+    // "unknown variant ``, expected `A`" / "… expected `A` or `B`" / "… expected one of `A`, `B`, …"
+    message
+        .split_once("expected ")
+        .map(|(_, list)| {
+            list.split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Correlation and causation ids carried by every event.
@@ -81,10 +106,17 @@ impl StoredEvent {
         metadata: Metadata,
     ) -> Result<Self, DomainError> {
         let tagged = serde_json::to_value(event).map_err(|e| DomainError::Decode(e.to_string()))?;
-        let payload = match tagged {
-            Value::Object(mut map) => map
-                .remove("payload")
-                .unwrap_or(Value::Object(Default::default())),
+        let (event_type, payload) = match tagged {
+            Value::Object(mut map) => match map.remove("eventType") {
+                Some(Value::String(event_type)) => (
+                    event_type,
+                    map.remove("payload")
+                        .unwrap_or(Value::Object(Default::default())),
+                ),
+                _ => {
+                    return Err(DomainError::Decode("event has no eventType tag".to_owned()));
+                }
+            },
             other => {
                 return Err(DomainError::Decode(format!(
                     "event is not an object: {other}"
@@ -95,8 +127,8 @@ impl StoredEvent {
             stream_id: aggregate_type.stream_id(aggregate_id),
             version,
             event_id: stamp.event_id,
-            event_type: event.event_type().to_owned(),
-            schema_version: current_schema_version(event.event_type()),
+            schema_version: current_schema_version(&event_type),
+            event_type,
             aggregate_type: aggregate_type.as_str().to_owned(),
             aggregate_id: aggregate_id.to_owned(),
             occurred_at: stamp.occurred_at,
@@ -180,7 +212,119 @@ fn order_created_v1_to_v2(payload: Value) -> Result<Value, DomainError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::order::OrderEvent;
+    use crate::delivery::DeliveryEvent;
+    use crate::money::Money;
+    use crate::order::{LineItem, OrderCreated, OrderEvent};
+
+    /// One sample of every event type. `every_event_type_has_a_sample` fails when a variant is
+    /// added to an event enum without a sample here.
+    fn samples() -> Vec<(AggregateType, StoredEvent)> {
+        let line = LineItem {
+            menu_item_id: "m-1".into(),
+            name: "Chicken Vindaloo".into(),
+            quantity: 2,
+            price: Money::from_cents(1234),
+        };
+        let order = [
+            OrderEvent::OrderCreated(OrderCreated {
+                consumer_id: "c-1".into(),
+                restaurant_id: "r-1".into(),
+                restaurant_name: "Ajanta".into(),
+                line_items: vec![line.clone()],
+                delivery_address: None,
+                order_total: Money::from_cents(2468),
+            }),
+            OrderEvent::OrderApproved {},
+            OrderEvent::OrderRejected {},
+            OrderEvent::OrderCancelled {},
+            OrderEvent::OrderRevised {
+                line_items: vec![line],
+                order_total: Money::from_cents(2468),
+            },
+        ];
+        let delivery = [
+            DeliveryEvent::DeliveryPickedUp {},
+            DeliveryEvent::DeliveryDelivered {},
+        ];
+        let stamp = || EventStamp {
+            event_id: "e".into(),
+            occurred_at: OffsetDateTime::UNIX_EPOCH,
+        };
+        let record = |kind, version, event: &dyn Fn(u64) -> StoredEvent| (kind, event(version));
+        let mut all = Vec::new();
+        for (version, event) in (1..).zip(&order) {
+            all.push(record(AggregateType::Order, version, &|v| {
+                StoredEvent::record(
+                    AggregateType::Order,
+                    "o-1",
+                    v,
+                    event,
+                    stamp(),
+                    Metadata::default(),
+                )
+                .unwrap()
+            }));
+        }
+        for (version, event) in (1..).zip(&delivery) {
+            all.push(record(AggregateType::Delivery, version, &|v| {
+                StoredEvent::record(
+                    AggregateType::Delivery,
+                    "o-1",
+                    v,
+                    event,
+                    stamp(),
+                    Metadata::default(),
+                )
+                .unwrap()
+            }));
+        }
+        all
+    }
+
+    #[test]
+    fn every_event_type_has_a_sample() {
+        let names = |kind| -> std::collections::BTreeSet<String> {
+            samples()
+                .into_iter()
+                .filter(|(k, _)| *k == kind)
+                .map(|(_, e)| e.event_type)
+                .collect()
+        };
+        let declared =
+            |list: Vec<String>| list.into_iter().collect::<std::collections::BTreeSet<_>>();
+        assert_eq!(declared(variant_names::<OrderEvent>()).len(), 5);
+        assert_eq!(
+            names(AggregateType::Order),
+            declared(variant_names::<OrderEvent>())
+        );
+        assert_eq!(
+            names(AggregateType::Delivery),
+            declared(variant_names::<DeliveryEvent>())
+        );
+    }
+
+    #[test]
+    fn every_event_type_records_its_serde_tag_decodes_and_plans_a_view_update() {
+        for (kind, stored) in samples() {
+            let tag = match kind {
+                AggregateType::Order => {
+                    serde_json::to_value(stored.decode::<OrderEvent>().unwrap())
+                }
+                AggregateType::Delivery => {
+                    serde_json::to_value(stored.decode::<DeliveryEvent>().unwrap())
+                }
+            }
+            .unwrap()["eventType"]
+                .clone();
+            assert_eq!(tag, stored.event_type.as_str(), "{stored:?}");
+            assert_eq!(
+                stored.schema_version,
+                current_schema_version(&stored.event_type)
+            );
+            let update = crate::view::plan(&stored).unwrap();
+            assert_eq!(update.source, kind);
+        }
+    }
 
     fn v1_order_created() -> StoredEvent {
         StoredEvent {

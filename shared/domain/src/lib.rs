@@ -3,6 +3,7 @@
 //! * [`order::Order`] and [`delivery::Delivery`] are event-sourced aggregates in the shape
 //!   `cqrs-es` made familiar: [`Aggregate::handle`] decides which events a command produces,
 //!   [`Aggregate::apply`] evolves state from an event. Both are pure.
+//! * [`guard`] is the cross-aggregate rule: which other stream of its order a command reads.
 //! * [`event`] holds the stored-event envelope, schema versions and upcasters.
 //! * [`view`] holds the order-history view rules: how each event changes a view item.
 //! * [`money`] keeps amounts in integer cents.
@@ -18,6 +19,7 @@ pub mod aggregate_type;
 pub mod delivery;
 pub mod error;
 pub mod event;
+pub mod guard;
 pub mod money;
 pub mod order;
 pub mod token;

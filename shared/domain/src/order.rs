@@ -1,6 +1,6 @@
 //! The `Order` aggregate: create, approve, reject, cancel, revise.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -109,8 +109,9 @@ pub enum OrderCommand {
     Approve,
     /// The restaurant refuses it.
     Reject,
-    /// The consumer cancels it. `delivery_picked_up` is what the caller read of the order's
-    /// delivery; the caller's append is conditional on that reading still being current.
+    /// The consumer cancels it. `delivery_picked_up` is what was read of the order's delivery,
+    /// set by [`crate::guard::CrossAggregate::complete`]; the append is conditional on that
+    /// reading still being current.
     Cancel {
         /// Whether the order's delivery has been picked up.
         delivery_picked_up: bool,
@@ -162,17 +163,7 @@ pub enum OrderEvent {
     },
 }
 
-impl DomainEvent for OrderEvent {
-    fn event_type(&self) -> &'static str {
-        match self {
-            OrderEvent::OrderCreated(_) => "OrderCreated",
-            OrderEvent::OrderApproved {} => "OrderApproved",
-            OrderEvent::OrderRejected {} => "OrderRejected",
-            OrderEvent::OrderCancelled {} => "OrderCancelled",
-            OrderEvent::OrderRevised { .. } => "OrderRevised",
-        }
-    }
-}
+impl DomainEvent for OrderEvent {}
 
 /// The state of one order, folded from its events. `status` is `None` until it is created.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,6 +205,14 @@ impl Order {
     }
 }
 
+mod validation;
+
+use validation::validate_create;
+pub use validation::{
+    MAX_ID_BYTES, MAX_ID_CHARS, MAX_LINE_ITEMS, MAX_NAME_CHARS, is_id_char, require_id,
+    require_line_count, require_name,
+};
+
 /// Sums the lines, refusing an overflowing total.
 fn total_of(line_items: &[LineItem]) -> Result<Money, DomainError> {
     line_items
@@ -222,121 +221,6 @@ fn total_of(line_items: &[LineItem]) -> Result<Money, DomainError> {
             line.total().and_then(|t| sum.checked_add(t))
         })
         .ok_or_else(|| DomainError::validation("lineItems", "order total is too large"))
-}
-
-/// Checks a one-line text (a name, an address line): not blank, no control characters and no
-/// bidirectional embedding, override or isolate controls (which could make it display as
-/// something else).
-fn require_text(field: &str, value: &str) -> Result<(), DomainError> {
-    if value.trim().is_empty() {
-        return Err(DomainError::validation(field, "must not be empty"));
-    }
-    let bidi_control = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
-    if let Some(bad) = value.chars().find(|c| c.is_control() || bidi_control(*c)) {
-        return Err(DomainError::validation(
-            field,
-            format!("must not hold control characters (found {bad:?})"),
-        ));
-    }
-    Ok(())
-}
-
-/// Identifiers become (parts of) DynamoDB keys and of every answer: at most this many
-/// characters, each one of [`is_id_char`] (DESIGN §3 limits).
-pub const MAX_ID_CHARS: usize = 64;
-
-/// [`MAX_ID_CHARS`] in bytes (identifiers are ASCII).
-pub const MAX_ID_BYTES: usize = MAX_ID_CHARS;
-
-/// Names (restaurant, line items) and address lines hold at most this many characters.
-pub const MAX_NAME_CHARS: usize = 200;
-
-/// An order holds at most this many line items.
-pub const MAX_LINE_ITEMS: usize = 50;
-
-/// Whether `c` may appear in an identifier: `A–Z a–z 0–9 . _ : -`.
-pub const fn is_id_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')
-}
-
-/// Checks an identifier: 1 to [`MAX_ID_CHARS`] characters, each one of [`is_id_char`].
-pub fn require_id(field: &str, value: &str) -> Result<(), DomainError> {
-    if value.is_empty() || value.len() > MAX_ID_CHARS || !value.chars().all(is_id_char) {
-        return Err(DomainError::validation(
-            field,
-            format!("must be 1 to {MAX_ID_CHARS} characters of A-Z, a-z, 0-9, '.', '_', ':', '-'"),
-        ));
-    }
-    Ok(())
-}
-
-/// Checks a name or an address line: not blank, at most [`MAX_NAME_CHARS`] characters, no
-/// control or bidirectional-override characters (so that its JSON form is at most 4 bytes a character, which bounds every
-/// answer's size).
-pub fn require_name(field: &str, value: &str) -> Result<(), DomainError> {
-    require_text(field, value)?;
-    if value.chars().count() > MAX_NAME_CHARS {
-        return Err(DomainError::validation(
-            field,
-            format!("must be at most {MAX_NAME_CHARS} characters"),
-        ));
-    }
-    Ok(())
-}
-
-/// Checks the number of line items: 1 to [`MAX_LINE_ITEMS`].
-pub fn require_line_count(field: &str, count: usize) -> Result<(), DomainError> {
-    if count == 0 {
-        return Err(DomainError::validation(
-            field,
-            "must hold at least one line item",
-        ));
-    }
-    if count > MAX_LINE_ITEMS {
-        return Err(DomainError::validation(
-            field,
-            format!("must hold at most {MAX_LINE_ITEMS} line items, not {count}"),
-        ));
-    }
-    Ok(())
-}
-
-fn validate_create(command: &CreateOrder) -> Result<(), DomainError> {
-    require_id("consumerId", &command.consumer_id)?;
-    require_id("restaurantId", &command.restaurant_id)?;
-    require_name("restaurantName", &command.restaurant_name)?;
-    require_line_count("lineItems", command.line_items.len())?;
-    let mut seen = HashSet::new();
-    for (index, line) in command.line_items.iter().enumerate() {
-        require_id(
-            &format!("lineItems[{index}].menuItemId"),
-            &line.menu_item_id,
-        )?;
-        require_name(&format!("lineItems[{index}].name"), &line.name)?;
-        if line.quantity == 0 {
-            return Err(DomainError::validation(
-                format!("lineItems[{index}].quantity"),
-                "must be at least 1",
-            ));
-        }
-        if !seen.insert(line.menu_item_id.as_str()) {
-            return Err(DomainError::validation(
-                format!("lineItems[{index}].menuItemId"),
-                "appears twice",
-            ));
-        }
-    }
-    let address = &command.delivery_address;
-    require_name("deliveryAddress.street1", &address.street1)?;
-    if let Some(street2) = &address.street2
-        && !street2.is_empty()
-    {
-        require_name("deliveryAddress.street2", street2)?;
-    }
-    require_name("deliveryAddress.city", &address.city)?;
-    require_name("deliveryAddress.state", &address.state)?;
-    require_name("deliveryAddress.zip", &address.zip)?;
-    Ok(())
 }
 
 fn revised_lines(

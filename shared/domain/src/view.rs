@@ -37,24 +37,7 @@ pub fn line_item_keywords(line_items: &[LineItem]) -> BTreeSet<String> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ViewChange {
     /// The order was created: everything but the delivery status.
-    Created {
-        /// Who ordered.
-        consumer_id: String,
-        /// From which restaurant.
-        restaurant_id: String,
-        /// The restaurant's name.
-        restaurant_name: String,
-        /// The lines.
-        line_items: Vec<LineItem>,
-        /// Their total.
-        order_total: Money,
-        /// The event's time: the order's creation date.
-        creation_date: OffsetDateTime,
-        /// Tokens of the line items' names.
-        keywords: BTreeSet<String>,
-        /// Tokens of the restaurant's name.
-        restaurant_keywords: BTreeSet<String>,
-    },
+    Created(CreatedView),
     /// The order's status changed.
     Status(OrderStatus),
     /// The order's lines changed.
@@ -68,6 +51,29 @@ pub enum ViewChange {
     },
     /// The delivery's status changed.
     Delivery(DeliveryStatus),
+}
+
+/// What a creation writes on its order's view item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedView {
+    /// Who ordered.
+    pub consumer_id: String,
+    /// The status a new order starts in.
+    pub status: OrderStatus,
+    /// From which restaurant.
+    pub restaurant_id: String,
+    /// The restaurant's name.
+    pub restaurant_name: String,
+    /// The lines.
+    pub line_items: Vec<LineItem>,
+    /// Their total.
+    pub order_total: Money,
+    /// The event's time: the order's creation date.
+    pub creation_date: OffsetDateTime,
+    /// Tokens of the line items' names.
+    pub keywords: BTreeSet<String>,
+    /// Tokens of the restaurant's name.
+    pub restaurant_keywords: BTreeSet<String>,
 }
 
 /// One event's update of one view item.
@@ -145,7 +151,8 @@ pub fn plan_decoded(
         AnyEvent::Order(event) => (
             AggregateType::Order,
             match event {
-                OrderEvent::OrderCreated(created) => ViewChange::Created {
+                OrderEvent::OrderCreated(created) => ViewChange::Created(CreatedView {
+                    status: OrderStatus::ApprovalPending,
                     keywords: line_item_keywords(&created.line_items),
                     restaurant_keywords: keywords_of(&created.restaurant_name),
                     consumer_id: created.consumer_id,
@@ -154,7 +161,7 @@ pub fn plan_decoded(
                     line_items: created.line_items,
                     order_total: created.order_total,
                     creation_date: occurred_at,
-                },
+                }),
                 OrderEvent::OrderApproved {} => ViewChange::Status(OrderStatus::Approved),
                 OrderEvent::OrderRejected {} => ViewChange::Status(OrderStatus::Rejected),
                 OrderEvent::OrderCancelled {} => ViewChange::Status(OrderStatus::Cancelled),
@@ -272,25 +279,17 @@ impl OrderView {
         }
         self.order_id.clone_from(&update.order_id);
         match &update.change {
-            ViewChange::Created {
-                consumer_id,
-                restaurant_id,
-                restaurant_name,
-                line_items,
-                order_total,
-                creation_date,
-                keywords,
-                restaurant_keywords,
-            } => {
-                self.consumer_id = Some(consumer_id.clone());
-                self.status = Some(OrderStatus::ApprovalPending);
-                self.restaurant_id.clone_from(restaurant_id);
-                self.restaurant_name.clone_from(restaurant_name);
-                self.line_items.clone_from(line_items);
-                self.order_total = *order_total;
-                self.creation_date = Some(*creation_date);
-                self.keywords.clone_from(keywords);
-                self.restaurant_keywords.clone_from(restaurant_keywords);
+            ViewChange::Created(created) => {
+                self.consumer_id = Some(created.consumer_id.clone());
+                self.status = Some(created.status);
+                self.restaurant_id.clone_from(&created.restaurant_id);
+                self.restaurant_name.clone_from(&created.restaurant_name);
+                self.line_items.clone_from(&created.line_items);
+                self.order_total = created.order_total;
+                self.creation_date = Some(created.creation_date);
+                self.keywords.clone_from(&created.keywords);
+                self.restaurant_keywords
+                    .clone_from(&created.restaurant_keywords);
             }
             ViewChange::Status(status) => self.status = Some(*status),
             ViewChange::Revised {
@@ -456,7 +455,7 @@ mod tests {
     #[test]
     fn creation_date_is_the_events_time() {
         let update = plan(&stored(AggregateType::Order, 1, &created())).unwrap();
-        let ViewChange::Created { creation_date, .. } = update.change else {
+        let ViewChange::Created(CreatedView { creation_date, .. }) = update.change else {
             panic!()
         };
         assert_eq!(

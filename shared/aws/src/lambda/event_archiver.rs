@@ -1,5 +1,5 @@
 //! The `event-archiver` Lambda: writes every event of the event table's DynamoDB stream to the
-//! S3 archive ([`crate::archive`]).
+//! S3 archive ([`crate::store::archive`]).
 //!
 //! One invocation gets one batch of one shard's records:
 //! * each record's `NewImage` is decoded with `serde_dynamo` into a [`StoredEvent`];
@@ -29,11 +29,11 @@ use futures::stream::{self, StreamExt};
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 
-use crate::archive::{
-    Archive, ArchiveObject, ArchiveRecord, compare_sequence_numbers, plan_objects, undecodable_key,
-};
 use crate::config::Config;
 use crate::error::Error;
+use crate::store::archive::{
+    Archive, ArchiveObject, ArchiveRecord, compare_sequence_numbers, plan_objects, undecodable_key,
+};
 
 /// How many `PutObject` calls one invocation makes at once.
 pub const WRITE_CONCURRENCY: usize = 8;
@@ -97,7 +97,7 @@ impl Archiver {
     pub fn from_config(sdk: &aws_config::SdkConfig, config: &Config) -> Result<Self, Error> {
         Config::require(&config.archive_bucket, "ARCHIVE_BUCKET")?;
         Ok(Self::new(Archive::new(
-            crate::archive::s3_client(sdk),
+            crate::store::archive::s3_client(sdk),
             &config.archive_bucket,
         )))
     }

@@ -8,7 +8,7 @@
 //!   default the last 30 days up to now), filtered by `status` and any of the repeatable
 //!   `keyword`s, `pageSize` (1–100, default 20) orders a page; pages are full unless the results
 //!   end. `pageToken`s are sealed with HMAC-SHA256 under a key from Secrets Manager
-//!   ([`crate::page_token_key`]), name that key, and are bound to the consumer and the filters:
+//!   ([`crate::store::page_token_key`]), name that key, and are bound to the consumer and the filters:
 //!   a forged or foreign token, or one naming a retired key, answers 400.
 //! * `consistentWith=<token>` (a command answer's token) on both routes answers 409
 //!   `VIEW_NOT_CAUGHT_UP` with `Retry-After` while the view is older than the token.
@@ -34,9 +34,10 @@ use time::{Duration, OffsetDateTime};
 use crate::auth::{authorize, caller};
 use crate::config::Config;
 use crate::error::Error;
-use crate::http::{ApiError, json_response, no_route, path_id, path_segments, respond};
-use crate::order_history::{HistoryKey, HistoryQuery, OrderHistoryDao, epoch_millis};
-use crate::page_token_key::PageTokenKeys;
+use crate::http::{ApiError, json_response, no_route, respond};
+use crate::routes::path_parameter;
+use crate::store::order_history::{HistoryKey, HistoryQuery, OrderHistoryDao, epoch_millis};
+use crate::store::page_token_key::PageTokenKeys;
 
 /// Default page size.
 pub const DEFAULT_PAGE_SIZE: usize = 20;
@@ -188,18 +189,14 @@ pub async fn handle(
 
 async fn route(service: &OrderHistoryQuery, request: &Request) -> Result<Response<Body>, ApiError> {
     let caller = caller(request)?;
-    if request.method() != http::Method::GET {
-        return Err(no_route(request));
-    }
-    let segments = path_segments(request);
-    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let parameters = Parameters::of(request);
-    match segments.as_slice() {
-        ["orders", order_id] => {
-            find_order(service, &caller, path_id("orderId", order_id)?, &parameters).await
+    match crate::routes::route_key(request) {
+        crate::routes::GET_ORDER => {
+            let order_id = path_parameter(request, "orderId")?;
+            find_order(service, &caller, order_id, &parameters).await
         }
-        ["consumers", consumer_id, "orders"] => {
-            let consumer_id = path_id("consumerId", consumer_id)?;
+        crate::routes::GET_ORDER_HISTORY => {
+            let consumer_id = path_parameter(request, "consumerId")?;
             authorize(&caller, Action::ReadHistory, Some(consumer_id))?;
             find_history(service, consumer_id, &parameters).await
         }

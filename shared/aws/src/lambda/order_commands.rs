@@ -4,17 +4,17 @@ use std::collections::BTreeMap;
 
 use ftgo_domain::Money;
 use ftgo_domain::access::Action;
-use ftgo_domain::order::{CreateOrder, DeliveryAddress, LineItem, Order};
+use ftgo_domain::order::{CreateOrder, DeliveryAddress, LineItem, Order, OrderCommand};
 use http::{StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{authorize, authorize_on_order, caller};
-use crate::commands::{CommandContext, CommandService, OrderAction, Outcome};
+use crate::commands::{CommandContext, CommandService, Outcome};
 use crate::http::{
-    ApiError, command_context, json_body, json_response, no_route, path_id, path_segments,
-    request_id, respond, with_etag,
+    ApiError, command_context, json_body, json_response, no_route, request_id, respond, with_etag,
 };
+use crate::routes::path_parameter;
 
 /// Body of `POST /orders`.
 #[derive(Debug, Deserialize)]
@@ -154,7 +154,7 @@ impl CreateOrderRequest {
     }
 }
 
-fn revise_action(request: &Request) -> Result<OrderAction, ApiError> {
+fn revise_action(request: &Request) -> Result<OrderCommand, ApiError> {
     let body: ReviseOrderRequest = json_body(request)?;
     let quantities = body
         .line_item_quantities
@@ -166,7 +166,9 @@ fn revise_action(request: &Request) -> Result<OrderAction, ApiError> {
             ))
         })
         .collect::<Result<BTreeMap<_, _>, ApiError>>()?;
-    Ok(OrderAction::Revise(quantities))
+    Ok(OrderCommand::Revise {
+        line_item_quantities: quantities,
+    })
 }
 
 /// Serves one request of the `order-commands` function.
@@ -175,7 +177,7 @@ pub async fn handle(
     request: Request,
 ) -> Result<Response<Body>, lambda_http::Error> {
     // Once per `Idempotency-Key`: a replay answers the first answer without running again.
-    let answer = crate::idempotency::serve(service.idempotency(), &request, || async {
+    let answer = crate::store::idempotency::serve(service.idempotency(), &request, || async {
         respond(route(service, &request).await)
     });
     Ok(crate::telemetry::command(&request, answer).await)
@@ -183,57 +185,60 @@ pub async fn handle(
 
 async fn route(service: &CommandService, request: &Request) -> Result<Response<Body>, ApiError> {
     let caller = caller(request)?;
-    if request.method() != http::Method::POST {
-        return Err(no_route(request));
+    let route = crate::routes::route_key(request);
+    let (command, access) = match route {
+        crate::routes::CREATE_ORDER => return create(service, request, &caller).await,
+        crate::routes::APPROVE_ORDER => (OrderCommand::Approve, Action::ApproveOrder),
+        crate::routes::REJECT_ORDER => (OrderCommand::Reject, Action::RejectOrder),
+        crate::routes::CANCEL_ORDER => (
+            // What the delivery says is read by the service (guard::CrossAggregate).
+            OrderCommand::Cancel {
+                delivery_picked_up: false,
+            },
+            Action::CancelOrder,
+        ),
+        crate::routes::REVISE_ORDER => (revise_action(request)?, Action::ReviseOrder),
+        _ => return Err(no_route(request)),
+    };
+    let context = command_context(request)?;
+    let order_id = path_parameter(request, "orderId")?;
+    authorize_on_order(service, &caller, access, order_id).await?;
+    let outcome = service.order_action(order_id, command, &context).await?;
+    Ok(with_etag(
+        json_response(StatusCode::OK, &OrderCommandAnswer::from(&outcome)),
+        outcome.version,
+    ))
+}
+
+/// `POST /orders`: places the order under a fresh id.
+async fn create(
+    service: &CommandService,
+    request: &Request,
+    caller: &ftgo_domain::access::Caller,
+) -> Result<Response<Body>, ApiError> {
+    let command = json_body::<CreateOrderRequest>(request)?.into_command()?;
+    authorize(caller, Action::CreateOrder, Some(&command.consumer_id))?;
+    let context = CommandContext {
+        request_id: request_id(request),
+        expected_version: None,
+    };
+    let outcome = service.create_order(command, &context).await?;
+    let mut response = with_etag(
+        json_response(StatusCode::CREATED, &OrderCommandAnswer::from(&outcome)),
+        outcome.version,
+    );
+    let location = format!("/orders/{}", outcome.aggregate_id);
+    if let Ok(value) = http::HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
     }
-    let segments = path_segments(request);
-    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-    match segments.as_slice() {
-        ["orders"] => {
-            let command = json_body::<CreateOrderRequest>(request)?.into_command()?;
-            authorize(&caller, Action::CreateOrder, Some(&command.consumer_id))?;
-            let context = CommandContext {
-                request_id: request_id(request),
-                expected_version: None,
-            };
-            let outcome = service.create_order(command, &context).await?;
-            let mut response = with_etag(
-                json_response(StatusCode::CREATED, &OrderCommandAnswer::from(&outcome)),
-                outcome.version,
-            );
-            let location = format!("/orders/{}", outcome.aggregate_id);
-            if let Ok(value) = http::HeaderValue::from_str(&location) {
-                response.headers_mut().insert(header::LOCATION, value);
-            }
-            Ok(response)
-        }
-        ["orders", order_id, action] => {
-            let (action, access) = match *action {
-                "approve" => (OrderAction::Approve, Action::ApproveOrder),
-                "reject" => (OrderAction::Reject, Action::RejectOrder),
-                "cancel" => (OrderAction::Cancel, Action::CancelOrder),
-                "revise" => (revise_action(request)?, Action::ReviseOrder),
-                _ => return Err(no_route(request)),
-            };
-            let context = command_context(request)?;
-            authorize_on_order(service, &caller, access, path_id("orderId", order_id)?).await?;
-            let outcome = service
-                .order_action(path_id("orderId", order_id)?, action, &context)
-                .await?;
-            Ok(with_etag(
-                json_response(StatusCode::OK, &OrderCommandAnswer::from(&outcome)),
-                outcome.version,
-            ))
-        }
-        _ => Err(no_route(request)),
-    }
+    Ok(response)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::commands::RetryPolicy;
-    use crate::event_store::EventStore;
+    use crate::store::event_store::EventStore;
 
     /// A service whose store points at a closed port: these tests prove refusals happen before
     /// any write (a write attempt would fail with a 500, not the 4xx asserted).
@@ -254,6 +259,18 @@ mod tests {
         );
         let text = std::fs::read_to_string(&path).expect("sample exists");
         lambda_http::request::from_str(&text).expect("sample is an API Gateway v2 request")
+    }
+
+    /// A sample, edited as JSON before it becomes a request.
+    fn edited_sample(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> Request {
+        let path = format!(
+            "{}/../../events/order-commands/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).expect("sample exists");
+        let mut event: serde_json::Value = serde_json::from_str(&text).expect("sample JSON");
+        edit(&mut event);
+        lambda_http::request::from_str(&event.to_string()).expect("API Gateway v2 request")
     }
 
     fn with_body(mut request: Request, body: &str) -> Request {
@@ -367,18 +384,19 @@ mod tests {
     #[tokio::test]
     async fn an_order_id_longer_than_any_key_is_refused_before_the_store() {
         let long = "o".repeat(ftgo_domain::order::MAX_ID_BYTES + 1);
-        let path = format!("/orders/{long}/approve");
-        let mut request = sample("approve-order.json");
-        *request.uri_mut() = path.parse().unwrap();
-        let request = lambda_http::RequestExt::with_raw_http_path(request, &path);
+        let request = edited_sample("approve-order.json", |event| {
+            event["pathParameters"]["orderId"] = long.clone().into();
+        });
         assert_validation(answer(request).await, "orderId");
     }
 
     #[tokio::test]
     async fn unknown_action_is_404_json() {
-        let mut request = sample("approve-order.json");
-        *request.uri_mut() = "/orders/o-1/teleport".parse().unwrap();
-        let request = lambda_http::RequestExt::with_raw_http_path(request, "/orders/o-1/teleport");
+        // Only a route of the template reaches the function; one it does not serve is 404.
+        let request = edited_sample("approve-order.json", |event| {
+            event["routeKey"] = "POST /orders/{orderId}/teleport".into();
+            event["requestContext"]["routeKey"] = "POST /orders/{orderId}/teleport".into();
+        });
         let (status, body) = answer(request).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         assert_eq!(body["error"]["code"], "NOT_FOUND");

@@ -1,16 +1,15 @@
 //! The `delivery-commands` Lambda: `POST /deliveries/{orderId}/pickup|deliver`.
 
 use ftgo_domain::access::Action;
-use ftgo_domain::delivery::Delivery;
+use ftgo_domain::delivery::{Delivery, DeliveryCommand};
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{authorize_on_order, caller};
-use crate::commands::{CommandService, DeliveryAction, Outcome};
-use crate::http::{
-    ApiError, command_context, json_response, no_route, path_id, path_segments, respond, with_etag,
-};
+use crate::commands::{CommandService, Outcome};
+use crate::http::{ApiError, command_context, json_response, no_route, respond, with_etag};
+use crate::routes::path_parameter;
 
 /// The answer of every delivery command.
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -48,7 +47,7 @@ pub async fn handle(
     request: Request,
 ) -> Result<Response<Body>, lambda_http::Error> {
     // Once per `Idempotency-Key`: a replay answers the first answer without running again.
-    let answer = crate::idempotency::serve(service.idempotency(), &request, || async {
+    let answer = crate::store::idempotency::serve(service.idempotency(), &request, || async {
         respond(route(service, &request).await)
     });
     Ok(crate::telemetry::command(&request, answer).await)
@@ -56,22 +55,19 @@ pub async fn handle(
 
 async fn route(service: &CommandService, request: &Request) -> Result<Response<Body>, ApiError> {
     let caller = caller(request)?;
-    let segments = path_segments(request);
-    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let (order_id, action, access) = match (request.method(), segments.as_slice()) {
-        (&http::Method::POST, ["deliveries", order_id, "pickup"]) => {
-            (*order_id, DeliveryAction::PickUp, Action::PickUpDelivery)
-        }
-        (&http::Method::POST, ["deliveries", order_id, "deliver"]) => {
-            (*order_id, DeliveryAction::Deliver, Action::DeliverDelivery)
-        }
+    let (command, access) = match crate::routes::route_key(request) {
+        crate::routes::PICK_UP_DELIVERY => (
+            // What the order says is read by the service (guard::CrossAggregate).
+            DeliveryCommand::PickUp { order_status: None },
+            Action::PickUpDelivery,
+        ),
+        crate::routes::DELIVER_DELIVERY => (DeliveryCommand::Deliver, Action::DeliverDelivery),
         _ => return Err(no_route(request)),
     };
     let context = command_context(request)?;
-    authorize_on_order(service, &caller, access, path_id("orderId", order_id)?).await?;
-    let outcome = service
-        .delivery_action(path_id("orderId", order_id)?, action, &context)
-        .await?;
+    let order_id = path_parameter(request, "orderId")?;
+    authorize_on_order(service, &caller, access, order_id).await?;
+    let outcome = service.delivery_action(order_id, command, &context).await?;
     Ok(with_etag(
         json_response(StatusCode::OK, &DeliveryCommandAnswer::from(&outcome)),
         outcome.version,
