@@ -2,13 +2,16 @@
 //! functions' environment, which the `ftgo` subcommands share.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 use crate::bridge::shard::StreamPolicy;
-use crate::bridge::{QueueSource, StreamSource};
-use crate::gateway::{Route, RouteTable};
+use crate::bridge::{Bridge, BridgeOptions, QueueSource, StreamSource};
+use crate::gateway::{ApiIdentity, Gateway, GatewayOptions, Route, RouteTable};
+use crate::invoke::Invoker;
 use crate::template::Template;
 
 /// The AWS SDK configuration for an emulator at `endpoint`: region `us-east-1` (or `region`),
@@ -36,6 +39,44 @@ pub fn gateway_routes(template: &Template) -> RouteTable {
             .iter()
             .map(|r| Route::new(&r.method, r.path.clone(), r.binary.clone()))
             .collect(),
+    )
+}
+
+/// The local gateway: the template's routes, served through `invoker`, in the stack's account.
+pub fn local_gateway(template: &Template, invoker: Arc<dyn Invoker>) -> Gateway {
+    Gateway::new(
+        gateway_routes(template),
+        invoker,
+        GatewayOptions {
+            identity: ApiIdentity {
+                account_id: template.stack().account_id.clone(),
+                ..ApiIdentity::default()
+            },
+            ..GatewayOptions::default()
+        },
+    )
+}
+
+/// The local bridge: the template's event sources, invoking through `invoker` as the stack's
+/// region and account, writing its progress to `progress_file` when given.
+pub fn local_bridge(
+    sdk: &SdkConfig,
+    template: &Template,
+    invoker: Arc<dyn Invoker>,
+    progress_file: Option<PathBuf>,
+) -> Bridge {
+    let (streams, queues) = bridge_sources(template);
+    Bridge::new(
+        sdk,
+        invoker,
+        BridgeOptions {
+            region: template.stack().region.clone(),
+            account_id: template.stack().account_id.clone(),
+            progress_file,
+            ..BridgeOptions::default()
+        },
+        streams,
+        queues,
     )
 }
 
