@@ -273,7 +273,7 @@ async fn dispatch(command: Command) -> Result<(), String> {
             let listener = tokio::net::TcpListener::bind(args.listen)
                 .await
                 .map_err(|e| port_message(args.listen, &e))?;
-            let gateway = local_gateway(&template, invoker);
+            let gateway = local_gateway(&template, invoker).map_err(|e| e.to_string())?;
             println!("API http://{}", args.listen);
             gateway
                 .serve(listener, shutdown_signal(false))

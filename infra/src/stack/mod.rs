@@ -350,7 +350,7 @@ impl LocalStack {
         ));
         api_listener.set_nonblocking(true)?;
         let listener = tokio::net::TcpListener::from_std(api_listener)?;
-        let gateway = local_gateway(template, invoker.clone());
+        let gateway = local_gateway(template, invoker.clone())?;
         let mut stop = self.stop_tx.subscribe();
         self.gateway = Some(tokio::spawn(gateway.serve(listener, async move {
             let _ = stop.wait_for(|s| *s).await;

@@ -32,7 +32,7 @@ pub async fn sdk_config(endpoint: &str, region: &str) -> SdkConfig {
 }
 
 /// The gateway's routes: every `HttpApi` route of the template, served by its function's binary.
-pub fn gateway_routes(template: &Template) -> RouteTable {
+pub fn gateway_routes(template: &Template) -> crate::Result<RouteTable> {
     RouteTable::new(
         template
             .routes()
@@ -43,9 +43,9 @@ pub fn gateway_routes(template: &Template) -> RouteTable {
 }
 
 /// The local gateway: the template's routes, served through `invoker`, in the stack's account.
-pub fn local_gateway(template: &Template, invoker: Arc<dyn Invoker>) -> Gateway {
-    Gateway::new(
-        gateway_routes(template),
+pub fn local_gateway(template: &Template, invoker: Arc<dyn Invoker>) -> crate::Result<Gateway> {
+    Ok(Gateway::new(
+        gateway_routes(template)?,
         invoker,
         GatewayOptions {
             identity: ApiIdentity {
@@ -54,7 +54,7 @@ pub fn local_gateway(template: &Template, invoker: Arc<dyn Invoker>) -> Gateway 
             },
             ..GatewayOptions::default()
         },
-    )
+    ))
 }
 
 /// The local bridge: the template's event sources, invoking through `invoker` as the stack's
