@@ -8,8 +8,9 @@
 //! the function in `requestContext.authorizer.jwt`, as API Gateway passes them. There is no
 //! switch to turn this off.
 //!
-//! The translation is pure ([`RouteTable::find`], [`build_event`], [`response_from_payload`]) and
-//! tested without a server; [`Gateway`] is the thin HTTP shell around it.
+//! The translation is pure and tested without a server: [`RouteTable::find`] (`routes.rs`), the
+//! request as an event (`event.rs`), the function's answer as HTTP (`response.rs`); [`Gateway`]
+//! is the thin HTTP shell around it.
 
 mod event;
 mod response;
@@ -30,9 +31,11 @@ use tokio::net::TcpListener;
 use crate::invoke::{InvokeError, Invoker};
 use crate::token::{LocalJwt, TokenError};
 
-pub use event::{ApiIdentity, IncomingRequest, build_event};
-pub use response::response_from_payload;
+pub use event::ApiIdentity;
 pub use routes::{Matched, Route, RouteTable};
+
+use event::{IncomingRequest, build_event};
+use response::response_from_payload;
 
 /// API Gateway's payload limit: larger request bodies answer 413.
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
