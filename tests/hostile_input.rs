@@ -185,7 +185,7 @@ impl World {
         let api = format!("http://{}", listener.local_addr().expect("addr"));
         let jwt = LocalJwt::new("hostile-input-suite-secret");
         let gateway = Gateway::new(
-            gateway_routes(stack.template()),
+            gateway_routes(stack.template()).expect("the template's routes"),
             invoker,
             GatewayOptions {
                 auth: jwt.clone(),

@@ -20,13 +20,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use ftgo_infra::bridge::{Bridge, BridgeOptions};
-use ftgo_infra::gateway::{ApiIdentity, Gateway, GatewayOptions};
 use ftgo_infra::invoke::RuntimeInvoker;
 use ftgo_infra::provision::{ProvisionOptions, provision};
 use ftgo_infra::replay_cmd;
 use ftgo_infra::stack::{
-    LocalStack, StackOptions, bridge_sources, find_root, gateway_routes, sdk_config,
+    LocalStack, StackOptions, local_bridge, local_gateway, resolve_root, sdk_config,
     shutdown_signal,
 };
 use ftgo_infra::template::{self, Stack, Template};
@@ -88,17 +86,7 @@ struct TemplateArgs {
 
 impl TemplateArgs {
     fn root(&self) -> Result<PathBuf, String> {
-        if let Some(root) = &self.root {
-            return Ok(root.clone());
-        }
-        let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
-        find_root(&cwd)
-            .or_else(|| {
-                template::default_template_path()
-                    .parent()
-                    .and_then(|p| p.canonicalize().ok())
-            })
-            .ok_or_else(|| "no template.yaml here or above; pass --root".to_owned())
+        resolve_root(self.root.as_deref())
     }
 
     fn template_path(&self) -> Result<PathBuf, String> {
@@ -285,17 +273,7 @@ async fn dispatch(command: Command) -> Result<(), String> {
             let listener = tokio::net::TcpListener::bind(args.listen)
                 .await
                 .map_err(|e| port_message(args.listen, &e))?;
-            let gateway = Gateway::new(
-                gateway_routes(&template),
-                invoker,
-                GatewayOptions {
-                    identity: ApiIdentity {
-                        account_id: template.stack().account_id.clone(),
-                        ..ApiIdentity::default()
-                    },
-                    ..GatewayOptions::default()
-                },
-            );
+            let gateway = local_gateway(&template, invoker).map_err(|e| e.to_string())?;
             println!("API http://{}", args.listen);
             gateway
                 .serve(listener, shutdown_signal(false))
@@ -309,18 +287,7 @@ async fn dispatch(command: Command) -> Result<(), String> {
                 &args.functions_url,
                 Duration::from_secs(args.invoke_timeout),
             ));
-            let (streams, queues) = bridge_sources(&template);
-            let bridge = Bridge::new(
-                &sdk,
-                invoker,
-                BridgeOptions {
-                    region: template.stack().region.clone(),
-                    account_id: template.stack().account_id.clone(),
-                    ..BridgeOptions::default()
-                },
-                streams,
-                queues,
-            );
+            let bridge = local_bridge(&sdk, &template, invoker, None);
             bridge
                 .run(shutdown_signal(false), Duration::from_secs(10))
                 .await;

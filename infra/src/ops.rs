@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use crate::dlq::{self, Letter, Redriven};
-use crate::stack::find_root;
+use crate::stack::resolve_root;
 use crate::template::{self, LOCAL_REGION, Stack, Template};
 
 /// Where the stack is and how to reach it.
@@ -33,17 +33,7 @@ pub struct Target {
 
 impl Target {
     fn root(&self) -> Result<PathBuf, String> {
-        if let Some(root) = &self.root {
-            return Ok(root.clone());
-        }
-        let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
-        find_root(&cwd)
-            .or_else(|| {
-                template::default_template_path()
-                    .parent()
-                    .and_then(|p| p.canonicalize().ok())
-            })
-            .ok_or_else(|| "no template.yaml here or above; pass --root".to_owned())
+        resolve_root(self.root.as_deref())
     }
 
     fn endpoint(&self) -> Option<String> {

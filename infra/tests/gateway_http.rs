@@ -82,7 +82,8 @@ async fn fixture() -> Fixture {
         Route::new("GET", "/plain", "plain"),
         Route::new("POST", "/boom", "boom"),
         Route::new("POST", "/missing", "no-such-function"),
-    ]);
+    ])
+    .expect("routes");
     let invoker = Arc::new(RuntimeInvoker::new(
         format!("http://{runtime_addr}"),
         Duration::from_secs(10),
@@ -282,7 +283,7 @@ async fn an_unreachable_runtime_answers_502_json() {
         .expect("bind");
     let api = format!("http://{}", listener.local_addr().expect("addr"));
     let gateway = Gateway::new(
-        RouteTable::new(vec![Route::new("GET", "/x", "f")]),
+        RouteTable::new(vec![Route::new("GET", "/x", "f")]).expect("routes"),
         invoker,
         GatewayOptions::default(),
     );

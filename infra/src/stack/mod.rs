@@ -18,17 +18,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::bridge::{Bridge, BridgeOptions};
 use crate::functions::{ServerSetup, Supervisor};
-use crate::gateway::{ApiIdentity, Gateway, GatewayOptions};
 use crate::invoke::{RoutedInvoker, RuntimeInvoker};
 use crate::provision::{ProvisionOptions, Provisioned, provision};
 use crate::template::{self, Stack, Template};
 
 pub(crate) use process::{Managed, build_functions, process_tree, wait_http};
 use process::{claim, locate};
-pub use process::{find_root, shutdown_signal};
-pub use wiring::{bridge_sources, function_environment, gateway_routes, sdk_config};
+pub use process::{find_root, resolve_root, shutdown_signal};
+pub use wiring::{
+    bridge_sources, function_environment, gateway_routes, local_bridge, local_gateway, sdk_config,
+};
 
 /// Why the local stack could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -350,33 +350,17 @@ impl LocalStack {
         ));
         api_listener.set_nonblocking(true)?;
         let listener = tokio::net::TcpListener::from_std(api_listener)?;
-        let gateway = Gateway::new(
-            gateway_routes(template),
-            invoker.clone(),
-            GatewayOptions {
-                identity: ApiIdentity {
-                    account_id: template.stack().account_id.clone(),
-                    ..ApiIdentity::default()
-                },
-                ..GatewayOptions::default()
-            },
-        );
+        let gateway = local_gateway(template, invoker.clone())?;
         let mut stop = self.stop_tx.subscribe();
         self.gateway = Some(tokio::spawn(gateway.serve(listener, async move {
             let _ = stop.wait_for(|s| *s).await;
         })));
 
-        let bridge = Bridge::new(
+        let bridge = local_bridge(
             &sdk,
+            template,
             invoker,
-            BridgeOptions {
-                region: template.stack().region.clone(),
-                account_id: template.stack().account_id.clone(),
-                progress_file: Some(log_dir.join("bridge-progress.json")),
-                ..BridgeOptions::default()
-            },
-            streams,
-            queues,
+            Some(log_dir.join("bridge-progress.json")),
         );
         let mut stop = self.stop_tx.subscribe();
         self.bridge = Some(tokio::spawn(bridge.run(

@@ -21,6 +21,22 @@ pub fn find_root(start: &Path) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
+/// The project root a command works in: `explicit` (`--root`), else the one [`find_root`] finds
+/// from the current directory, else the one this binary was built from.
+pub fn resolve_root(explicit: Option<&Path>) -> Result<PathBuf, String> {
+    if let Some(root) = explicit {
+        return Ok(root.to_path_buf());
+    }
+    let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
+    find_root(&cwd)
+        .or_else(|| {
+            crate::template::default_template_path()
+                .parent()
+                .and_then(|p| p.canonicalize().ok())
+        })
+        .ok_or_else(|| "no template.yaml here or above; pass --root".to_owned())
+}
+
 pub(super) fn locate(
     explicit: Option<&Path>,
     root: &Path,

@@ -2,13 +2,16 @@
 //! functions' environment, which the `ftgo` subcommands share.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 use crate::bridge::shard::StreamPolicy;
-use crate::bridge::{QueueSource, StreamSource};
-use crate::gateway::{Route, RouteTable};
+use crate::bridge::{Bridge, BridgeOptions, QueueSource, StreamSource};
+use crate::gateway::{ApiIdentity, Gateway, GatewayOptions, Route, RouteTable};
+use crate::invoke::Invoker;
 use crate::template::Template;
 
 /// The AWS SDK configuration for an emulator at `endpoint`: region `us-east-1` (or `region`),
@@ -29,13 +32,51 @@ pub async fn sdk_config(endpoint: &str, region: &str) -> SdkConfig {
 }
 
 /// The gateway's routes: every `HttpApi` route of the template, served by its function's binary.
-pub fn gateway_routes(template: &Template) -> RouteTable {
+pub fn gateway_routes(template: &Template) -> crate::Result<RouteTable> {
     RouteTable::new(
         template
             .routes()
             .iter()
             .map(|r| Route::new(&r.method, r.path.clone(), r.binary.clone()))
             .collect(),
+    )
+}
+
+/// The local gateway: the template's routes, served through `invoker`, in the stack's account.
+pub fn local_gateway(template: &Template, invoker: Arc<dyn Invoker>) -> crate::Result<Gateway> {
+    Ok(Gateway::new(
+        gateway_routes(template)?,
+        invoker,
+        GatewayOptions {
+            identity: ApiIdentity {
+                account_id: template.stack().account_id.clone(),
+                ..ApiIdentity::default()
+            },
+            ..GatewayOptions::default()
+        },
+    ))
+}
+
+/// The local bridge: the template's event sources, invoking through `invoker` as the stack's
+/// region and account, writing its progress to `progress_file` when given.
+pub fn local_bridge(
+    sdk: &SdkConfig,
+    template: &Template,
+    invoker: Arc<dyn Invoker>,
+    progress_file: Option<PathBuf>,
+) -> Bridge {
+    let (streams, queues) = bridge_sources(template);
+    Bridge::new(
+        sdk,
+        invoker,
+        BridgeOptions {
+            region: template.stack().region.clone(),
+            account_id: template.stack().account_id.clone(),
+            progress_file,
+            ..BridgeOptions::default()
+        },
+        streams,
+        queues,
     )
 }
 

@@ -1,0 +1,289 @@
+//! The local API gateway: an HTTP server that routes each request as the template's `HttpApi`
+//! routes say, turns it into an API Gateway HTTP API **payload v2** event, invokes the function
+//! through the runtime emulator, and turns the function's answer back into HTTP.
+//!
+//! Like API Gateway's JWT authorizer, it lets no request through without a valid
+//! `Authorization: Bearer <JWT>` ([`crate::token`]: HS256, issuer `ftgo-local`): none or a bad
+//! one answers 401 `UNAUTHENTICATED` without invoking anything, and a valid one's claims reach
+//! the function in `requestContext.authorizer.jwt`, as API Gateway passes them. There is no
+//! switch to turn this off.
+//!
+//! The translation is pure and tested without a server: [`RouteTable::find`] (`routes.rs`), the
+//! request as an event (`event.rs`), the function's answer as HTTP (`response.rs`); [`Gateway`]
+//! is the thin HTTP shell around it.
+
+mod event;
+mod response;
+mod routes;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::BodyExt as _;
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use crate::invoke::{InvokeError, Invoker};
+use crate::token::{LocalJwt, TokenError};
+
+pub use event::ApiIdentity;
+pub use routes::{Matched, Route, RouteTable};
+
+use event::{IncomingRequest, build_event};
+use response::response_from_payload;
+
+/// API Gateway's payload limit: larger request bodies answer 413.
+pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+/// Why a request could not be answered by a function.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// No route serves this method and path.
+    #[error("no route for {method} {path}")]
+    NoRoute {
+        /// Method.
+        method: Method,
+        /// Path.
+        path: String,
+    },
+    /// No valid bearer token: API Gateway's JWT authorizer would refuse the request too.
+    #[error("{0}")]
+    Unauthenticated(#[from] TokenError),
+    /// The body is larger than API Gateway accepts.
+    #[error("request body larger than {MAX_BODY_BYTES} bytes")]
+    TooLarge,
+    /// The request body could not be read.
+    #[error("could not read the request body: {0}")]
+    Body(String),
+    /// The function could not be invoked.
+    #[error("{0}")]
+    Invoke(#[from] InvokeError),
+    /// The function failed.
+    #[error("function {function} failed: {message}")]
+    Function {
+        /// The function.
+        function: String,
+        /// Its error.
+        message: String,
+    },
+    /// The function's answer is not a valid response.
+    #[error("function {function} answered a malformed response: {reason}")]
+    BadResponse {
+        /// The function.
+        function: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl GatewayError {
+    /// The HTTP status and error code of DESIGN §3's error shape.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            GatewayError::NoRoute { .. } => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+            GatewayError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
+            GatewayError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
+            GatewayError::Body(_) => (StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
+            GatewayError::Invoke(InvokeError::Timeout { .. }) => {
+                (StatusCode::GATEWAY_TIMEOUT, "GATEWAY_TIMEOUT")
+            }
+            GatewayError::Invoke(_)
+            | GatewayError::Function { .. }
+            | GatewayError::BadResponse { .. } => (StatusCode::BAD_GATEWAY, "BAD_GATEWAY"),
+        }
+    }
+
+    /// The error as an HTTP answer: `{"error":{"code":…,"message":…}}`.
+    pub fn into_response(self, request_id: &str) -> Response<Body> {
+        let (status, code) = self.status_and_code();
+        let body = json!({"error": {"code": code, "message": self.to_string()}});
+        let mut response = Response::new(Body::from(body.to_string()));
+        *response.status_mut() = status;
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Ok(v) = HeaderValue::from_str(request_id) {
+            response.headers_mut().insert("apigw-requestid", v);
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+/// Options of the gateway.
+#[derive(Clone, Debug, Default)]
+pub struct GatewayOptions {
+    /// Identity reported in the request context.
+    pub identity: ApiIdentity,
+    /// The tokens accepted (default: `FTGO_LOCAL_JWT_SECRET`, else the development secret).
+    pub auth: LocalJwt,
+}
+
+struct Shared {
+    routes: RouteTable,
+    invoker: Arc<dyn Invoker>,
+    options: GatewayOptions,
+    local_addr: SocketAddr,
+    counter: AtomicU64,
+}
+
+/// The local API gateway.
+pub struct Gateway {
+    routes: RouteTable,
+    invoker: Arc<dyn Invoker>,
+    options: GatewayOptions,
+}
+
+impl Gateway {
+    /// A gateway serving `routes` by invoking functions through `invoker`.
+    pub fn new(routes: RouteTable, invoker: Arc<dyn Invoker>, options: GatewayOptions) -> Self {
+        Self {
+            routes,
+            invoker,
+            options,
+        }
+    }
+
+    /// Serves HTTP on `listener` until `shutdown` completes (then finishes in-flight requests).
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let local_addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            routes: self.routes,
+            invoker: self.invoker,
+            options: self.options,
+            local_addr,
+            counter: AtomicU64::new(0),
+        });
+        let app = axum::Router::new().fallback(handle).with_state(shared);
+        tracing::info!(%local_addr, "local API gateway listening");
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+    }
+}
+
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request<Body>,
+) -> Response<Body> {
+    let request_id = new_request_id(&shared);
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    match answer(&shared, peer, request, &request_id).await {
+        Ok(mut response) => {
+            if let Ok(v) = HeaderValue::from_str(&request_id) {
+                response.headers_mut().insert("apigw-requestid", v);
+            }
+            tracing::info!(%method, %path, status = response.status().as_u16(), %request_id, "request");
+            response
+        }
+        Err(error) => {
+            let (status, _) = error.status_and_code();
+            if status.is_server_error() {
+                tracing::warn!(%method, %path, status = status.as_u16(), %request_id, %error, "request failed");
+            } else {
+                tracing::info!(%method, %path, status = status.as_u16(), %request_id, %error, "request refused");
+            }
+            error.into_response(&request_id)
+        }
+    }
+}
+
+fn new_request_id(shared: &Shared) -> String {
+    let n = shared.counter.fetch_add(1, Ordering::Relaxed);
+    format!("{}-{n}", uuid::Uuid::new_v4().simple())
+}
+
+async fn answer(
+    shared: &Shared,
+    peer: SocketAddr,
+    request: Request<Body>,
+    request_id: &str,
+) -> Result<Response<Body>, GatewayError> {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path().to_owned();
+    let matched =
+        shared
+            .routes
+            .find(&parts.method, &path)
+            .ok_or_else(|| GatewayError::NoRoute {
+                method: parts.method.clone(),
+                path: path.clone(),
+            })?;
+    // Before the body is read: an unauthenticated request costs nothing.
+    let verified = shared.options.auth.verify_header(
+        parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .map(HeaderValue::as_bytes),
+    )?;
+
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(GatewayError::TooLarge);
+    }
+    let body = http_body_util::Limited::new(body, MAX_BODY_BYTES)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                GatewayError::TooLarge
+            } else {
+                GatewayError::Body(e.to_string())
+            }
+        })?
+        .to_bytes();
+
+    let protocol = format!("{:?}", parts.version);
+    let incoming = IncomingRequest {
+        method: &parts.method,
+        raw_path: &path,
+        raw_query: parts.uri.query().unwrap_or_default(),
+        protocol: &protocol,
+        headers: &parts.headers,
+        body: &body,
+        source_ip: peer.ip().to_string(),
+        claims: Some(&verified),
+        local_addr: shared.local_addr,
+    };
+    let event = build_event(
+        &incoming,
+        &matched,
+        &shared.options.identity,
+        request_id,
+        chrono::Utc::now(),
+    );
+    let function = matched.route.function.clone();
+    let payload = Bytes::from(event.to_string());
+    let invocation = shared.invoker.invoke(&function, payload).await?;
+    if invocation.function_error.is_some() {
+        return Err(GatewayError::Function {
+            message: invocation.error_message(),
+            function,
+        });
+    }
+    response_from_payload(&function, &invocation.payload)
+}
