@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{authorize_on_order, caller};
 use crate::commands::{CommandService, Outcome};
-use crate::http::{ApiError, command_context, json_response, no_route, respond, with_etag};
+use crate::http::{ApiError, command_context, json_response, no_route, with_etag};
 use crate::routes::path_parameter;
 
 /// The answer of every delivery command.
@@ -46,11 +46,7 @@ pub async fn handle(
     service: &CommandService,
     request: Request,
 ) -> Result<Response<Body>, lambda_http::Error> {
-    // Once per `Idempotency-Key`: a replay answers the first answer without running again.
-    let answer = crate::store::idempotency::serve(service.idempotency(), &request, || async {
-        respond(route(service, &request).await)
-    });
-    Ok(crate::telemetry::command(&request, answer).await)
+    Ok(super::serve_command(service, &request, || route(service, &request)).await)
 }
 
 async fn route(service: &CommandService, request: &Request) -> Result<Response<Body>, ApiError> {
