@@ -160,7 +160,10 @@ async fn iterator_age(
         Ok(output) => output,
         Err(e) => {
             return IteratorAge {
-                error: Some(format!("GetMetricStatistics: {e}")),
+                error: Some(format!(
+                    "GetMetricStatistics: {}",
+                    aws_sdk_cloudwatch::error::DisplayErrorContext(&e)
+                )),
                 logical_id,
                 function_name,
                 max_ms: None,
