@@ -5,6 +5,7 @@
 //! `AWS_PROFILE`, `AWS_REGION`, ...). With an endpoint (`--endpoint` or `AWS_ENDPOINT_URL`) the
 //! target is an emulator, and test credentials are used when none are configured.
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -84,6 +85,20 @@ pub struct StatusArgs {
     /// Skip comparing the event table with the view (it reads both whole).
     #[arg(long)]
     no_projection: bool,
+    /// The deployed name of a stream consumer, for its `IteratorAge` when there is no bridge
+    /// progress (AWS): `<logical-id>=<name>`, repeatable. Default: the template's name
+    /// (`FunctionName`, else the binary); CloudFormation's generated names need this flag.
+    #[arg(long = "function-name", value_name = "LOGICAL_ID=NAME", value_parser = logical_name)]
+    function_names: Vec<(String, String)>,
+}
+
+fn logical_name(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((id, name)) if !id.is_empty() && !name.is_empty() => {
+            Ok((id.to_owned(), name.to_owned()))
+        }
+        _ => Err(format!("`{text}`: expected <logical-id>=<function name>")),
+    }
 }
 
 /// `ftgo dlq`.
@@ -118,7 +133,18 @@ pub async fn status(args: StatusArgs) -> Result<(), String> {
         Some(path) => path,
         None => args.target.root()?.join("target/ftgo/bridge-progress.json"),
     };
-    let status = crate::status::collect(&sdk, &template, &progress, !args.no_projection).await?;
+    let names: HashMap<String, String> = args.function_names.into_iter().collect();
+    let consumers = crate::status::stream_consumers(&template, &HashMap::new());
+    if let Some(id) = names
+        .keys()
+        .find(|id| !consumers.iter().any(|(c, _)| c == *id))
+    {
+        return Err(format!(
+            "--function-name {id}: not a stream consumer of the template"
+        ));
+    }
+    let status =
+        crate::status::collect(&sdk, &template, &progress, &names, !args.no_projection).await?;
     if args.target.json() {
         println!(
             "{}",

@@ -4,7 +4,12 @@
 //!   hours, the emulators at once);
 //! * **queues**: visible and in-flight messages, dead-letter queues marked;
 //! * **stream consumers**: locally, what the bridge says it has processed
-//!   (`<log-dir>/bridge-progress.json`, written by `ftgo run`); "unknown" without it;
+//!   (`<log-dir>/bridge-progress.json`, written by `ftgo run`); without that file (AWS, or a
+//!   stack without the bridge), each consumer's latest maximum `IteratorAge` (CloudWatch
+//!   `AWS/Lambda`, dimension `FunctionName`, over the last [`ITERATOR_AGE_WINDOW_SECS`]),
+//!   "unknown" when CloudWatch has no datapoint. The deployed function name is the override
+//!   given (`--function-name <logical-id>=<name>`), else the template's (`FunctionName`, else
+//!   the local binary name); CloudFormation's generated names are not looked up;
 //! * **projection**: the event table against the order-history view, stream by stream: how many
 //!   events the view does not have yet, and the projection lag (now − `occurredAt` of the oldest
 //!   event the view misses; 0 when caught up). This reads both tables whole: cheap locally, and
@@ -12,6 +17,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use ftgo_aws::config::{events_table, order_history_table};
@@ -33,6 +39,8 @@ pub struct Status {
     pub queues: Vec<QueueStatus>,
     /// The bridge's progress per stream consumer (`None`: unknown).
     pub consumers: Option<Vec<Value>>,
+    /// Each stream consumer's `IteratorAge` from CloudWatch; asked only without bridge progress.
+    pub iterator_ages: Vec<IteratorAge>,
     /// The event table against the view (`None`: not computed).
     pub projection: Option<Projection>,
 }
@@ -61,6 +69,123 @@ pub struct QueueStatus {
     pub visible: Option<i64>,
     /// `ApproximateNumberOfMessagesNotVisible`.
     pub in_flight: Option<i64>,
+}
+
+/// How far back `ftgo status` looks for `IteratorAge` datapoints.
+pub const ITERATOR_AGE_WINDOW_SECS: u64 = 5 * 60;
+
+/// One stream consumer's `IteratorAge` (CloudWatch `AWS/Lambda`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IteratorAge {
+    /// Logical id of the function.
+    pub logical_id: String,
+    /// The `FunctionName` dimension asked for.
+    pub function_name: String,
+    /// The maximum of the latest period with a datapoint, in ms (`None`: no datapoint, unknown).
+    pub max_ms: Option<f64>,
+    /// That period's start (RFC 3339).
+    pub at: Option<String>,
+    /// Why CloudWatch could not be asked (the rest of the report stands).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The deployed name of each stream consumer (functions with a `DynamoDB` event), by logical id,
+/// in template order: `overrides` first, else the template's `FunctionName`, else the local name
+/// (the binary).
+pub fn stream_consumers(
+    template: &Template,
+    overrides: &HashMap<String, String>,
+) -> Vec<(String, String)> {
+    let mut consumers: Vec<(String, String)> = Vec::new();
+    for source in template.stream_sources() {
+        if consumers.iter().any(|(id, _)| *id == source.function) {
+            continue;
+        }
+        let declared = template
+            .document()
+            .get("Resources")
+            .and_then(|r| r.get(source.function.as_str()))
+            .and_then(|r| r.get("Properties"))
+            .and_then(|p| p.get("FunctionName"))
+            .and_then(|name| template.resolve(name).ok())
+            .and_then(|name| name.as_str().map(str::to_owned));
+        let name = overrides
+            .get(&source.function)
+            .cloned()
+            .or(declared)
+            .unwrap_or_else(|| {
+                template
+                    .function(&source.function)
+                    .and_then(|f| f.arn.rsplit(':').next().map(str::to_owned))
+                    .unwrap_or_else(|| source.binary.clone())
+            });
+        consumers.push((source.function.clone(), name));
+    }
+    consumers
+}
+
+/// The latest datapoint's maximum: `(period start in epoch seconds, maximum)` pairs in any order.
+pub fn latest_maximum(datapoints: &[(i64, f64)]) -> Option<(i64, f64)> {
+    datapoints.iter().copied().max_by_key(|(at, _)| *at)
+}
+
+async fn iterator_age(
+    cloudwatch: &aws_sdk_cloudwatch::Client,
+    logical_id: String,
+    function_name: String,
+) -> IteratorAge {
+    use aws_sdk_cloudwatch::primitives::DateTime;
+    use aws_sdk_cloudwatch::types::{Dimension, Statistic};
+    let now = SystemTime::now();
+    let start = now - Duration::from_secs(ITERATOR_AGE_WINDOW_SECS);
+    let output = cloudwatch
+        .get_metric_statistics()
+        .namespace("AWS/Lambda")
+        .metric_name("IteratorAge")
+        .dimensions(
+            Dimension::builder()
+                .name("FunctionName")
+                .value(&function_name)
+                .build(),
+        )
+        .start_time(DateTime::from(start))
+        .end_time(DateTime::from(now + Duration::from_secs(60)))
+        .period(60)
+        .statistics(Statistic::Maximum)
+        .send()
+        .await;
+    let output = match output {
+        Ok(output) => output,
+        Err(e) => {
+            return IteratorAge {
+                error: Some(format!(
+                    "GetMetricStatistics: {}",
+                    aws_sdk_cloudwatch::error::DisplayErrorContext(&e)
+                )),
+                logical_id,
+                function_name,
+                max_ms: None,
+                at: None,
+            };
+        }
+    };
+    let points: Vec<(i64, f64)> = output
+        .datapoints()
+        .iter()
+        .filter_map(|p| Some((p.timestamp?.secs(), p.maximum?)))
+        .collect();
+    let latest = latest_maximum(&points);
+    IteratorAge {
+        logical_id,
+        function_name,
+        max_ms: latest.map(|(_, max)| max),
+        at: latest
+            .and_then(|(at, _)| OffsetDateTime::from_unix_timestamp(at).ok())
+            .and_then(|t| t.format(&Rfc3339).ok()),
+        error: None,
+    }
 }
 
 /// The event table against the order-history view.
@@ -174,6 +299,7 @@ pub async fn collect(
     sdk: &aws_config::SdkConfig,
     template: &Template,
     progress_file: &Path,
+    function_names: &HashMap<String, String>,
     with_projection: bool,
 ) -> Result<Status, String> {
     let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
@@ -224,6 +350,13 @@ pub async fn collect(
         .ok()
         .and_then(|text| serde_json::from_str::<Value>(&text).ok())
         .and_then(|v| v.get("streams").and_then(Value::as_array).cloned());
+    let mut iterator_ages = Vec::new();
+    if consumers.is_none() {
+        let cloudwatch = aws_sdk_cloudwatch::Client::new(sdk);
+        for (logical_id, name) in stream_consumers(template, function_names) {
+            iterator_ages.push(iterator_age(&cloudwatch, logical_id, name).await);
+        }
+    }
     let projection = if with_projection {
         Some(projection(&dynamodb, template).await?)
     } else {
@@ -233,6 +366,7 @@ pub async fn collect(
         tables,
         queues,
         consumers,
+        iterator_ages,
         projection,
     })
 }
@@ -304,10 +438,28 @@ pub fn render(status: &Status) -> String {
             n(queue.in_flight)
         );
     }
-    out += "\nSTREAM CONSUMER            LAST PROCESSED (sequence, at)\n";
     match &status.consumers {
-        None => out += "unknown (no bridge progress: `ftgo run` writes it locally)\n",
+        None if !status.iterator_ages.is_empty() => {
+            out += "\nSTREAM CONSUMER            ITERATOR AGE (max, latest minute)\n";
+            for age in &status.iterator_ages {
+                let value = match (age.max_ms, &age.at, &age.error) {
+                    (_, _, Some(error)) => format!("unknown ({error})"),
+                    (Some(ms), Some(at), None) => format!("{ms} ms at {at}"),
+                    (Some(ms), None, None) => format!("{ms} ms"),
+                    (None, _, None) => format!(
+                        "unknown (no datapoint in the last {} min)",
+                        ITERATOR_AGE_WINDOW_SECS / 60
+                    ),
+                };
+                out += &format!("{:<26} {value}\n", age.function_name);
+            }
+        }
+        None => {
+            out += "\nSTREAM CONSUMER            LAST PROCESSED (sequence, at)\n";
+            out += "unknown (no bridge progress: `ftgo run` writes it locally)\n";
+        }
         Some(consumers) => {
+            out += "\nSTREAM CONSUMER            LAST PROCESSED (sequence, at)\n";
             for consumer in consumers {
                 let text = |k: &str| {
                     consumer
@@ -382,6 +534,91 @@ mod tests {
             ("Delivery#a".to_owned(), 1),
         ]);
         assert_eq!(compare(&events, &caught_up, now).lag_ms, 0);
+    }
+
+    #[test]
+    fn consumer_names_are_the_override_else_function_name_else_the_binary() {
+        let yaml = r#"
+Resources:
+  T:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      KeySchema: [{AttributeName: id, KeyType: HASH}]
+      AttributeDefinitions: [{AttributeName: id, AttributeType: S}]
+      StreamSpecification: {StreamViewType: NEW_IMAGE}
+  Named:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildProperties: {Binary: named-bin}}
+    Properties:
+      FunctionName: !Sub "${AWS::StackName}-named"
+      Events:
+        S: {Type: DynamoDB, Properties: {Stream: !GetAtt T.StreamArn, StartingPosition: LATEST}}
+  Plain:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildProperties: {Binary: plain-bin}}
+    Properties:
+      Events:
+        S: {Type: DynamoDB, Properties: {Stream: !GetAtt T.StreamArn, StartingPosition: LATEST}}
+        Again: {Type: DynamoDB, Properties: {Stream: !GetAtt T.StreamArn, StartingPosition: LATEST}}
+  Api:
+    Type: AWS::Serverless::Function
+"#;
+        let template =
+            Template::parse(yaml, crate::template::Stack::named("prod")).expect("parses");
+        let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+        assert_eq!(
+            stream_consumers(&template, &HashMap::new()),
+            [pair("Named", "prod-named"), pair("Plain", "plain-bin")]
+        );
+        let overrides = HashMap::from([pair("Named", "x"), pair("Plain", "prod-Plain-1AB")]);
+        assert_eq!(
+            stream_consumers(&template, &overrides),
+            [pair("Named", "x"), pair("Plain", "prod-Plain-1AB")]
+        );
+    }
+
+    #[test]
+    fn the_latest_period_wins_not_the_highest_maximum() {
+        assert_eq!(latest_maximum(&[]), None);
+        let points = [(120, 900.0), (180, 40.0), (60, 5000.0)];
+        assert_eq!(latest_maximum(&points), Some((180, 40.0)));
+    }
+
+    #[test]
+    fn iterator_ages_render_with_unknown_for_a_consumer_without_datapoints() {
+        let age = |name: &str, max_ms: Option<f64>, at: Option<&str>| IteratorAge {
+            logical_id: format!("{name}Function"),
+            function_name: name.to_owned(),
+            max_ms,
+            at: at.map(str::to_owned),
+            error: None,
+        };
+        let status = Status {
+            tables: Vec::new(),
+            queues: Vec::new(),
+            consumers: None,
+            iterator_ages: vec![
+                age("projector", Some(3400.0), Some("2026-01-01T10:00:00Z")),
+                age("outbox", None, None),
+            ],
+            projection: None,
+        };
+        let text = render(&status);
+        assert!(text.contains("ITERATOR AGE"), "{text}");
+        assert!(
+            text.contains("projector                  3400 ms at 2026-01-01T10:00:00Z"),
+            "{text}"
+        );
+        assert!(
+            text.contains("outbox                     unknown (no datapoint"),
+            "{text}"
+        );
+        assert!(!text.contains("bridge progress"), "{text}");
+        let without = Status {
+            iterator_ages: Vec::new(),
+            ..status
+        };
+        assert!(render(&without).contains("no bridge progress"));
     }
 
     #[test]
