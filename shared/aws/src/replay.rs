@@ -802,6 +802,20 @@ mod tests {
     }
 
     #[test]
+    fn blank_lines_are_skipped_and_line_numbers_count_them() {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder
+            .write_all(" \r\n\n\u{a0}\u{3000}\n\tnot json\n".as_bytes())
+            .unwrap();
+        let bytes = encoder.finish().unwrap();
+        let results: Vec<Result<StoredEvent, Error>> = decode_lines(&bytes).collect();
+        assert_eq!(results.len(), 1);
+        let error = results[0].as_ref().unwrap_err().to_string();
+        assert!(error.contains("NDJSON line 4"), "{error}");
+    }
+
+    #[test]
     fn bad_requests_are_refused() {
         for body in [
             "not json",
