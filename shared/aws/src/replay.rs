@@ -294,22 +294,39 @@ pub async fn plan_replay(
 }
 
 /// The events of one archive object's content, decoded line by line as the gzip stream is
-/// read (blank lines skipped): the object's lines are never all held at once.
+/// read (blank lines skipped): the object's lines are never all held at once. One line buffer
+/// is reused for every line, and each line is decoded from its bytes in place.
 pub fn decode_lines(bytes: &[u8]) -> impl Iterator<Item = Result<StoredEvent, Error>> + '_ {
-    BufReader::new(MultiGzDecoder::new(bytes))
-        .lines()
-        .enumerate()
-        .filter_map(|(index, line)| match line {
-            Err(e) => Some(Err(Error::Codec(format!(
-                "gzip NDJSON line {}: {e}",
-                index + 1
-            )))),
-            Ok(line) if line.trim().is_empty() => None,
-            Ok(line) => Some(
-                serde_json::from_str(&line)
-                    .map_err(|e| Error::Codec(format!("NDJSON line {}: {e}", index + 1))),
-            ),
-        })
+    let mut reader = BufReader::with_capacity(64 * 1024, MultiGzDecoder::new(bytes));
+    let mut line = Vec::with_capacity(1024);
+    let mut index = 0usize;
+    std::iter::from_fn(move || {
+        loop {
+            line.clear();
+            index += 1;
+            match reader.read_until(b'\n', &mut line) {
+                Err(e) => return Some(Err(Error::Codec(format!("gzip NDJSON line {index}: {e}")))),
+                Ok(0) => return None,
+                Ok(_) if is_blank(&line) => continue,
+                Ok(_) => {
+                    return Some(
+                        serde_json::from_slice(&line)
+                            .map_err(|e| Error::Codec(format!("NDJSON line {index}: {e}"))),
+                    );
+                }
+            }
+        }
+    })
+}
+
+/// Whether an NDJSON line holds only white space (as `str::trim` sees it: a line of
+/// non-ASCII white space is blank too).
+fn is_blank(line: &[u8]) -> bool {
+    match line.trim_ascii() {
+        [] => true,
+        [first, ..] if first.is_ascii() => false,
+        rest => std::str::from_utf8(rest).is_ok_and(|text| text.trim().is_empty()),
+    }
 }
 
 /// Groups a chunk of events into streams, each in version order without repeats.
@@ -782,6 +799,20 @@ mod tests {
             .collect();
         assert_eq!(ids, vec![vec![1], vec![1, 2]]);
         assert!(decode_lines(b"not gzip").next().unwrap().is_err());
+    }
+
+    #[test]
+    fn blank_lines_are_skipped_and_line_numbers_count_them() {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder
+            .write_all(" \r\n\n\u{a0}\u{3000}\n\tnot json\n".as_bytes())
+            .unwrap();
+        let bytes = encoder.finish().unwrap();
+        let results: Vec<Result<StoredEvent, Error>> = decode_lines(&bytes).collect();
+        assert_eq!(results.len(), 1);
+        let error = results[0].as_ref().unwrap_err().to_string();
+        assert!(error.contains("NDJSON line 4"), "{error}");
     }
 
     #[test]

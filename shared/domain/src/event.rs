@@ -6,7 +6,8 @@
 //! payload through [`upcast`] first, so events written by older code keep loading after the
 //! schema moves on.
 
-use serde::de::DeserializeOwned;
+use serde::de::value::{BorrowedStrDeserializer, MapAccessDeserializer};
+use serde::de::{DeserializeOwned, DeserializeSeed, MapAccess};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -146,14 +147,64 @@ impl StoredEvent {
 
     /// Reads the payload as a domain event, upcasting older schema versions first.
     pub fn decode<E: DomainEvent>(&self) -> Result<E, DomainError> {
-        let payload = upcast(&self.event_type, self.schema_version, self.payload.clone())?;
-        let tagged = serde_json::json!({ "eventType": self.event_type, "payload": payload });
-        serde_json::from_value(tagged).map_err(|e| {
+        // A payload of the current schema is read where it is (no copy); an older one is
+        // upcast from a copy first.
+        let upcast_payload;
+        let payload = if self.schema_version == current_schema_version(&self.event_type) {
+            &self.payload
+        } else {
+            upcast_payload = upcast(&self.event_type, self.schema_version, self.payload.clone())?;
+            &upcast_payload
+        };
+        E::deserialize(MapAccessDeserializer::new(Tagged {
+            event_type: Some(&self.event_type),
+            payload: Some(payload),
+        }))
+        .map_err(|e| {
             DomainError::Decode(format!(
                 "{} v{} (version {} of {}): {e}",
                 self.event_type, self.schema_version, self.version, self.stream_id
             ))
         })
+    }
+}
+
+/// An event as its serde derive reads it (`{"eventType": …, "payload": …}`), borrowed from a
+/// stored event's fields instead of built as a new JSON object.
+struct Tagged<'a> {
+    event_type: Option<&'a str>,
+    payload: Option<&'a Value>,
+}
+
+impl<'de> MapAccess<'de> for Tagged<'de> {
+    type Error = serde_json::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Self::Error> {
+        let key = if self.event_type.is_some() {
+            "eventType"
+        } else if self.payload.is_some() {
+            "payload"
+        } else {
+            return Ok(None);
+        };
+        seed.deserialize(BorrowedStrDeserializer::new(key))
+            .map(Some)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, Self::Error> {
+        if let Some(event_type) = self.event_type.take() {
+            seed.deserialize(BorrowedStrDeserializer::new(event_type))
+        } else if let Some(payload) = self.payload.take() {
+            seed.deserialize(payload)
+        } else {
+            Err(serde::de::Error::custom("no value left"))
+        }
     }
 }
 
