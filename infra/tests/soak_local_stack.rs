@@ -196,8 +196,14 @@ async fn the_local_stack_holds_under_concurrent_commands_and_a_killed_projector(
             }
             let deadline = Instant::now() + Duration::from_secs(30);
             loop {
+                // An instance that has run for a while: the supervisor (which looks twice a
+                // second) has seen it, as it sees every instance that lives longer than a look.
+                // (One killed within half a second of its birth is caught later, when its
+                // invocation is cut at the function's Timeout: not what this test times.)
+                let seen = processes_named(ftgo_pid, "order-history-projector");
+                tokio::time::sleep(Duration::from_millis(1500)).await;
                 let running = processes_named(ftgo_pid, "order-history-projector");
-                if let Some(pid) = running.first() {
+                if let Some(pid) = seen.iter().find(|pid| running.contains(pid)) {
                     let _ = std::process::Command::new("kill")
                         .args(["-9", &pid.to_string()])
                         .status();
@@ -430,7 +436,12 @@ async fn the_local_stack_holds_under_concurrent_commands_and_a_killed_projector(
     assert_eq!(folded.len(), order_ids.len(), "every order is in the fold");
     // The killed instance was replaced: the projector's instances that ran at the kill are all
     // gone (its server was restarted with a fresh pool), new ones serve, and the stack said so.
-    let now_running = processes_named(ftgo_pid, "order-history-projector");
+    let replaced_by = Instant::now() + Duration::from_secs(20);
+    let mut now_running = processes_named(ftgo_pid, "order-history-projector");
+    while before_kill.iter().any(|pid| now_running.contains(pid)) && Instant::now() < replaced_by {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        now_running = processes_named(ftgo_pid, "order-history-projector");
+    }
     assert!(
         before_kill.iter().all(|pid| !now_running.contains(pid)),
         "old instances {before_kill:?} still run: {now_running:?}"
