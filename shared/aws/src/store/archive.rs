@@ -321,57 +321,41 @@ impl Archive {
 
     /// Every key under `prefix`, in S3's (lexicographic) order, through every page.
     pub async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, Error> {
-        let mut keys = Vec::new();
-        let mut token = None;
-        loop {
-            let page = self
-                .client
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix(prefix)
-                .set_continuation_token(token)
-                .send()
-                .await
-                .map_err(|e| Error::sdk("ListObjectsV2 archive", e))?;
-            keys.extend(
-                page.contents()
-                    .iter()
-                    .filter_map(|object| object.key().map(str::to_owned)),
-            );
-            match page.next_continuation_token {
-                Some(next) if page.is_truncated.unwrap_or(false) => token = Some(next),
-                _ => return Ok(keys),
-            }
-        }
+        let pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| Error::sdk("ListObjectsV2 archive", e))?;
+        Ok(pages
+            .iter()
+            .flat_map(|page| page.contents())
+            .filter_map(|object| object.key().map(str::to_owned))
+            .collect())
     }
 
     /// The partition prefixes (`events/v1/bucket=N/`) that hold at least one object, in order.
     pub async fn list_partitions(&self) -> Result<Vec<String>, Error> {
-        let mut partitions = Vec::new();
-        let mut token = None;
-        loop {
-            let page = self
-                .client
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix(FORMAT_PREFIX)
-                .delimiter("/")
-                .set_continuation_token(token)
-                .send()
-                .await
-                .map_err(|e| Error::sdk("ListObjectsV2 archive partitions", e))?;
-            for prefix in page.common_prefixes() {
-                if let Some(prefix) = prefix.prefix()
-                    && let Some(partition) = parse_partition_prefix(prefix)
-                {
-                    partitions.push(partition);
-                }
-            }
-            match page.next_continuation_token {
-                Some(next) if page.is_truncated.unwrap_or(false) => token = Some(next),
-                _ => break,
-            }
-        }
+        let pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(FORMAT_PREFIX)
+            .delimiter("/")
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| Error::sdk("ListObjectsV2 archive partitions", e))?;
+        let mut partitions: Vec<_> = pages
+            .iter()
+            .flat_map(|page| page.common_prefixes())
+            .filter_map(|prefix| prefix.prefix().and_then(parse_partition_prefix))
+            .collect();
         partitions.sort_unstable();
         partitions.dedup();
         Ok(partitions.into_iter().map(partition_prefix).collect())
