@@ -247,24 +247,17 @@ pub(crate) async fn scan_items(
     table: &str,
     mut each: impl FnMut(HashMap<String, AttributeValue>) -> Result<(), Error>,
 ) -> Result<(), Error> {
-    let mut start = None;
-    loop {
-        let page = dynamodb
-            .scan()
-            .table_name(table)
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| Error::sdk("Scan", e))?;
-        for item in page.items.unwrap_or_default() {
-            each(item)?;
-        }
-        match page.last_evaluated_key {
-            Some(key) if !key.is_empty() => start = Some(key),
-            _ => return Ok(()),
-        }
+    let mut items = dynamodb
+        .scan()
+        .table_name(table)
+        .consistent_read(true)
+        .into_paginator()
+        .items()
+        .send();
+    while let Some(item) = items.next().await {
+        each(item.map_err(|e| Error::sdk("Scan", e))?)?;
     }
+    Ok(())
 }
 
 /// Every event of event table `table` whose day is in `range` (a consistent, paginated scan).
