@@ -11,7 +11,6 @@
 //! ftgo snapshot-view  a compacted snapshot of a view table at its replay watermark
 //! ftgo token      print a local JWT for the local API gateway (`--sub <id> [--scope …] [--ttl …]`)
 //! ```
-#![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

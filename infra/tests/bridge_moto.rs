@@ -5,6 +5,11 @@
 //! leaves stream iterators and both consumers reading, an invocation cut at the function's
 //! `Timeout` and retried. Resources come from small templates of the test's own, provisioned the
 //! way the local stack provisions `template.yaml`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test's set-up stops the test loudly"
+)]
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

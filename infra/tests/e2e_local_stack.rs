@@ -8,6 +8,11 @@
 //!
 //! Needs the repository's tools (`make .venv`: moto server, cargo-lambda); says SKIPPED without
 //! them. Builds the function binaries on the way (the first run takes minutes).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test's set-up stops the test loudly"
+)]
 
 mod local_stack;
 

@@ -16,6 +16,11 @@
 //! few hundred requests, at most 90 s to converge (`FTGO_SOAK_REQUESTS_PER_CLIENT=100` runs a
 //! longer one by hand). Needs the repository's tools (`make .venv`);
 //! says SKIPPED without them.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test's set-up stops the test loudly"
+)]
 
 mod local_stack;
 

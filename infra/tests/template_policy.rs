@@ -17,6 +17,11 @@
 //! * **HTTP APIs**: default route throttling and JSON access logs; no route on SAM's implicit
 //!   API (which would have neither).
 //! * **Secrets**: no `NoEcho` parameter with a `Default`, no literal `SecretString`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test's set-up stops the test loudly"
+)]
 
 use ftgo_infra::template::{Stack, Template, default_template_path};
 use serde_yaml_ng::{Mapping, Value};
