@@ -6,13 +6,14 @@
 #[path = "fixtures/read_side.rs"]
 mod read_side;
 
+use ftgo_aws::dlq::{self, DeadLetterQueue, Letter, Redriven};
 use ftgo_domain::order::{OrderEvent, OrderStatus};
-use ftgo_infra::dlq::{self, DeadLetterQueue, Letter, Redriven};
+use ftgo_infra::ops::dead_letter_queues;
 use ftgo_tests::{Emulator, TestStack, unique_id};
 use read_side::{ReadSide, at, order_created, order_history, record_of};
 
 fn projector_dlq(stack: &TestStack) -> DeadLetterQueue {
-    dlq::dead_letter_queues(stack.template())
+    dead_letter_queues(stack.template())
         .into_iter()
         .find(|q| q.logical_id == "ProjectorDlq")
         .map(|q| DeadLetterQueue {

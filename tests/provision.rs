@@ -61,11 +61,17 @@ async fn assert_tables_match_the_template(emulator: &Emulator, stack: &TestStack
             assert_eq!(keys, expected, "GSI {} keys", index.name);
             assert_eq!(
                 found.projection().and_then(|p| p.projection_type()),
-                Some(&ProjectionType::from(index.projection_type.as_str()))
+                Some(&ProjectionType::from(
+                    index.projection.projection_type.as_str()
+                ))
             );
         }
 
-        match &table.stream_view_type {
+        match table
+            .stream_specification
+            .as_ref()
+            .map(|s| &s.stream_view_type)
+        {
             Some(view) => {
                 let spec = described
                     .stream_specification()
@@ -156,7 +162,7 @@ async fn moto_gets_the_archive_bucket_and_every_queue_with_its_attributes() {
         .unwrap_or_default();
     assert_eq!(
         attributes.get(&QueueAttributeName::VisibilityTimeout),
-        replay.visibility_timeout.map(|v| v.to_string()).as_ref()
+        replay.attributes.get("VisibilityTimeout")
     );
     let redrive = attributes
         .get(&QueueAttributeName::RedrivePolicy)

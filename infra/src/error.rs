@@ -32,14 +32,6 @@ pub enum Error {
         /// The SDK's error with its full context.
         message: String,
     },
-    /// A resource did not reach the expected state in time.
-    #[error("timed out after {seconds}s waiting for {what}")]
-    Timeout {
-        /// What was awaited.
-        what: String,
-        /// How long.
-        seconds: u64,
-    },
 }
 
 impl Error {

@@ -18,7 +18,6 @@
 //! template.
 
 pub mod bridge;
-pub mod dlq;
 pub mod error;
 pub mod functions;
 pub mod gateway;

@@ -11,7 +11,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use crate::dlq::{self, Letter, Redriven};
+use ftgo_aws::dlq::{self, DeadLetterQueue, Redriven};
+
 use crate::stack::resolve_root;
 use crate::template::{self, LOCAL_REGION, Stack, Template};
 
@@ -161,20 +162,15 @@ pub async fn dlq(args: DlqArgs) -> Result<(), String> {
     let (DlqCommand::List(target) | DlqCommand::Redrive(target)) = &args.command;
     let (template, sdk) = target.target.connect().await?;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let mut queues: Vec<dlq::DeadLetterQueue> = dlq::dead_letter_queues(&template)
+    let mut queues: Vec<DeadLetterQueue> = dead_letter_queues(&template)
         .into_iter()
-        .filter(|q| {
-            target
-                .queue
-                .as_ref()
-                .is_none_or(|name| &q.logical_id == name)
-        })
+        .filter(|q| target.queue.as_ref().is_none_or(|id| &q.logical_id == id))
         .collect();
     if queues.is_empty() {
         return Err("no such dead-letter queue in the template".to_owned());
     }
     for queue in &mut queues {
-        queue.url = dlq::resolve_url(&sqs, &queue.name, &queue.url).await;
+        queue.url = dlq::queue_url(&sqs, &queue.name, &queue.url).await;
     }
     let json = target.target.json();
     let mut report = Vec::new();
@@ -188,14 +184,14 @@ pub async fn dlq(args: DlqArgs) -> Result<(), String> {
                             "{:<14} {}  {}  {}",
                             letter.queue,
                             letter.message_id,
-                            kind(&letter.letter),
+                            letter.kind(),
                             letter.subject
                         );
                         println!("    reason: {}", letter.reason);
                     }
                     report.push(serde_json::json!({
                         "queue": letter.queue, "messageId": letter.message_id,
-                        "kind": kind(&letter.letter), "subject": letter.subject,
+                        "kind": letter.kind(), "subject": letter.subject,
                         "reason": letter.reason,
                         "body": serde_json::from_str::<serde_json::Value>(&letter.body)
                             .unwrap_or(serde_json::Value::String(letter.body.clone())),
@@ -259,10 +255,29 @@ pub async fn dlq(args: DlqArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn kind(letter: &Letter) -> &'static str {
-    match letter {
-        Letter::Projector(_) => "projector",
-        Letter::OnFailure(_) => "on-failure",
-        Letter::Other => "other",
+/// The template's dead-letter queues: stream consumers' `OnFailure` destinations, then the
+/// `RedrivePolicy` targets of other queues.
+pub fn dead_letter_queues(template: &Template) -> Vec<DeadLetterQueue> {
+    let mut queues: Vec<DeadLetterQueue> = Vec::new();
+    let stream_destinations = template
+        .stream_sources()
+        .iter()
+        .filter_map(|s| Some((s.on_failure.as_ref()?.logical_id.as_str(), Some(&s.binary))));
+    let redrive_targets = template.queues().iter().filter_map(|q| {
+        let redrive = q.redrive.as_ref()?;
+        Some((redrive.dead_letter_queue.as_str(), None))
+    });
+    for (logical_id, consumer) in stream_destinations.chain(redrive_targets) {
+        if let Some(queue) = template.queue(logical_id)
+            && !queues.iter().any(|q| q.logical_id == logical_id)
+        {
+            queues.push(DeadLetterQueue {
+                logical_id: logical_id.to_owned(),
+                name: queue.name.clone(),
+                url: queue.url.clone(),
+                consumer: consumer.cloned(),
+            });
+        }
     }
+    queues
 }

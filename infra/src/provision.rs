@@ -14,21 +14,22 @@
 //! them.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_config::SdkConfig;
+use aws_sdk_dynamodb::client::Waiters as _;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, LocalSecondaryIndex,
-    Projection, StreamSpecification, TableDescription, TableStatus, TimeToLiveSpecification,
+    Projection, StreamSpecification, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use crate::error::{Error, Result};
 use crate::template::{self, Bucket, Queue, Secret, Table, Template};
 
+/// How long a table may take to become `ACTIVE` (or to be gone).
 const WAIT_LIMIT: Duration = Duration::from_secs(60);
-const POLL_EVERY: Duration = Duration::from_millis(100);
 
 /// What to do with a resource that already exists.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -100,8 +101,6 @@ pub struct ProvisionedTable {
     pub logical_id: String,
     /// The table name.
     pub name: String,
-    /// The table ARN the endpoint reports.
-    pub arn: Option<String>,
     /// The real stream ARN (with the label the endpoint gave it), when the table has a stream.
     pub stream_arn: Option<String>,
     /// Created by this call (false: it existed and was kept).
@@ -141,8 +140,6 @@ pub struct ProvisionedSecret {
     pub logical_id: String,
     /// The secret name (what `Ref` resolves to locally).
     pub name: String,
-    /// The ARN the endpoint reports.
-    pub arn: Option<String>,
     /// Created by this call (false: it existed and was kept).
     pub created: bool,
 }
@@ -259,56 +256,69 @@ pub async fn provision_table(
     table: &Table,
     existing: Existing,
 ) -> Result<ProvisionedTable> {
-    if let Some(description) = describe_table(client, &table.name).await? {
-        match existing {
-            Existing::Keep => {
-                let description = wait_until_active(client, &table.name, description).await?;
-                return Ok(provisioned_table(table, &description, false));
-            }
-            Existing::Recreate => delete_table(client, &table.name).await?,
+    let name = table.name.as_str();
+    let exists = client.describe_table().table_name(name).send().await;
+    let created = match exists {
+        Ok(_) if existing == Existing::Keep => false,
+        Err(e)
+            if !e
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            return Err(aws_error("DescribeTable", name, e));
         }
-    }
-    let created = match create_table(client, table).await {
-        Ok(description) => (description, true),
-        // Another process created it between our describe and create: keep theirs.
-        Err(err) if is_resource_in_use(&err) => match describe_table(client, &table.name).await? {
-            Some(description) => (description, false),
-            None => return Err(aws_error("CreateTable", &table.name, err)),
-        },
-        Err(err) => return Err(aws_error("CreateTable", &table.name, err)),
+        found => {
+            if found.is_ok() {
+                client
+                    .delete_table()
+                    .table_name(name)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("DeleteTable", name, e))?;
+                client
+                    .wait_until_table_not_exists()
+                    .table_name(name)
+                    .wait(WAIT_LIMIT)
+                    .await
+                    .map_err(|e| aws_error("DeleteTable", name, e))?;
+            }
+            match create_table(client, table).await {
+                Ok(()) => true,
+                // Another process created it between our describe and create: keep theirs.
+                Err(err) if is_resource_in_use(&err) => false,
+                Err(err) => return Err(aws_error("CreateTable", name, err)),
+            }
+        }
     };
-    let (description, was_created) = created;
-    let description = wait_until_active(client, &table.name, description).await?;
-    if was_created && let Some(attribute) = &table.time_to_live_attribute {
+    let description = client
+        .wait_until_table_exists()
+        .table_name(name)
+        .wait(WAIT_LIMIT)
+        .await
+        .map_err(|e| aws_error("DescribeTable", name, e))?
+        .into_result()
+        .map_err(|e| aws_error("DescribeTable", name, e))?;
+    if created && let Some(attribute) = table.time_to_live_attribute() {
         client
             .update_time_to_live()
-            .table_name(&table.name)
+            .table_name(name)
             .time_to_live_specification(
                 TimeToLiveSpecification::builder()
                     .enabled(true)
                     .attribute_name(attribute)
                     .build()
-                    .map_err(|e| build_error("TimeToLiveSpecification", &table.name, e))?,
+                    .map_err(|e| build_error("TimeToLiveSpecification", name, e))?,
             )
             .send()
             .await
-            .map_err(|e| aws_error("UpdateTimeToLive", &table.name, e))?;
+            .map_err(|e| aws_error("UpdateTimeToLive", name, e))?;
     }
-    Ok(provisioned_table(table, &description, was_created))
-}
-
-fn provisioned_table(
-    table: &Table,
-    description: &TableDescription,
-    created: bool,
-) -> ProvisionedTable {
-    ProvisionedTable {
+    Ok(ProvisionedTable {
         logical_id: table.logical_id.clone(),
         name: table.name.clone(),
-        arn: description.table_arn().map(str::to_owned),
-        stream_arn: description.latest_stream_arn().map(str::to_owned),
+        stream_arn: description.table.and_then(|t| t.latest_stream_arn),
         created,
-    }
+    })
 }
 
 type CreateTableError =
@@ -322,7 +332,7 @@ fn is_resource_in_use(err: &CreateTableError) -> bool {
 async fn create_table(
     client: &aws_sdk_dynamodb::Client,
     table: &Table,
-) -> std::result::Result<TableDescription, CreateTableError> {
+) -> std::result::Result<(), CreateTableError> {
     let name = table.name.as_str();
     let mut request = client
         .create_table()
@@ -352,21 +362,16 @@ async fn create_table(
             .set_key_schema(key_schema(&index.key_schema).map_err(build_sdk_error)?);
         request = request.local_secondary_indexes(lsi.build().map_err(build_sdk_error)?);
     }
-    if let Some(view) = table.stream_view_type.clone() {
+    if let Some(stream) = &table.stream_specification {
         request = request.stream_specification(
             StreamSpecification::builder()
                 .stream_enabled(true)
-                .stream_view_type(view)
+                .stream_view_type(stream.stream_view_type.clone())
                 .build()
                 .map_err(build_sdk_error)?,
         );
     }
-    let output = request.send().await?;
-    output.table_description.ok_or_else(|| {
-        aws_sdk_dynamodb::error::SdkError::construction_failure(format!(
-            "CreateTable {name} answered no table description"
-        ))
-    })
+    request.send().await.map(|_| ())
 }
 
 fn build_sdk_error(err: aws_sdk_dynamodb::error::BuildError) -> CreateTableError {
@@ -389,83 +394,14 @@ fn key_schema(
 }
 
 fn projection(index: &template::SecondaryIndex) -> Projection {
-    let mut projection = Projection::builder().projection_type(index.projection_type.clone());
-    for attribute in &index.non_key_attributes {
-        projection = projection.non_key_attributes(attribute);
-    }
-    projection.build()
-}
-
-async fn describe_table(
-    client: &aws_sdk_dynamodb::Client,
-    name: &str,
-) -> Result<Option<TableDescription>> {
-    match client.describe_table().table_name(name).send().await {
-        Ok(output) => Ok(output.table),
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            Ok(None)
-        }
-        Err(err) => Err(aws_error("DescribeTable", name, err)),
-    }
-}
-
-async fn wait_until_active(
-    client: &aws_sdk_dynamodb::Client,
-    name: &str,
-    mut description: TableDescription,
-) -> Result<TableDescription> {
-    let started = Instant::now();
-    loop {
-        let table_active = description.table_status() == Some(&TableStatus::Active);
-        let indexes_active = description.global_secondary_indexes().iter().all(|index| {
-            index
-                .index_status()
-                .is_none_or(|status| *status == aws_sdk_dynamodb::types::IndexStatus::Active)
-        });
-        if table_active && indexes_active {
-            return Ok(description);
-        }
-        if started.elapsed() > WAIT_LIMIT {
-            return Err(Error::Timeout {
-                what: format!("table {name} to become ACTIVE"),
-                seconds: WAIT_LIMIT.as_secs(),
-            });
-        }
-        tokio::time::sleep(POLL_EVERY).await;
-        description = describe_table(client, name)
-            .await?
-            .ok_or_else(|| Error::Aws {
-                operation: "DescribeTable",
-                resource: name.to_owned(),
-                message: "the table disappeared while being created".to_owned(),
-            })?;
-    }
-}
-
-async fn delete_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Result<()> {
-    match client.delete_table().table_name(name).send().await {
-        Ok(_) => {}
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) => {}
-        Err(err) => return Err(aws_error("DeleteTable", name, err)),
-    }
-    let started = Instant::now();
-    while describe_table(client, name).await?.is_some() {
-        if started.elapsed() > WAIT_LIMIT {
-            return Err(Error::Timeout {
-                what: format!("table {name} to be deleted"),
-                seconds: WAIT_LIMIT.as_secs(),
-            });
-        }
-        tokio::time::sleep(POLL_EVERY).await;
-    }
-    Ok(())
+    let projection = &index.projection;
+    Projection::builder()
+        .projection_type(projection.projection_type.clone())
+        .set_non_key_attributes(
+            (!projection.non_key_attributes.is_empty())
+                .then(|| projection.non_key_attributes.clone()),
+        )
+        .build()
 }
 
 /// Creates one bucket in `region` (emptying it when it exists and `existing` is
@@ -601,7 +537,7 @@ async fn provision_queue(
     existing: Existing,
 ) -> Result<ProvisionedQueue> {
     let name = queue.name.as_str();
-    let mut attributes: BTreeMap<String, String> = queue.attributes();
+    let mut attributes = queue.attributes.clone();
     if let (Some(redrive), Some(arn)) = (&queue.redrive, dead_letter_arn) {
         let policy = serde_json::json!({
             "deadLetterTargetArn": arn,
@@ -695,11 +631,10 @@ pub async fn provision_secret(
 ) -> Result<ProvisionedSecret> {
     let name = secret.name.as_str();
     match client.describe_secret().secret_id(name).send().await {
-        Ok(found) => {
+        Ok(_) => {
             return Ok(ProvisionedSecret {
                 logical_id: secret.logical_id.clone(),
                 name: name.to_owned(),
-                arn: found.arn,
                 created: false,
             });
         }
@@ -720,22 +655,21 @@ pub async fn provision_secret(
         .secret_string(value)
         .send()
         .await;
-    let (arn, created) = match created {
-        Ok(output) => (output.arn, true),
+    let created = match created {
+        Ok(_) => true,
         // Another process created it between our describe and create: keep theirs.
         Err(err)
             if err
                 .as_service_error()
                 .is_some_and(|e| e.is_resource_exists_exception()) =>
         {
-            (None, false)
+            false
         }
         Err(err) => return Err(aws_error("CreateSecret", name, err)),
     };
     Ok(ProvisionedSecret {
         logical_id: secret.logical_id.clone(),
         name: name.to_owned(),
-        arn,
         created,
     })
 }
@@ -764,8 +698,17 @@ async fn generate_secret_string(
             resource: name.to_owned(),
             message: "no RandomPassword in the answer".to_owned(),
         })?;
-    let Some((template, key)) = &generate.json_template else {
-        return Ok(password);
+    let (template, key) = match (
+        &generate.secret_string_template,
+        &generate.generate_string_key,
+    ) {
+        (None, None) => return Ok(password),
+        (Some(template), Some(key)) => (template, key),
+        _ => {
+            return Err(Error::template(format!(
+                "secret {name}: SecretStringTemplate and GenerateStringKey go together"
+            )));
+        }
     };
     let mut value: serde_json::Map<String, serde_json::Value> = serde_json::from_str(template)
         .map_err(|e| {

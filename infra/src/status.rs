@@ -19,14 +19,13 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_dynamodb::types::AttributeValue;
-use ftgo_aws::config::{events_table, order_history_table};
+use ftgo_aws::projection_lag;
 use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::dlq::dead_letter_queues;
+use crate::ops::dead_letter_queues;
 use crate::template::Template;
 
 /// The whole report.
@@ -42,7 +41,7 @@ pub struct Status {
     /// Each stream consumer's `IteratorAge` from CloudWatch; asked only without bridge progress.
     pub iterator_ages: Vec<IteratorAge>,
     /// The event table against the view (`None`: not computed).
-    pub projection: Option<Projection>,
+    pub projection: Option<projection_lag::Projection>,
 }
 
 /// One table.
@@ -103,24 +102,12 @@ pub fn stream_consumers(
         if consumers.iter().any(|(id, _)| *id == source.function) {
             continue;
         }
-        let declared = template
-            .document()
-            .get("Resources")
-            .and_then(|r| r.get(source.function.as_str()))
-            .and_then(|r| r.get("Properties"))
-            .and_then(|p| p.get("FunctionName"))
-            .and_then(|name| template.resolve(name).ok())
-            .and_then(|name| name.as_str().map(str::to_owned));
-        let name = overrides
-            .get(&source.function)
-            .cloned()
-            .or(declared)
-            .unwrap_or_else(|| {
-                template
-                    .function(&source.function)
-                    .and_then(|f| f.arn.rsplit(':').next().map(str::to_owned))
-                    .unwrap_or_else(|| source.binary.clone())
-            });
+        let name = match overrides.get(&source.function) {
+            Some(name) => name.clone(),
+            None => template
+                .function(&source.function)
+                .map_or_else(|| source.binary.clone(), |f| f.name.clone()),
+        };
         consumers.push((source.function.clone(), name));
     }
     consumers
@@ -188,112 +175,6 @@ async fn iterator_age(
     }
 }
 
-/// The event table against the order-history view.
-#[derive(Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Projection {
-    /// Events in the event table.
-    pub events: usize,
-    /// Streams in the event table.
-    pub streams: usize,
-    /// Events the view does not reflect yet.
-    pub events_behind: usize,
-    /// Streams with such events.
-    pub streams_behind: usize,
-    /// Now − `occurredAt` of the oldest event the view misses (0 when caught up).
-    pub lag_ms: u64,
-    /// `occurredAt` of the newest event.
-    pub newest_event_at: Option<String>,
-}
-
-/// One event, as far as the comparison needs it.
-#[derive(Debug, Clone)]
-pub struct EventHead {
-    /// `<AggregateType>#<id>`.
-    pub stream_id: String,
-    /// Its version.
-    pub version: u64,
-    /// Its `occurredAt`.
-    pub occurred_at: Option<OffsetDateTime>,
-}
-
-/// Compares events with the view's versions (keyed by stream id), at `now`.
-pub fn compare(
-    events: &[EventHead],
-    view_versions: &HashMap<String, u64>,
-    now: OffsetDateTime,
-) -> Projection {
-    let mut projection = Projection {
-        events: events.len(),
-        ..Projection::default()
-    };
-    let mut streams: HashMap<&str, bool> = HashMap::new();
-    let mut oldest_behind: Option<OffsetDateTime> = None;
-    let mut newest: Option<OffsetDateTime> = None;
-    for event in events {
-        let seen = view_versions.get(&event.stream_id).copied().unwrap_or(0);
-        let behind = event.version > seen;
-        *streams.entry(&event.stream_id).or_default() |= behind;
-        if let Some(at) = event.occurred_at {
-            newest = newest.max(Some(at));
-            if behind {
-                oldest_behind = Some(oldest_behind.map_or(at, |o| o.min(at)));
-            }
-        }
-        projection.events_behind += usize::from(behind);
-    }
-    projection.streams = streams.len();
-    projection.streams_behind = streams.values().filter(|b| **b).count();
-    projection.lag_ms = oldest_behind.map_or(0, |at| ftgo_aws::telemetry::lag_ms(now, at));
-    projection.newest_event_at = newest.and_then(|t| t.format(&Rfc3339).ok());
-    projection
-}
-
-/// The view's versions by stream id, from its items (`orderVersion`, `deliveryVersion`).
-pub fn view_versions(items: &[HashMap<String, AttributeValue>]) -> HashMap<String, u64> {
-    let mut versions = HashMap::new();
-    for item in items {
-        let Some(AttributeValue::S(order_id)) = item.get(order_history_table::ORDER_ID) else {
-            continue;
-        };
-        for (attribute, kind) in [
-            (order_history_table::ORDER_VERSION, "Order"),
-            (order_history_table::DELIVERY_VERSION, "Delivery"),
-        ] {
-            if let Some(AttributeValue::N(n)) = item.get(attribute)
-                && let Ok(version) = n.parse()
-            {
-                versions.insert(format!("{kind}#{order_id}"), version);
-            }
-        }
-    }
-    versions
-}
-
-async fn scan(
-    dynamodb: &aws_sdk_dynamodb::Client,
-    table: &str,
-    projection: &str,
-) -> Result<Vec<HashMap<String, AttributeValue>>, String> {
-    let mut items = Vec::new();
-    let mut start = None;
-    loop {
-        let page = dynamodb
-            .scan()
-            .table_name(table)
-            .projection_expression(projection)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| format!("Scan {table}: {e:?}"))?;
-        items.extend(page.items.unwrap_or_default());
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            return Ok(items);
-        }
-    }
-}
-
 /// Collects the status of the stack `template` describes.
 pub async fn collect(
     sdk: &aws_config::SdkConfig,
@@ -327,7 +208,7 @@ pub async fn collect(
     let mut queues = Vec::new();
     for queue in template.queues() {
         use aws_sdk_sqs::types::QueueAttributeName as A;
-        let url = crate::dlq::resolve_url(&sqs, &queue.name, &queue.url).await;
+        let url = ftgo_aws::dlq::queue_url(&sqs, &queue.name, &queue.url).await;
         let attributes = sqs
             .get_queue_attributes()
             .queue_url(url)
@@ -358,7 +239,15 @@ pub async fn collect(
         }
     }
     let projection = if with_projection {
-        Some(projection(&dynamodb, template).await?)
+        let name = |logical: &str| {
+            template
+                .table(logical)
+                .map(|t| t.name.clone())
+                .ok_or_else(|| format!("the template has no {logical}"))
+        };
+        let (events, view) = (name("EventsTable")?, name("OrderHistoryTable")?);
+        let projection = projection_lag::projection(&dynamodb, &events, &view).await;
+        Some(projection.map_err(|e| e.to_string())?)
     } else {
         None
     };
@@ -369,55 +258,6 @@ pub async fn collect(
         iterator_ages,
         projection,
     })
-}
-
-async fn projection(
-    dynamodb: &aws_sdk_dynamodb::Client,
-    template: &Template,
-) -> Result<Projection, String> {
-    let name = |logical: &str| {
-        template
-            .table(logical)
-            .map(|t| t.name.clone())
-            .ok_or_else(|| format!("the template has no {logical}"))
-    };
-    let events = scan(
-        dynamodb,
-        &name("EventsTable")?,
-        "streamId, version, occurredAt",
-    )
-    .await?;
-    let heads: Vec<EventHead> = events
-        .iter()
-        .filter_map(|item| {
-            let Some(AttributeValue::S(stream_id)) = item.get(events_table::STREAM_ID) else {
-                return None;
-            };
-            let Some(AttributeValue::N(version)) = item.get(events_table::VERSION) else {
-                return None;
-            };
-            let occurred_at = match item.get("occurredAt") {
-                Some(AttributeValue::S(text)) => OffsetDateTime::parse(text, &Rfc3339).ok(),
-                _ => None,
-            };
-            Some(EventHead {
-                stream_id: stream_id.clone(),
-                version: version.parse().ok()?,
-                occurred_at,
-            })
-        })
-        .collect();
-    let view = scan(
-        dynamodb,
-        &name("OrderHistoryTable")?,
-        "orderId, orderVersion, deliveryVersion",
-    )
-    .await?;
-    Ok(compare(
-        &heads,
-        &view_versions(&view),
-        OffsetDateTime::now_utc(),
-    ))
 }
 
 /// The report as text tables.
@@ -499,42 +339,6 @@ pub fn render(status: &Status) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::macros::datetime;
-
-    fn head(stream: &str, version: u64, minute: u8) -> EventHead {
-        EventHead {
-            stream_id: stream.to_owned(),
-            version,
-            occurred_at: Some(
-                datetime!(2026-01-01 10:00 UTC) + time::Duration::minutes(minute.into()),
-            ),
-        }
-    }
-
-    #[test]
-    fn lag_is_the_age_of_the_oldest_event_the_view_misses() {
-        let events = [
-            head("Order#a", 1, 0),
-            head("Order#a", 2, 1),
-            head("Order#a", 3, 2),
-            head("Delivery#a", 1, 3),
-            head("Order#b", 1, 4),
-        ];
-        let view = HashMap::from([("Order#a".to_owned(), 1), ("Order#b".to_owned(), 1)]);
-        let now = datetime!(2026-01-01 10:10 UTC);
-        let p = compare(&events, &view, now);
-        assert_eq!(p.events, 5);
-        assert_eq!(p.streams, 3);
-        assert_eq!(p.events_behind, 3);
-        assert_eq!(p.streams_behind, 2);
-        assert_eq!(p.lag_ms, 9 * 60 * 1000);
-        let caught_up = HashMap::from([
-            ("Order#a".to_owned(), 3),
-            ("Order#b".to_owned(), 1),
-            ("Delivery#a".to_owned(), 1),
-        ]);
-        assert_eq!(compare(&events, &caught_up, now).lag_ms, 0);
-    }
 
     #[test]
     fn consumer_names_are_the_override_else_function_name_else_the_binary() {
@@ -619,17 +423,5 @@ Resources:
             ..status
         };
         assert!(render(&without).contains("no bridge progress"));
-    }
-
-    #[test]
-    fn view_versions_come_from_both_sources_of_an_item() {
-        let item = HashMap::from([
-            ("orderId".to_owned(), AttributeValue::S("a".into())),
-            ("orderVersion".to_owned(), AttributeValue::N("3".into())),
-            ("deliveryVersion".to_owned(), AttributeValue::N("2".into())),
-        ]);
-        let versions = view_versions(&[item]);
-        assert_eq!(versions.get("Order#a"), Some(&3));
-        assert_eq!(versions.get("Delivery#a"), Some(&2));
     }
 }

@@ -21,7 +21,7 @@ use bytes::Bytes;
 use ftgo_infra::bridge::{Bridge, BridgeOptions};
 use ftgo_infra::invoke::{Invocation, InvokeError, Invoker};
 use ftgo_infra::provision::{ProvisionOptions, provision};
-use ftgo_infra::stack::{bridge_sources, sdk_config};
+use ftgo_infra::stack::sdk_config;
 use ftgo_infra::template::{Stack, Template};
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
@@ -267,9 +267,9 @@ async fn the_bridge_feeds_streams_and_queues_with_lambdas_semantics() {
         calls: calls.clone(),
         failed_once: Mutex::new(Vec::new()),
     });
-    let (streams, queues) = bridge_sources(&template);
     let bridge = Bridge::new(
         &sdk,
+        &template,
         script,
         BridgeOptions {
             poll_interval: Duration::from_millis(50),
@@ -278,8 +278,6 @@ async fn the_bridge_feeds_streams_and_queues_with_lambdas_semantics() {
             max_backoff: Duration::from_millis(50),
             ..BridgeOptions::default()
         },
-        streams,
-        queues,
     );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(bridge.run(
@@ -706,13 +704,16 @@ async fn two_consumers_through_a_cancelled_transaction(
         hang_first: Mutex::new(hang_first),
         timed_out: Mutex::new(Vec::new()),
     });
-    let (streams, queues) = bridge_sources(&template);
     assert!(
-        streams.iter().all(|s| s.timeout == Duration::from_secs(2)),
+        template
+            .stream_sources()
+            .iter()
+            .all(|s| s.timeout == Duration::from_secs(2)),
         "the Globals Timeout applies"
     );
     let bridge = Bridge::new(
         &sdk,
+        &template,
         recorder.clone(),
         BridgeOptions {
             poll_interval: Duration::from_millis(50),
@@ -722,8 +723,6 @@ async fn two_consumers_through_a_cancelled_transaction(
             refresh_after_empty_reads,
             ..BridgeOptions::default()
         },
-        streams,
-        queues,
     );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(bridge.run(

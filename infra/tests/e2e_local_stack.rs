@@ -159,14 +159,11 @@ async fn the_local_stack_takes_an_order_through_delivery_over_http() {
         Stack::local().with_endpoint(&endpoint),
     )
     .expect("template");
-    let source = template
+    let events_table = template
         .stream_sources()
         .first()
         .expect("a stream event source")
-        .clone();
-    let events_table = template
-        .table(&source.table)
-        .expect("its table")
+        .table
         .name
         .clone();
     let sdk = sdk_config(&endpoint, "us-east-1").await;

@@ -1,7 +1,7 @@
 //! Lambda's on-failure destination message for stream event sources.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::{Value, json};
+use ftgo_aws::dlq::{BatchInfo, OnFailureMessage, RequestContext, ResponseContext};
 
 use super::shard::FailureReport;
 
@@ -17,41 +17,38 @@ pub struct FailureOrigin<'a> {
 }
 
 /// The message Lambda sends to a DynamoDB event source's `DestinationConfig.OnFailure` when it
-/// gives records up: `requestContext`, `responseContext`, `version`, `timestamp`,
-/// `DDBStreamBatchInfo`.
+/// gives records up.
 pub fn on_failure_message(
     report: &FailureReport,
     origin: &FailureOrigin<'_>,
     request_id: &str,
     now: DateTime<Utc>,
-) -> Value {
-    let mut response_context = json!({
-        "statusCode": 200,
-        "executedVersion": "$LATEST",
-    });
-    if let Some(error) = &report.function_error {
-        response_context["functionError"] = json!(error);
-    }
-    json!({
-        "requestContext": {
-            "requestId": request_id,
-            "functionArn": origin.function_arn,
-            "condition": report.condition.as_str(),
-            "approximateInvokeCount": report.approximate_invoke_count,
+) -> OnFailureMessage {
+    let arrival = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+    OnFailureMessage {
+        request_context: RequestContext {
+            request_id: request_id.to_owned(),
+            function_arn: origin.function_arn.to_owned(),
+            condition: report.condition.as_str().to_owned(),
+            approximate_invoke_count: report.approximate_invoke_count,
         },
-        "responseContext": response_context,
-        "version": "1.0",
-        "timestamp": now.to_rfc3339_opts(SecondsFormat::Millis, true),
-        "DDBStreamBatchInfo": {
-            "shardId": origin.shard_id,
-            "startSequenceNumber": report.start_sequence_number,
-            "endSequenceNumber": report.end_sequence_number,
-            "approximateArrivalOfFirstRecord": report.first_arrival.to_rfc3339_opts(SecondsFormat::Secs, true),
-            "approximateArrivalOfLastRecord": report.last_arrival.to_rfc3339_opts(SecondsFormat::Secs, true),
-            "batchSize": report.batch_size,
-            "streamArn": origin.stream_arn,
-        }
-    })
+        response_context: ResponseContext {
+            status_code: 200,
+            executed_version: "$LATEST".to_owned(),
+            function_error: report.function_error.clone(),
+        },
+        version: "1.0".to_owned(),
+        timestamp: now.to_rfc3339_opts(SecondsFormat::Millis, true),
+        batch: BatchInfo {
+            shard_id: origin.shard_id.to_owned(),
+            start_sequence_number: report.start_sequence_number.clone(),
+            end_sequence_number: report.end_sequence_number.clone(),
+            approximate_arrival_of_first_record: arrival(report.first_arrival),
+            approximate_arrival_of_last_record: arrival(report.last_arrival),
+            batch_size: report.batch_size,
+            stream_arn: origin.stream_arn.to_owned(),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -77,7 +74,7 @@ mod tests {
             stream_arn: "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/x",
             shard_id: "shardId-1",
         };
-        let m = on_failure_message(&report, &origin, "r-1", t);
+        let m = serde_json::to_value(on_failure_message(&report, &origin, "r-1", t)).expect("json");
         assert_eq!(m["requestContext"]["condition"], "RetryAttemptsExhausted");
         assert_eq!(m["requestContext"]["approximateInvokeCount"], 3);
         assert_eq!(m["requestContext"]["functionArn"], origin.function_arn);

@@ -16,29 +16,22 @@ pub mod sqs;
 pub mod stream;
 pub mod verdict;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use tokio::sync::{Mutex, watch};
+use tokio::sync::watch;
 
 use crate::invoke::{Invocation, InvokeError, Invoker};
 pub use progress::Progress;
-pub use sqs::QueueSource;
-pub use stream::StreamSource;
 
-pub use crate::template::StartingPosition;
+use crate::template::{QueueSource, StreamSource, Template};
 
 /// Tunables of the bridge itself (not of the event sources).
 #[derive(Clone, Debug)]
 pub struct BridgeOptions {
-    /// Region written into events and ARNs.
-    pub region: String,
-    /// Account id written into function ARNs.
-    pub account_id: String,
     /// Pause between polls of an idle shard or queue (Lambda polls a shard about 4 times a second).
     pub poll_interval: Duration,
     /// How often to look for new shards or a missing stream or queue.
@@ -58,8 +51,6 @@ pub struct BridgeOptions {
 impl Default for BridgeOptions {
     fn default() -> Self {
         Self {
-            region: "us-east-1".to_owned(),
-            account_id: "123456789012".to_owned(),
             poll_interval: Duration::from_millis(250),
             discovery_interval: Duration::from_secs(2),
             retry_backoff: Duration::from_millis(200),
@@ -70,13 +61,15 @@ impl Default for BridgeOptions {
     }
 }
 
-/// What the pollers share: the AWS clients, the invoker and the options.
+/// What the pollers share: the AWS clients, the invoker, the stack's region and account, and
+/// the options.
 pub struct BridgeContext {
+    region: String,
+    account_id: String,
     streams: aws_sdk_dynamodbstreams::Client,
     sqs: aws_sdk_sqs::Client,
     invoker: Arc<dyn Invoker>,
     options: BridgeOptions,
-    queue_urls: Mutex<HashMap<String, String>>,
     progress: Arc<Progress>,
 }
 
@@ -108,7 +101,7 @@ impl BridgeContext {
     fn function_arn(&self, function: &str) -> String {
         format!(
             "arn:aws:lambda:{}:{}:function:{function}",
-            self.options.region, self.options.account_id
+            self.region, self.account_id
         )
     }
 
@@ -120,39 +113,7 @@ impl BridgeContext {
             .min(self.options.max_backoff)
     }
 
-    /// The URL of a queue named by ARN, URL or name.
-    async fn queue_url(&self, queue: &str) -> Result<String, String> {
-        if queue.starts_with("http://") || queue.starts_with("https://") {
-            return Ok(queue.to_owned());
-        }
-        if let Some(url) = self.queue_urls.lock().await.get(queue) {
-            return Ok(url.clone());
-        }
-        let name = if queue.starts_with("arn:") {
-            queue.rsplit(':').next().unwrap_or(queue)
-        } else {
-            queue
-        };
-        let out = self
-            .sqs
-            .get_queue_url()
-            .queue_name(name)
-            .send()
-            .await
-            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
-        let url = out
-            .queue_url()
-            .ok_or_else(|| format!("no URL for queue {queue}"))?
-            .to_owned();
-        self.queue_urls
-            .lock()
-            .await
-            .insert(queue.to_owned(), url.clone());
-        Ok(url)
-    }
-
-    async fn send_to_queue(&self, queue: &str, body: &str) -> Result<(), String> {
-        let url = self.queue_url(queue).await?;
+    async fn send_to_queue(&self, url: &str, body: &str) -> Result<(), String> {
         self.sqs
             .send_message()
             .queue_url(url)
@@ -172,26 +133,37 @@ pub struct Bridge {
 }
 
 impl Bridge {
-    /// A bridge polling `streams` and `queues` with the clients of `config`, invoking through
-    /// `invoker`.
+    /// A bridge polling every enabled `DynamoDB` and `SQS` event source of `template` with the
+    /// clients of `config`, invoking through `invoker` as the template's stack (region,
+    /// account).
     pub fn new(
         config: &aws_config::SdkConfig,
+        template: &Template,
         invoker: Arc<dyn Invoker>,
         options: BridgeOptions,
-        streams: Vec<StreamSource>,
-        queues: Vec<QueueSource>,
     ) -> Self {
         Self {
             ctx: Arc::new(BridgeContext {
+                region: template.stack().region.clone(),
+                account_id: template.stack().account_id.clone(),
                 streams: aws_sdk_dynamodbstreams::Client::new(config),
                 sqs: aws_sdk_sqs::Client::new(config),
                 invoker,
                 options,
-                queue_urls: Mutex::new(HashMap::new()),
                 progress: Arc::new(Progress::default()),
             }),
-            streams,
-            queues,
+            streams: template
+                .stream_sources()
+                .iter()
+                .filter(|s| s.enabled)
+                .cloned()
+                .collect(),
+            queues: template
+                .queue_sources()
+                .iter()
+                .filter(|q| q.enabled)
+                .cloned()
+                .collect(),
         }
     }
 

@@ -18,42 +18,12 @@
 //!   on-failure destination, and the shard moves on.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
 use super::verdict::Verdict;
-
-/// The event source settings that govern batching and retries.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StreamPolicy {
-    /// `BatchSize` (at least 1).
-    pub batch_size: usize,
-    /// `MaximumBatchingWindowInSeconds`.
-    pub batching_window: Duration,
-    /// `FunctionResponseTypes` contains `ReportBatchItemFailures`.
-    pub report_batch_item_failures: bool,
-    /// `BisectBatchOnFunctionError`.
-    pub bisect_on_error: bool,
-    /// `MaximumRetryAttempts`; `None` is Lambda's -1, retry until the record expires.
-    pub max_retry_attempts: Option<u32>,
-    /// `MaximumRecordAgeInSeconds`; `None` is Lambda's -1, no age limit.
-    pub max_record_age: Option<Duration>,
-}
-
-impl Default for StreamPolicy {
-    /// Lambda's defaults for a DynamoDB event source.
-    fn default() -> Self {
-        Self {
-            batch_size: 100,
-            batching_window: Duration::ZERO,
-            report_batch_item_failures: false,
-            bisect_on_error: false,
-            max_retry_attempts: None,
-            max_record_age: None,
-        }
-    }
-}
+use crate::template::StreamPolicy;
 
 /// One stream record with what the decisions need to know of it.
 #[derive(Clone, Debug, PartialEq)]
@@ -334,6 +304,7 @@ fn report<R>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn t0() -> DateTime<Utc> {
         DateTime::from_timestamp(1_700_000_000, 0).expect("time")

@@ -20,23 +20,7 @@ use super::queue::to_delete;
 use super::verdict::{Verdict, judge};
 use super::{BridgeContext, stopped, wait_or_stop};
 use crate::invoke::InvokeError;
-
-/// An SQS event source of a function, as the template declares it.
-#[derive(Clone, Debug)]
-pub struct QueueSource {
-    /// The function's local name.
-    pub function: String,
-    /// The queue: ARN, URL or name.
-    pub queue: String,
-    /// `BatchSize` (Lambda's default for SQS is 10).
-    pub batch_size: usize,
-    /// `MaximumBatchingWindowInSeconds`.
-    pub batching_window: Duration,
-    /// `FunctionResponseTypes` contains `ReportBatchItemFailures`.
-    pub report_batch_item_failures: bool,
-    /// The function's `Timeout`: an invocation still running then is cut and fails.
-    pub timeout: Duration,
-}
+use crate::template::QueueSource;
 
 /// Polls `source` until `stop` turns true.
 pub(super) async fn run(
@@ -44,23 +28,13 @@ pub(super) async fn run(
     source: QueueSource,
     mut stop: watch::Receiver<bool>,
 ) {
-    let url = loop {
-        match ctx.queue_url(&source.queue).await {
-            Ok(url) => break url,
-            Err(error) => {
-                tracing::warn!(queue = %source.queue, %error, "queue not found yet; waiting");
-                if wait_or_stop(&mut stop, ctx.options.discovery_interval).await {
-                    return;
-                }
-            }
-        }
-    };
+    let url = source.queue.url.clone();
     let arn = queue_arn(&ctx, &url)
         .await
-        .unwrap_or_else(|| source.queue.clone());
-    tracing::info!(function = %source.function, queue = %url, "polling queue");
-    ctx.progress.queue_seen(&source.function, &url);
-    let batch_size = source.batch_size.max(1);
+        .unwrap_or_else(|| source.queue.arn.clone());
+    tracing::info!(function = %source.binary, queue = %url, "polling queue");
+    ctx.progress.queue_seen(&source.binary, &url);
+    let batch_size = source.batch_size;
     while !stopped(&stop) {
         let messages = match gather(&ctx, &url, batch_size, source.batching_window, &mut stop).await
         {
@@ -76,12 +50,12 @@ pub(super) async fn run(
         if messages.is_empty() {
             continue;
         }
-        let payload = event_payload(&messages, &arn, &ctx.options.region);
+        let payload = event_payload(&messages, &arn, &ctx.region);
         let ids: Vec<&str> = messages
             .iter()
             .map(|m| m.message_id().unwrap_or_default())
             .collect();
-        let function = source.function.as_str();
+        let function = source.binary.as_str();
         let batch_size = ids.len();
         let (result, took) = ctx.invoke(function, payload, source.timeout).await;
         let duration_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);

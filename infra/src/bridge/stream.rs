@@ -4,37 +4,22 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use aws_lambda_events::dynamodb::{Event, EventRecord, StreamRecord, StreamViewType};
-use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
+use aws_lambda_events::dynamodb::{Event, EventRecord};
+use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
+use ftgo_aws::store::stream_image::event_record;
 use serde_json::Value;
 use tokio::sync::watch;
 
 use super::failure::{FailureOrigin, on_failure_message};
-use super::shard::{Entry, FailureReport, Next, ShardState, StreamPolicy};
+use super::shard::{Entry, FailureReport, Next, ShardState};
 use super::verdict::{Verdict, judge};
-use super::{BridgeContext, StartingPosition, stopped, wait_or_stop};
+use super::{BridgeContext, stopped, wait_or_stop};
 use crate::invoke::InvokeError;
-
-/// A DynamoDB event source of a function, as the template declares it.
-#[derive(Clone, Debug)]
-pub struct StreamSource {
-    /// The function's local name.
-    pub function: String,
-    /// The table whose stream is read (its physical name).
-    pub table: String,
-    /// `StartingPosition`.
-    pub starting_position: StartingPosition,
-    /// Batching and retry settings.
-    pub policy: StreamPolicy,
-    /// `DestinationConfig.OnFailure.Destination`: an SQS queue ARN, URL or name.
-    pub on_failure: Option<String>,
-    /// The function's `Timeout`: an invocation still running then is cut and fails.
-    pub timeout: Duration,
-}
+use crate::template::{StartingPosition, StreamSource};
 
 /// Polls `source` until `stop` turns true.
 pub(super) async fn run(
@@ -46,7 +31,7 @@ pub(super) async fn run(
     let Some(stream_arn) = find_stream(&ctx, &source, &mut stop).await else {
         return;
     };
-    tracing::info!(function = %source.function, table = %source.table, %stream_arn, "polling stream");
+    tracing::info!(function = %source.binary, table = %source.table.name, %stream_arn, "polling stream");
     let mut known: HashSet<String> = HashSet::new();
     let (done_tx, done_rx) = watch::channel(HashSet::<String>::new());
     let done_tx = Arc::new(done_tx);
@@ -100,7 +85,7 @@ async fn find_stream(
         let listed = ctx
             .streams
             .list_streams()
-            .table_name(&source.table)
+            .table_name(&source.table.name)
             .send()
             .await;
         match listed {
@@ -108,20 +93,20 @@ async fn find_stream(
                 if let Some(arn) = out
                     .streams()
                     .iter()
-                    .filter(|s| s.table_name() == Some(source.table.as_str()))
+                    .filter(|s| s.table_name() == Some(source.table.name.as_str()))
                     .filter_map(|s| s.stream_arn())
                     .max()
                 {
                     return Some(arn.to_owned());
                 }
                 if !warned {
-                    tracing::warn!(table = %source.table, function = %source.function, "table has no stream yet; waiting");
+                    tracing::warn!(table = %source.table.name, function = %source.binary, "table has no stream yet; waiting");
                     warned = true;
                 }
             }
             Err(error) => {
                 if !warned {
-                    tracing::warn!(table = %source.table, error = %aws_sdk_dynamodbstreams::error::DisplayErrorContext(&error), "ListStreams failed; retrying");
+                    tracing::warn!(table = %source.table.name, error = %aws_sdk_dynamodbstreams::error::DisplayErrorContext(&error), "ListStreams failed; retrying");
                     warned = true;
                 }
             }
@@ -200,8 +185,8 @@ async fn run_shard(
         empty_reads: 0,
     };
     ctx.progress
-        .shard_seen(&source.function, &source.table, &shard_id);
-    tracing::debug!(function = %source.function, %shard_id, "reading shard");
+        .shard_seen(&source.binary, &source.table.name, &shard_id);
+    tracing::debug!(function = %source.binary, %shard_id, "reading shard");
     poller.run(&mut stop).await;
     if poller.closed && poller.state.is_empty() {
         done_tx.send_modify(|done| {
@@ -215,7 +200,7 @@ struct ShardPoller {
     source: Arc<StreamSource>,
     stream_arn: String,
     shard_id: String,
-    state: ShardState<Record>,
+    state: ShardState<EventRecord>,
     iterator: Option<String>,
     last_sequence: Option<String>,
     closed: bool,
@@ -234,7 +219,7 @@ impl ShardPoller {
                 && self.state.room() > 0
                 && let Err(error) = self.fetch().await
             {
-                tracing::warn!(shard = %self.shard_id, function = %self.source.function, %error, "GetRecords failed; retrying");
+                tracing::warn!(shard = %self.shard_id, function = %self.source.binary, %error, "GetRecords failed; retrying");
                 self.iterator = None;
                 if wait_or_stop(stop, poll).await {
                     return;
@@ -287,21 +272,15 @@ impl ShardPoller {
             .await
             .map_err(|e| aws_sdk_dynamodbstreams::error::DisplayErrorContext(e).to_string())?;
         let now = Instant::now();
-        let entries: Vec<Entry<Record>> = out
+        let entries: Vec<Entry<EventRecord>> = out
             .records()
             .iter()
             .map(|r| {
-                let change = r.dynamodb();
+                let record = event_record(r, &self.stream_arn, &self.ctx.region);
                 Entry {
-                    sequence_number: change
-                        .and_then(|c| c.sequence_number())
-                        .unwrap_or_default()
-                        .to_owned(),
-                    arrival: change
-                        .and_then(|c| c.approximate_creation_date_time())
-                        .map(to_chrono)
-                        .unwrap_or_else(Utc::now),
-                    record: r.clone(),
+                    sequence_number: record.change.sequence_number.clone().unwrap_or_default(),
+                    arrival: record.change.approximate_creation_date_time,
+                    record,
                 }
             })
             .collect();
@@ -325,7 +304,7 @@ impl ShardPoller {
             && !self.closed
             && (self.last_sequence.is_some() || self.position == StartingPosition::TrimHorizon)
         {
-            tracing::debug!(function = %self.source.function, shard = %self.shard_id, after = ?self.last_sequence, "no records for a while; acquiring a fresh iterator");
+            tracing::debug!(function = %self.source.binary, shard = %self.shard_id, after = ?self.last_sequence, "no records for a while; acquiring a fresh iterator");
             self.iterator = None;
             self.empty_reads = 0;
         }
@@ -360,14 +339,13 @@ impl ShardPoller {
     /// Invokes the function with `batch` and applies the verdict; false when stopping.
     async fn invoke(
         &mut self,
-        batch: Vec<Entry<Record>>,
+        batch: Vec<Entry<EventRecord>>,
         stop: &mut watch::Receiver<bool>,
     ) -> bool {
-        let region = self.ctx.options.region.clone();
-        let payload = event_payload(batch.iter().map(|e| &e.record), &self.stream_arn, &region);
+        let payload = event_payload(batch.iter().map(|e| &e.record));
         let ids: Vec<&str> = batch.iter().map(|e| e.sequence_number.as_str()).collect();
-        let function = self.source.function.as_str();
-        let table = self.source.table.as_str();
+        let function = self.source.binary.as_str();
+        let table = self.source.table.name.as_str();
         self.ctx
             .progress
             .shard_in_flight(function, table, &self.shard_id, true);
@@ -442,7 +420,7 @@ impl ShardPoller {
 
     /// Sends the on-failure message for `report` (retrying until it is sent); false when stopping.
     async fn give_up(&self, report: &FailureReport, stop: &mut watch::Receiver<bool>) -> bool {
-        let function_arn = self.ctx.function_arn(&self.source.function);
+        let function_arn = self.ctx.function_arn(&self.source.binary);
         let origin = FailureOrigin {
             function_arn: &function_arn,
             stream_arn: &self.stream_arn,
@@ -450,26 +428,23 @@ impl ShardPoller {
         };
         let request_id = uuid::Uuid::new_v4().to_string();
         let message = on_failure_message(report, &origin, &request_id, Utc::now());
+        let body = serde_json::to_string(&message).unwrap_or_default();
         // The shard moves past given-up records: they count as done.
         self.ctx.progress.shard_processed(
-            &self.source.function,
-            &self.source.table,
+            &self.source.binary,
+            &self.source.table.name,
             &self.shard_id,
             &report.end_sequence_number,
             Utc::now(),
         );
-        let Some(destination) = &self.source.on_failure else {
-            tracing::error!(function = %self.source.function, condition = report.condition.as_str(), info = %message["DDBStreamBatchInfo"], "records given up; the event source has no on-failure destination");
+        let Some(destination) = self.source.on_failure.as_ref().map(|q| q.url.as_str()) else {
+            tracing::error!(function = %self.source.binary, condition = report.condition.as_str(), info = ?message.batch, "records given up; the event source has no on-failure destination");
             return true;
         };
-        tracing::warn!(function = %self.source.function, condition = report.condition.as_str(), first = %report.start_sequence_number, last = %report.end_sequence_number, records = report.batch_size, %destination, "records given up; sending the on-failure message");
+        tracing::warn!(function = %self.source.binary, condition = report.condition.as_str(), first = %report.start_sequence_number, last = %report.end_sequence_number, records = report.batch_size, %destination, "records given up; sending the on-failure message");
         let mut attempt = 0;
         loop {
-            match self
-                .ctx
-                .send_to_queue(destination, &message.to_string())
-                .await
-            {
+            match self.ctx.send_to_queue(destination, &body).await {
                 Ok(()) => return true,
                 Err(error) => {
                     tracing::error!(%destination, %error, "could not send the on-failure message; retrying");
@@ -483,21 +458,10 @@ impl ShardPoller {
     }
 }
 
-fn to_chrono(t: &aws_smithy_types::DateTime) -> DateTime<Utc> {
-    DateTime::from_timestamp(t.secs(), t.subsec_nanos()).unwrap_or_default()
-}
-
-/// The `aws_lambda_events::dynamodb::Event` payload of `records` read from `stream_arn`.
-pub fn event_payload<'a>(
-    records: impl IntoIterator<Item = &'a Record>,
-    stream_arn: &str,
-    region: &str,
-) -> Bytes {
+/// The `aws_lambda_events::dynamodb::Event` payload of `records`.
+pub fn event_payload<'a>(records: impl IntoIterator<Item = &'a EventRecord>) -> Bytes {
     let mut event = Event::default();
-    event.records = records
-        .into_iter()
-        .map(|r| to_event_record(r, stream_arn, region))
-        .collect();
+    event.records = records.into_iter().cloned().collect();
     let mut value = serde_json::to_value(&event).unwrap_or(Value::Null);
     // Leave out what Lambda leaves out: absent optional fields and absent images.
     if let Some(records) = value.get_mut("Records").and_then(Value::as_array_mut) {
@@ -517,41 +481,11 @@ pub fn event_payload<'a>(
     Bytes::from(value.to_string())
 }
 
-fn to_event_record(record: &Record, stream_arn: &str, region: &str) -> EventRecord {
-    let mut out = EventRecord::default();
-    out.event_id = record.event_id().unwrap_or_default().to_owned();
-    out.event_name = record
-        .event_name()
-        .map(|n| n.as_str().to_owned())
-        .unwrap_or_default();
-    out.event_version = Some(record.event_version().unwrap_or("1.1").to_owned());
-    out.event_source = Some(record.event_source().unwrap_or("aws:dynamodb").to_owned());
-    out.aws_region = record.aws_region().unwrap_or(region).to_owned();
-    out.event_source_arn = Some(stream_arn.to_owned());
-    if let Some(change) = record.dynamodb() {
-        let mut c = StreamRecord::default();
-        c.approximate_creation_date_time = change
-            .approximate_creation_date_time()
-            .map(to_chrono)
-            .unwrap_or_else(Utc::now);
-        c.keys = serde_dynamo::Item::from(change.keys().cloned().unwrap_or_default());
-        c.new_image = serde_dynamo::Item::from(change.new_image().cloned().unwrap_or_default());
-        c.old_image = serde_dynamo::Item::from(change.old_image().cloned().unwrap_or_default());
-        c.sequence_number = change.sequence_number().map(str::to_owned);
-        c.size_bytes = change.size_bytes().unwrap_or_default();
-        c.stream_view_type = change
-            .stream_view_type()
-            .and_then(|t| serde_json::from_value::<StreamViewType>(Value::from(t.as_str())).ok());
-        out.change = c;
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use aws_sdk_dynamodbstreams::types::{
-        AttributeValue, OperationType, StreamRecord as SdkRecord,
+        AttributeValue, OperationType, Record, StreamRecord as SdkRecord,
     };
 
     #[test]
@@ -575,7 +509,7 @@ mod tests {
             .dynamodb(change)
             .build();
         let arn = "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2024";
-        let payload = event_payload([&record], arn, "us-east-1");
+        let payload = event_payload([&event_record(&record, arn, "us-east-1")]);
         let v: Value = serde_json::from_slice(&payload).expect("json");
         let r = &v["Records"][0];
         assert_eq!(r["eventID"], "e-1");

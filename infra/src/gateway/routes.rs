@@ -8,41 +8,7 @@ use http::Method;
 use percent_encoding::percent_decode_str;
 
 use crate::error::{Error, Result};
-
-/// One `HttpApi` route: a method (or any method) and a path template such as
-/// `/orders/{orderId}/approve`, served by a function.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Route {
-    /// The HTTP method; `None` for `ANY`.
-    pub method: Option<Method>,
-    /// The path template, with `{name}` (one segment) and a final `{name+}` (greedy) parameters.
-    pub path: String,
-    /// The local function name (the binary name) that serves the route.
-    pub function: String,
-}
-
-impl Route {
-    /// A route from the template's `Method` (case-insensitive, `ANY` or `*` for any) and `Path`.
-    pub fn new(method: &str, path: impl Into<String>, function: impl Into<String>) -> Self {
-        let method = match method.trim().to_ascii_uppercase().as_str() {
-            "ANY" | "*" | "X-AMAZON-APIGATEWAY-ANY-METHOD" => None,
-            m => Method::from_bytes(m.as_bytes()).ok(),
-        };
-        Self {
-            method,
-            path: path.into(),
-            function: function.into(),
-        }
-    }
-
-    /// The route key API Gateway reports: `POST /orders/{orderId}/approve` (or `ANY /…`).
-    pub fn route_key(&self) -> String {
-        match &self.method {
-            Some(m) => format!("{m} {}", self.path),
-            None => format!("ANY {}", self.path),
-        }
-    }
-}
+pub use crate::template::Route;
 
 /// A request matched to a route, with its path parameters (decoded).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -26,9 +26,7 @@ use crate::template::{self, Stack, Template};
 pub(crate) use process::{Managed, build_functions, process_tree, wait_http};
 use process::{claim, locate};
 pub use process::{find_root, resolve_root, shutdown_signal};
-pub use wiring::{
-    bridge_sources, function_environment, gateway_routes, local_bridge, local_gateway, sdk_config,
-};
+pub use wiring::{function_environment, gateway_routes, local_bridge, local_gateway, sdk_config};
 
 /// Why the local stack could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -297,13 +295,13 @@ impl LocalStack {
             build_functions(&options.root, &binaries).await?;
         }
         let env = function_environment(template, &endpoint);
-        let (streams, queues) = bridge_sources(template);
         // Each function the bridge invokes gets a server of its own (see `functions`).
         let mut dedicated = Vec::new();
+        let streams = template.stream_sources().iter().filter(|s| s.enabled);
+        let queues = template.queue_sources().iter().filter(|q| q.enabled);
         for function in streams
-            .iter()
-            .map(|s| s.function.clone())
-            .chain(queues.iter().map(|q| q.function.clone()))
+            .map(|s| s.binary.clone())
+            .chain(queues.map(|q| q.binary.clone()))
         {
             if dedicated.iter().any(|(f, _)| *f == function) {
                 continue;

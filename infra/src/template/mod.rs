@@ -22,7 +22,6 @@ mod resolve;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_yaml_ng::Value;
@@ -32,8 +31,8 @@ use crate::error::{Error, Result};
 pub use model::*;
 pub use parameters::Stack;
 
-use build::Builder;
-use resolve::{Resolver, key_str, scalar_string, section};
+use build::Built;
+use resolve::Resolver;
 
 /// The stack name of the local stack (`make run`, `make test`).
 pub const LOCAL_STACK_NAME: &str = "ftgo";
@@ -66,15 +65,7 @@ pub fn default_template_path() -> PathBuf {
 pub struct Template {
     document: Value,
     stack: Stack,
-    parameters: BTreeMap<String, String>,
-    tables: Vec<Table>,
-    buckets: Vec<Bucket>,
-    queues: Vec<Queue>,
-    secrets: Vec<Secret>,
-    functions: Vec<Function>,
-    routes: Vec<Route>,
-    stream_sources: Vec<StreamSource>,
-    queue_sources: Vec<QueueSource>,
+    built: Built,
 }
 
 impl Template {
@@ -101,25 +92,12 @@ impl Template {
 
     /// Resolves an already parsed template document.
     pub fn from_document(document: Value, stack: Stack) -> Result<Self> {
-        let built = Builder::new(&document, &stack)?.build()?;
+        let built = Resolver::new(&document, &stack)?.build(&document)?;
         Ok(Self {
-            parameters: built.parameters,
-            tables: built.tables,
-            buckets: built.buckets,
-            queues: built.queues,
-            secrets: built.secrets,
-            functions: built.functions,
-            routes: built.routes,
-            stream_sources: built.stream_sources,
-            queue_sources: built.queue_sources,
             document,
             stack,
+            built,
         })
-    }
-
-    /// The same template, resolved for another stack.
-    pub fn for_stack(&self, stack: Stack) -> Result<Self> {
-        Self::from_document(self.document.clone(), stack)
     }
 
     /// The stack it is resolved for.
@@ -132,107 +110,69 @@ impl Template {
         &self.document
     }
 
-    /// Every parameter's value for the stack (override, else `Default`).
-    pub fn parameters(&self) -> &BTreeMap<String, String> {
-        &self.parameters
-    }
-
     /// Every `AWS::DynamoDB::Table`, in template order.
     pub fn tables(&self) -> &[Table] {
-        &self.tables
+        &self.built.tables
     }
 
     /// The table of this logical id.
     pub fn table(&self, logical_id: &str) -> Option<&Table> {
-        self.tables.iter().find(|t| t.logical_id == logical_id)
+        self.tables().iter().find(|t| t.logical_id == logical_id)
     }
 
     /// Every `AWS::S3::Bucket`, in template order.
     pub fn buckets(&self) -> &[Bucket] {
-        &self.buckets
-    }
-
-    /// The bucket of this logical id.
-    pub fn bucket(&self, logical_id: &str) -> Option<&Bucket> {
-        self.buckets.iter().find(|b| b.logical_id == logical_id)
+        &self.built.buckets
     }
 
     /// Every `AWS::SQS::Queue`, in template order.
     pub fn queues(&self) -> &[Queue] {
-        &self.queues
+        &self.built.queues
     }
 
     /// The queue of this logical id.
     pub fn queue(&self, logical_id: &str) -> Option<&Queue> {
-        self.queues.iter().find(|q| q.logical_id == logical_id)
+        self.queues().iter().find(|q| q.logical_id == logical_id)
     }
 
     /// Every `AWS::SecretsManager::Secret`, in template order.
     pub fn secrets(&self) -> &[Secret] {
-        &self.secrets
+        &self.built.secrets
     }
 
     /// The secret of this logical id.
     pub fn secret(&self, logical_id: &str) -> Option<&Secret> {
-        self.secrets.iter().find(|s| s.logical_id == logical_id)
+        self.secrets().iter().find(|s| s.logical_id == logical_id)
     }
 
     /// Every function, in template order.
     pub fn functions(&self) -> &[Function] {
-        &self.functions
+        &self.built.functions
     }
 
     /// The function of this logical id.
     pub fn function(&self, logical_id: &str) -> Option<&Function> {
-        self.functions.iter().find(|f| f.logical_id == logical_id)
+        self.functions().iter().find(|f| f.logical_id == logical_id)
     }
 
     /// The function whose binary (local function name) is `binary`.
     pub fn function_by_binary(&self, binary: &str) -> Option<&Function> {
-        self.functions.iter().find(|f| f.binary == binary)
+        self.functions().iter().find(|f| f.binary == binary)
     }
 
     /// Every `HttpApi` route, in template order.
     pub fn routes(&self) -> &[Route] {
-        &self.routes
+        &self.built.routes
     }
 
     /// Every `DynamoDB` stream event source.
     pub fn stream_sources(&self) -> &[StreamSource] {
-        &self.stream_sources
+        &self.built.stream_sources
     }
 
     /// Every `SQS` event source.
     pub fn queue_sources(&self) -> &[QueueSource] {
-        &self.queue_sources
-    }
-
-    /// The `Outputs`, resolved for the stack.
-    pub fn outputs(&self) -> Result<Vec<Output>> {
-        let resolver = Resolver::new(&self.document, &self.stack)?;
-        let Some(outputs) = section(&self.document, "Outputs")? else {
-            return Ok(Vec::new());
-        };
-        outputs
-            .iter()
-            .map(|(name, output)| {
-                let name = key_str(name, "Outputs")?;
-                let at = format!("Outputs.{name}");
-                let value = output
-                    .get("Value")
-                    .ok_or_else(|| Error::template(format!("{at}: no Value")))?;
-                let value = scalar_string(&resolver.resolve(value, &at)?, &at)?;
-                let description = output
-                    .get("Description")
-                    .map(|d| scalar_string(&resolver.resolve(d, &at)?, &at))
-                    .transpose()?;
-                Ok(Output {
-                    name: name.to_owned(),
-                    value,
-                    description,
-                })
-            })
-            .collect()
+        &self.built.queue_sources
     }
 
     /// Resolves any fragment of the template (e.g. a property) for the stack.

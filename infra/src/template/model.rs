@@ -1,15 +1,25 @@
 //! The typed views of the resolved template: tables, buckets, queues, secrets, functions, routes
-//! and event sources.
+//! and event sources. A resource's resolved `Properties` deserialise into its struct (serde, the
+//! template's own names); what CloudFormation computes (names, ARNs, URLs) comes from the
+//! resolver.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 pub use aws_sdk_dynamodb::types::{
     KeyType, ProjectionType, ScalarAttributeType as AttributeType, StreamViewType,
 };
+use http::Method;
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer};
+use serde_yaml_ng::Value;
+
+use super::resolve::scalar_string;
+use crate::error::{Error, Result};
 
 /// Where a stream event source starts reading (the template's `StartingPosition`, which the
 /// bridge applies to the shards that exist when it starts).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum StartingPosition {
     /// `TRIM_HORIZON`: the oldest record still in the stream.
@@ -20,70 +30,119 @@ pub enum StartingPosition {
 }
 
 /// One element of a key schema.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct KeyElement {
     /// The attribute.
     pub attribute_name: String,
     /// Partition or sort key.
+    #[serde(deserialize_with = "sdk_enum")]
     pub key_type: KeyType,
 }
 
 /// The declared type of a key attribute.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct AttributeDefinition {
     /// The attribute.
     pub attribute_name: String,
     /// Its scalar type.
+    #[serde(deserialize_with = "sdk_enum")]
     pub attribute_type: AttributeType,
 }
 
+/// What a secondary index projects (`ALL` when the template says nothing).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct IndexProjection {
+    /// `ProjectionType`.
+    #[serde(deserialize_with = "sdk_enum")]
+    pub projection_type: ProjectionType,
+    /// With `INCLUDE` projections: the projected non-key attributes.
+    #[serde(default)]
+    pub non_key_attributes: Vec<String>,
+}
+
+impl Default for IndexProjection {
+    fn default() -> Self {
+        Self {
+            projection_type: ProjectionType::All,
+            non_key_attributes: Vec::new(),
+        }
+    }
+}
+
 /// A global or local secondary index.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct SecondaryIndex {
     /// The index name, resolved for the stack.
+    #[serde(rename = "IndexName")]
     pub name: String,
     /// Its key schema.
     pub key_schema: Vec<KeyElement>,
     /// What it projects.
-    pub projection_type: ProjectionType,
-    /// With `INCLUDE` projections: the projected non-key attributes.
-    pub non_key_attributes: Vec<String>,
+    #[serde(default)]
+    pub projection: IndexProjection,
+}
+
+/// A table's `StreamSpecification`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamSpecification {
+    /// What the stream's records carry.
+    #[serde(deserialize_with = "sdk_enum")]
+    pub stream_view_type: StreamViewType,
+}
+
+/// A table's `TimeToLiveSpecification`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TimeToLive {
+    /// The attribute holding the expiry time.
+    pub attribute_name: String,
+    /// `Enabled` (taken as true when absent).
+    #[serde(default, deserialize_with = "lenient")]
+    pub enabled: Option<bool>,
 }
 
 /// An `AWS::DynamoDB::Table`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct Table {
     /// The logical id in the template (`EventsTable`).
+    #[serde(skip)]
     pub logical_id: String,
     /// The physical table name for the stack (`ftgo-events`).
+    #[serde(skip)]
     pub name: String,
-    /// The table ARN.
-    pub arn: String,
     /// Declared key attributes.
+    #[serde(default)]
     pub attribute_definitions: Vec<AttributeDefinition>,
     /// The table's key schema.
     pub key_schema: Vec<KeyElement>,
     /// Global secondary indexes.
+    #[serde(default)]
     pub global_secondary_indexes: Vec<SecondaryIndex>,
     /// Local secondary indexes.
+    #[serde(default)]
     pub local_secondary_indexes: Vec<SecondaryIndex>,
-    /// The stream's view type, when the table has a stream.
-    pub stream_view_type: Option<StreamViewType>,
-    /// The stream ARN as the template resolves it (label [`PLACEHOLDER_STREAM_LABEL`]).
+    /// The stream, when the table has one.
+    pub stream_specification: Option<StreamSpecification>,
+    /// Time to live, when declared.
+    pub time_to_live_specification: Option<TimeToLive>,
+    /// The stream ARN as the template resolves it (label [`super::PLACEHOLDER_STREAM_LABEL`]).
+    #[serde(skip)]
     pub stream_arn: Option<String>,
-    /// The TTL attribute, when time to live is enabled.
-    pub time_to_live_attribute: Option<String>,
 }
 
 impl Table {
     /// The partition key attribute.
     pub fn partition_key(&self) -> Option<&str> {
-        self.key(KeyType::Hash)
-    }
-
-    /// The sort key attribute, if any.
-    pub fn sort_key(&self) -> Option<&str> {
-        self.key(KeyType::Range)
+        self.key_schema
+            .iter()
+            .find(|element| element.key_type == KeyType::Hash)
+            .map(|element| element.attribute_name.as_str())
     }
 
     /// The global or local secondary index of this name.
@@ -94,19 +153,12 @@ impl Table {
             .find(|index| index.name == name)
     }
 
-    /// The declared type of key attribute `name`.
-    pub fn attribute_type(&self, name: &str) -> Option<AttributeType> {
-        self.attribute_definitions
-            .iter()
-            .find(|definition| definition.attribute_name == name)
-            .map(|definition| definition.attribute_type.clone())
-    }
-
-    fn key(&self, key_type: KeyType) -> Option<&str> {
-        self.key_schema
-            .iter()
-            .find(|element| element.key_type == key_type)
-            .map(|element| element.attribute_name.as_str())
+    /// The TTL attribute, when time to live is enabled.
+    pub fn time_to_live_attribute(&self) -> Option<&str> {
+        self.time_to_live_specification
+            .as_ref()
+            .filter(|ttl| ttl.enabled != Some(false))
+            .map(|ttl| ttl.attribute_name.as_str())
     }
 }
 
@@ -117,41 +169,52 @@ pub struct Bucket {
     pub logical_id: String,
     /// The bucket name for the stack (`ftgo-event-archive`).
     pub name: String,
-    /// The bucket ARN.
-    pub arn: String,
 }
 
 /// How a secret's value is generated (`GenerateSecretString`), as Secrets Manager's
 /// `GetRandomPassword` takes it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct GeneratedSecret {
     /// `PasswordLength` (Secrets Manager's default 32 when absent).
+    #[serde(default, deserialize_with = "lenient")]
     pub password_length: Option<i64>,
     /// `ExcludeCharacters`.
     pub exclude_characters: Option<String>,
     /// `ExcludeNumbers`.
+    #[serde(default, deserialize_with = "lenient")]
     pub exclude_numbers: Option<bool>,
     /// `ExcludePunctuation`.
+    #[serde(default, deserialize_with = "lenient")]
     pub exclude_punctuation: Option<bool>,
     /// `ExcludeUppercase`.
+    #[serde(default, deserialize_with = "lenient")]
     pub exclude_uppercase: Option<bool>,
     /// `ExcludeLowercase`.
+    #[serde(default, deserialize_with = "lenient")]
     pub exclude_lowercase: Option<bool>,
     /// `IncludeSpace`.
+    #[serde(default, deserialize_with = "lenient")]
     pub include_space: Option<bool>,
     /// `RequireEachIncludedType`.
+    #[serde(default, deserialize_with = "lenient")]
     pub require_each_included_type: Option<bool>,
-    /// `SecretStringTemplate` and `GenerateStringKey`: the value is that JSON object with the
-    /// generated string added under the key.
-    pub json_template: Option<(String, String)>,
+    /// `SecretStringTemplate`: with `GenerateStringKey`, the value is this JSON object with the
+    /// generated string added under that key.
+    pub secret_string_template: Option<String>,
+    /// `GenerateStringKey`.
+    pub generate_string_key: Option<String>,
 }
 
 /// An `AWS::SecretsManager::Secret`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct Secret {
     /// The logical id (`PageTokenKey`).
+    #[serde(skip)]
     pub logical_id: String,
     /// The secret name for the stack (`ftgo-page-token-key`); what `Ref` resolves to locally.
+    #[serde(skip)]
     pub name: String,
     /// `Description`, when declared.
     pub description: Option<String>,
@@ -159,6 +222,7 @@ pub struct Secret {
     pub secret_string: Option<String>,
     /// How the value is generated otherwise (CloudFormation generates one when neither is
     /// declared).
+    #[serde(default, rename = "GenerateSecretString")]
     pub generate: GeneratedSecret,
 }
 
@@ -182,50 +246,12 @@ pub struct Queue {
     pub url: String,
     /// The queue ARN.
     pub arn: String,
-    /// A FIFO queue.
-    pub fifo: bool,
-    /// `VisibilityTimeout` in seconds, when declared.
-    pub visibility_timeout: Option<u32>,
-    /// `MessageRetentionPeriod` in seconds, when declared.
-    pub message_retention_period: Option<u32>,
-    /// `DelaySeconds`, when declared.
-    pub delay_seconds: Option<u32>,
-    /// `ReceiveMessageWaitTimeSeconds`, when declared.
-    pub receive_message_wait_time_seconds: Option<u32>,
-    /// `MaximumMessageSize` in bytes, when declared.
-    pub maximum_message_size: Option<u32>,
-    /// `ContentBasedDeduplication` (FIFO queues).
-    pub content_based_deduplication: Option<bool>,
+    /// The declared properties that are SQS attributes (`VisibilityTimeout`, `FifoQueue`, ...),
+    /// as `CreateQueue` takes them; not `RedrivePolicy` (which needs the dead-letter queue's
+    /// real ARN).
+    pub attributes: BTreeMap<String, String>,
     /// The redrive policy, when declared.
     pub redrive: Option<Redrive>,
-}
-
-impl Queue {
-    /// The queue's SQS attributes as `CreateQueue`/`SetQueueAttributes` take them, except
-    /// `RedrivePolicy` (which needs the dead-letter queue's real ARN).
-    pub fn attributes(&self) -> BTreeMap<String, String> {
-        let numbers = [
-            ("VisibilityTimeout", self.visibility_timeout),
-            ("MessageRetentionPeriod", self.message_retention_period),
-            ("DelaySeconds", self.delay_seconds),
-            (
-                "ReceiveMessageWaitTimeSeconds",
-                self.receive_message_wait_time_seconds,
-            ),
-            ("MaximumMessageSize", self.maximum_message_size),
-        ];
-        let mut attributes: BTreeMap<String, String> = numbers
-            .into_iter()
-            .filter_map(|(name, value)| value.map(|value| (name.to_owned(), value.to_string())))
-            .collect();
-        if self.fifo {
-            attributes.insert("FifoQueue".to_owned(), "true".to_owned());
-        }
-        if let Some(dedup) = self.content_based_deduplication {
-            attributes.insert("ContentBasedDeduplication".to_owned(), dedup.to_string());
-        }
-        attributes
-    }
 }
 
 /// An `AWS::Serverless::Function` (or `AWS::Lambda::Function`), with `Globals` applied.
@@ -236,29 +262,66 @@ pub struct Function {
     /// The binary (= local function name): `Metadata.BuildProperties.Binary`, else
     /// `FunctionName`, else the logical id.
     pub binary: String,
-    /// The function ARN for the stack.
-    pub arn: String,
+    /// The deployed name: `FunctionName` when declared, else the binary.
+    pub name: String,
     /// `Timeout` in seconds (SAM's default 3 when absent).
     pub timeout: u32,
     /// Environment variables: `Globals.Function` merged with the function's own (which win).
     pub environment: BTreeMap<String, String>,
 }
 
-/// An `HttpApi` event: one route of the HTTP API.
+/// An `HttpApi` event: a method (or any method) and a path template such as
+/// `/orders/{orderId}/approve`, served by a function.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Route {
-    /// Logical id of the function serving it.
-    pub function: String,
-    /// That function's binary name.
-    pub binary: String,
-    /// The event's name in the function's `Events`.
-    pub event: String,
-    /// Upper-case HTTP method, or `ANY`.
-    pub method: String,
-    /// The path with `{param}` (and `{proxy+}`) placeholders, e.g. `/orders/{orderId}/approve`.
+    /// The HTTP method; `None` for `ANY`.
+    pub method: Option<Method>,
+    /// The path template, with `{name}` (one segment) and a final `{name+}` (greedy) parameters.
     pub path: String,
-    /// Logical id of the `AWS::Serverless::HttpApi` (`None` for SAM's implicit API).
-    pub api: Option<String>,
+    /// The local function name (the binary name) that serves the route.
+    pub function: String,
+}
+
+impl Route {
+    /// A route from the template's `Method` (case-insensitive, `ANY` or `*` for any) and `Path`.
+    pub fn new(method: &str, path: impl Into<String>, function: impl Into<String>) -> Self {
+        let method = match method.trim().to_ascii_uppercase().as_str() {
+            "ANY" | "*" | "X-AMAZON-APIGATEWAY-ANY-METHOD" => None,
+            m => Method::from_bytes(m.as_bytes()).ok(),
+        };
+        Self {
+            method,
+            path: path.into(),
+            function: function.into(),
+        }
+    }
+
+    /// The route key API Gateway reports: `POST /orders/{orderId}/approve` (or `ANY /…`).
+    pub fn route_key(&self) -> String {
+        match &self.method {
+            Some(m) => format!("{m} {}", self.path),
+            None => format!("ANY {}", self.path),
+        }
+    }
+}
+
+/// The settings of a stream event source that govern batching and retries (Lambda's event
+/// source mapping).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamPolicy {
+    /// `BatchSize` (Lambda's default 100; at least 1).
+    pub batch_size: usize,
+    /// `MaximumBatchingWindowInSeconds` (default 0).
+    pub batching_window: Duration,
+    /// `FunctionResponseTypes` contains `ReportBatchItemFailures`.
+    pub report_batch_item_failures: bool,
+    /// `BisectBatchOnFunctionError` (default false).
+    pub bisect_on_error: bool,
+    /// `MaximumRetryAttempts`; `None` is Lambda's -1 (its default): retry until the record
+    /// expires.
+    pub max_retry_attempts: Option<u32>,
+    /// `MaximumRecordAgeInSeconds`; `None` is Lambda's -1 (its default): no age limit.
+    pub max_record_age: Option<Duration>,
 }
 
 /// A `DynamoDB` event: a function fed by a table's stream.
@@ -268,40 +331,19 @@ pub struct StreamSource {
     pub function: String,
     /// That function's binary name.
     pub binary: String,
-    /// The event's name in the function's `Events`.
-    pub event: String,
-    /// Logical id of the table whose stream feeds it.
-    pub table: String,
-    /// The stream ARN as resolved from the template (placeholder label).
-    pub stream_arn: String,
+    /// That function's `Timeout`: an invocation still running then is cut and fails.
+    pub timeout: Duration,
+    /// The table whose stream feeds it.
+    pub table: Table,
     /// `StartingPosition`.
     pub starting_position: StartingPosition,
-    /// `BatchSize` (Lambda's default 100).
-    pub batch_size: u32,
-    /// `MaximumBatchingWindowInSeconds` (default 0).
-    pub maximum_batching_window_in_seconds: u32,
-    /// `FunctionResponseTypes` (e.g. `ReportBatchItemFailures`).
-    pub function_response_types: Vec<String>,
-    /// `BisectBatchOnFunctionError` (default false).
-    pub bisect_batch_on_function_error: bool,
-    /// `MaximumRetryAttempts`; `None` = retry until the record expires (Lambda's default, -1).
-    pub maximum_retry_attempts: Option<u32>,
-    /// `MaximumRecordAgeInSeconds`; `None` = no limit (Lambda's default, -1).
-    pub maximum_record_age_in_seconds: Option<u32>,
-    /// `ParallelizationFactor` (default 1).
-    pub parallelization_factor: u32,
-    /// `DestinationConfig.OnFailure.Destination`: logical id of the template queue that receives
-    /// Lambda's on-failure message.
-    pub on_failure: Option<String>,
+    /// Batching and retries.
+    pub policy: StreamPolicy,
+    /// `DestinationConfig.OnFailure.Destination`: the template queue that receives Lambda's
+    /// on-failure message.
+    pub on_failure: Option<Queue>,
     /// `Enabled` (default true).
     pub enabled: bool,
-}
-
-impl StreamSource {
-    /// The function reports partial batch failures (`ReportBatchItemFailures`).
-    pub fn reports_batch_item_failures(&self) -> bool {
-        reports_batch_item_failures(&self.function_response_types)
-    }
 }
 
 /// An `SQS` event: a function fed by a queue.
@@ -311,38 +353,68 @@ pub struct QueueSource {
     pub function: String,
     /// That function's binary name.
     pub binary: String,
-    /// The event's name in the function's `Events`.
-    pub event: String,
-    /// Logical id of the queue.
-    pub queue: String,
-    /// `BatchSize` (Lambda's default 10).
-    pub batch_size: u32,
+    /// That function's `Timeout`: an invocation still running then is cut and fails.
+    pub timeout: Duration,
+    /// The queue.
+    pub queue: Queue,
+    /// `BatchSize` (Lambda's default 10; at least 1).
+    pub batch_size: usize,
     /// `MaximumBatchingWindowInSeconds` (default 0).
-    pub maximum_batching_window_in_seconds: u32,
-    /// `FunctionResponseTypes` (e.g. `ReportBatchItemFailures`).
-    pub function_response_types: Vec<String>,
+    pub batching_window: Duration,
+    /// `FunctionResponseTypes` contains `ReportBatchItemFailures`.
+    pub report_batch_item_failures: bool,
     /// `Enabled` (default true).
     pub enabled: bool,
 }
 
-impl QueueSource {
-    /// The function reports partial batch failures (`ReportBatchItemFailures`).
-    pub fn reports_batch_item_failures(&self) -> bool {
-        reports_batch_item_failures(&self.function_response_types)
+/// A resolved fragment deserialised into `T`; an error names the property, from `at` on.
+pub(super) fn typed<T: DeserializeOwned>(value: Value, at: &str) -> Result<T> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let at = if path == "." {
+            at.to_owned()
+        } else {
+            format!("{at}.{path}")
+        };
+        Error::template(format!("{at}: {}", e.into_inner()))
+    })
+}
+
+/// A scalar written as itself or as a string (what `!Ref` to a parameter resolves to).
+pub(super) fn lenient<'de, D, T>(deserializer: D) -> std::result::Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let value = Value::deserialize(deserializer)?;
+    let text = scalar_string(&value, "").map_err(D::Error::custom)?;
+    text.to_ascii_lowercase()
+        .parse()
+        .map(Some)
+        .map_err(|e| D::Error::custom(format!("`{text}`: {e}")))
+}
+
+/// An SDK enum the template names by its wire value (`HASH`, `NEW_IMAGE`, ...).
+trait SdkEnum: for<'s> From<&'s str> {
+    fn known() -> &'static [&'static str];
+}
+
+macro_rules! sdk_enums {
+    ($($t:ty),*) => {$(impl SdkEnum for $t {
+        fn known() -> &'static [&'static str] { <$t>::values() }
+    })*};
+}
+sdk_enums!(KeyType, ProjectionType, AttributeType, StreamViewType);
+
+/// One of the SDK enum's known values (the SDK itself would take any string as `Unknown`).
+fn sdk_enum<'de, D: Deserializer<'de>, T: SdkEnum>(
+    deserializer: D,
+) -> std::result::Result<T, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    if T::known().contains(&text.as_str()) {
+        Ok(T::from(text.as_str()))
+    } else {
+        Err(D::Error::unknown_variant(&text, T::known()))
     }
-}
-
-fn reports_batch_item_failures(types: &[String]) -> bool {
-    types.iter().any(|t| t == "ReportBatchItemFailures")
-}
-
-/// One entry of `Outputs`, resolved.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Output {
-    /// The output's name.
-    pub name: String,
-    /// Its value for the stack.
-    pub value: String,
-    /// Its description, if any.
-    pub description: Option<String>,
 }

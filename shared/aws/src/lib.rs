@@ -4,7 +4,8 @@
 //!   `order_history_query`, `order_history_projector`, `event_archiver`);
 //! * application services — [`commands`] (load, decide, append, retry), [`projector`] (stream
 //!   records to view updates, gap filling, dead letters), [`replay`] (archive replay plans; it
-//!   also still holds the `archive-replayer` handler);
+//!   also still holds the `archive-replayer` handler), [`dlq`] (reading and re-driving the
+//!   stream consumers' dead letters), [`projection_lag`] (how far the view is behind the events);
 //! * [`store`] — adapters over AWS resources: the event store, the order-history view DAO, the
 //!   S3 archive, idempotency records, page-token keys, stream-image decoding;
 //! * the edge, used by all — [`routes`] (the route keys of `template.yaml`), [`http`] (error
@@ -21,9 +22,11 @@
 pub mod auth;
 pub mod commands;
 pub mod config;
+pub mod dlq;
 pub mod error;
 pub mod http;
 pub mod lambda;
+pub mod projection_lag;
 pub mod projector;
 pub mod replay;
 pub mod routes;

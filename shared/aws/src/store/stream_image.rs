@@ -31,6 +31,46 @@ pub fn check_version(record: &EventRecord) -> Result<(), String> {
     }
 }
 
+/// A record read from the DynamoDB Streams API (`GetRecords`) of `stream_arn`, as Lambda
+/// delivers it to a `DynamoDB` event source (what the projector reads).
+pub fn event_record(
+    record: &aws_sdk_dynamodbstreams::types::Record,
+    stream_arn: &str,
+    region: &str,
+) -> EventRecord {
+    use aws_lambda_events::dynamodb::{StreamRecord, StreamViewType};
+    let mut out = EventRecord::default();
+    out.event_id = record.event_id().unwrap_or_default().to_owned();
+    out.event_name = record
+        .event_name()
+        .map(|n| n.as_str().to_owned())
+        .unwrap_or_default();
+    out.event_version = Some(record.event_version().unwrap_or("1.1").to_owned());
+    out.event_source = Some(record.event_source().unwrap_or("aws:dynamodb").to_owned());
+    out.aws_region = record.aws_region().unwrap_or(region).to_owned();
+    out.event_source_arn = Some(stream_arn.to_owned());
+    if let Some(change) = record.dynamodb() {
+        let item = |image: Option<&std::collections::HashMap<_, _>>| {
+            serde_dynamo::Item::from(image.cloned().unwrap_or_default())
+        };
+        let mut c = StreamRecord::default();
+        c.approximate_creation_date_time = change
+            .approximate_creation_date_time()
+            .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+            .unwrap_or_else(chrono::Utc::now);
+        c.keys = item(change.keys());
+        c.new_image = item(change.new_image());
+        c.old_image = item(change.old_image());
+        c.sequence_number = change.sequence_number().map(str::to_owned);
+        c.size_bytes = change.size_bytes().unwrap_or_default();
+        c.stream_view_type = change.stream_view_type().and_then(|t| {
+            serde_json::from_value::<StreamViewType>(serde_json::Value::from(t.as_str())).ok()
+        });
+        out.change = c;
+    }
+    out
+}
+
 /// Decodes a stream record's new image into the stored event it holds.
 pub fn decode_image(image: serde_dynamo::Item) -> Result<StoredEvent, String> {
     if image.inner().is_empty() {

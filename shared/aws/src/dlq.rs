@@ -1,11 +1,11 @@
-//! `ftgo dlq list|redrive`: look at the dead-letter queues and re-drive what they hold.
+//! The stream consumers' dead letters: reading them and re-driving what they name (`ftgo dlq
+//! list|redrive`, or any operator tool).
 //!
-//! The dead-letter queues are the template's: each stream consumer's `OnFailure` destination
-//! and each queue's `RedrivePolicy` target. A message is one of:
-//! * a **projector dead letter**, the JSON the projector writes (`source`, `reason`, the whole
-//!   stream `record`, optionally `blockedBy`);
-//! * a **Lambda on-failure message**, which names only a shard and a sequence range
-//!   (`DDBStreamBatchInfo`) and the condition that gave up (`requestContext.condition`);
+//! A message of a dead-letter queue is one of:
+//! * a **projector dead letter**, the JSON the projector writes ([`crate::projector::DeadLetter`]:
+//!   `source`, `reason`, the whole stream `record`, optionally `blockedBy`);
+//! * a **Lambda on-failure message** ([`OnFailureMessage`]), which names only a shard and a
+//!   sequence range and the condition that gave up;
 //! * anything else (a replay request that failed five times), shown as it is.
 //!
 //! Re-driving goes through the projector's own idempotent path ([`Projector::project`]): each
@@ -15,24 +15,21 @@
 //! sequence range from the stream (within the stream's 24-hour retention). A message leaves the
 //! queue only once every event it names is applied; one that still fails stays, with the reason.
 
-use std::collections::HashMap;
-
 use aws_lambda_events::dynamodb::EventRecord;
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
-use ftgo_aws::{
-    projector::{Projected, Projector},
-    store::stream_image::plan_record,
-};
+use ftgo_domain::event::StoredEvent;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::template::Template;
+use crate::projector::{Projected, Projector};
+use crate::store::stream_image::{event_record, plan_record};
 
-/// A dead-letter queue of the template.
+/// A dead-letter queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetterQueue {
-    /// Its logical id (`ProjectorDlq`).
+    /// Its logical id in the template (`ProjectorDlq`), naming it in reports.
     pub logical_id: String,
-    /// Its name for the stack.
+    /// Its name.
     pub name: String,
     /// Its URL.
     pub url: String,
@@ -40,47 +37,69 @@ pub struct DeadLetterQueue {
     pub consumer: Option<String>,
 }
 
-/// The template's dead-letter queues: stream consumers' `OnFailure` destinations, then the
-/// `RedrivePolicy` targets of other queues.
-pub fn dead_letter_queues(template: &Template) -> Vec<DeadLetterQueue> {
-    let mut queues: Vec<DeadLetterQueue> = Vec::new();
-    let mut add = |logical_id: &str, consumer: Option<String>| {
-        if queues.iter().any(|q| q.logical_id == logical_id) {
-            return;
-        }
-        if let Some(queue) = template.queue(logical_id) {
-            queues.push(DeadLetterQueue {
-                logical_id: logical_id.to_owned(),
-                name: queue.name.clone(),
-                url: queue.url.clone(),
-                consumer,
-            });
-        }
-    };
-    for source in template.stream_sources() {
-        if let Some(target) = &source.on_failure {
-            add(target, Some(source.binary.clone()));
-        }
-    }
-    for queue in template.queues() {
-        if let Some(redrive) = &queue.redrive {
-            add(&redrive.dead_letter_queue, None);
-        }
-    }
-    queues
+/// Lambda's on-failure message for a stream batch it gave up on (`DestinationConfig.OnFailure`
+/// of a `DynamoDB` event source). Fields a reader does not find read as empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct OnFailureMessage {
+    /// The invocation that gave up.
+    pub request_context: RequestContext,
+    /// Its answer.
+    pub response_context: ResponseContext,
+    /// `1.0`.
+    pub version: String,
+    /// When (RFC 3339).
+    pub timestamp: String,
+    /// The records given up.
+    #[serde(rename = "DDBStreamBatchInfo")]
+    pub batch: BatchInfo,
 }
 
-/// The shard and sequence range of a Lambda on-failure message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `requestContext` of an [`OnFailureMessage`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RequestContext {
+    /// The invocation's request id.
+    pub request_id: String,
+    /// The function's ARN.
+    pub function_arn: String,
+    /// Why Lambda gave up: `RetryAttemptsExhausted` or `RecordAgeExceeded`.
+    pub condition: String,
+    /// How many times the records were sent to the function.
+    pub approximate_invoke_count: u32,
+}
+
+/// `responseContext` of an [`OnFailureMessage`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ResponseContext {
+    /// 200.
+    pub status_code: u16,
+    /// `$LATEST`.
+    pub executed_version: String,
+    /// `Unhandled` when the last invocation failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub function_error: Option<String>,
+}
+
+/// `DDBStreamBatchInfo`: the shard and sequence range of the records given up.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct BatchInfo {
-    /// The stream.
-    pub stream_arn: String,
     /// The shard.
     pub shard_id: String,
-    /// The first record of the failed batch.
+    /// The first record given up.
     pub start_sequence_number: String,
-    /// The last record of the failed batch.
+    /// The last record given up.
     pub end_sequence_number: String,
+    /// The first record's arrival (RFC 3339).
+    pub approximate_arrival_of_first_record: String,
+    /// The last record's arrival (RFC 3339).
+    pub approximate_arrival_of_last_record: String,
+    /// How many records.
+    pub batch_size: usize,
+    /// The stream.
+    pub stream_arn: String,
 }
 
 /// What a dead-letter message is.
@@ -112,91 +131,84 @@ pub struct DeadLetter {
     receipt_handle: String,
 }
 
+impl DeadLetter {
+    /// The kind of letter, for reports: `projector`, `on-failure` or `other`.
+    pub fn kind(&self) -> &'static str {
+        match self.letter {
+            Letter::Projector(_) => "projector",
+            Letter::OnFailure(_) => "on-failure",
+            Letter::Other => "other",
+        }
+    }
+}
+
 /// Reads a message body: its kind, reason and subject.
 pub fn classify(body: &str) -> (Letter, String, String) {
     let Ok(value) = serde_json::from_str::<Value>(body) else {
         return (Letter::Other, "not JSON".to_owned(), String::new());
     };
-    let text = |v: &Value| v.as_str().map(str::to_owned);
-    if let Some(info) = value.get("DDBStreamBatchInfo") {
-        let context = value.get("requestContext");
-        let condition = context
-            .and_then(|c| c.get("condition"))
-            .and_then(text)
-            .unwrap_or_else(|| "unknown condition".to_owned());
-        let error = value
-            .get("responseContext")
-            .and_then(|c| c.get("functionError"))
-            .and_then(text);
-        let reason = match error {
+    if value.get("DDBStreamBatchInfo").is_some() {
+        let Ok(message) = serde_json::from_value::<OnFailureMessage>(value) else {
+            let reason = "an on-failure message of an unknown shape".to_owned();
+            return (Letter::Other, reason, String::new());
+        };
+        let condition = match message.request_context.condition.as_str() {
+            "" => "unknown condition",
+            condition => condition,
+        };
+        let reason = match &message.response_context.function_error {
             Some(error) => format!("Lambda gave up ({condition}, {error})"),
             None => format!("Lambda gave up ({condition})"),
         };
-        let batch = BatchInfo {
-            stream_arn: info.get("streamArn").and_then(text).unwrap_or_default(),
-            shard_id: info.get("shardId").and_then(text).unwrap_or_default(),
-            start_sequence_number: info
-                .get("startSequenceNumber")
-                .and_then(text)
-                .unwrap_or_default(),
-            end_sequence_number: info
-                .get("endSequenceNumber")
-                .and_then(text)
-                .unwrap_or_default(),
-        };
+        let batch = message.batch;
         let subject = format!(
             "{} {}..{}",
             batch.shard_id, batch.start_sequence_number, batch.end_sequence_number
         );
         return (Letter::OnFailure(batch), reason, subject);
     }
-    if let Some(record) = value.get("record") {
-        // `reason` is the machine-readable kind (`CONFIRMED_GAP`, …), `message` the human text.
-        let kind = value.get("reason").and_then(text);
-        let message = value.get("message").and_then(text);
-        let reason = match (kind, message) {
-            (Some(kind), Some(message)) => format!("{kind}: {message}"),
-            (Some(text), None) | (None, Some(text)) => text,
-            (None, None) => "no reason given".to_owned(),
-        };
-        return match serde_json::from_value::<EventRecord>(record.clone()) {
-            Ok(record) => {
-                let subject = match record_key(&record) {
-                    Some((stream, version)) => format!("{stream} v{version}"),
-                    None => record.event_id.clone(),
-                };
-                (Letter::Projector(Box::new(record)), reason, subject)
-            }
-            Err(error) => (
-                Letter::Other,
-                format!("{reason} (record unreadable: {error})"),
-                String::new(),
-            ),
-        };
+    let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
+    let Some(record) = value.get("record") else {
+        let reason = text("reason").unwrap_or_else(|| "no reason in the message".to_owned());
+        return (Letter::Other, reason, String::new());
+    };
+    // `reason` is the machine-readable kind (`CONFIRMED_GAP`, …), `message` the human text.
+    let reason = match (text("reason"), text("message")) {
+        (Some(kind), Some(message)) => format!("{kind}: {message}"),
+        (Some(text), None) | (None, Some(text)) => text,
+        (None, None) => "no reason given".to_owned(),
+    };
+    match serde_json::from_value::<EventRecord>(record.clone()) {
+        Ok(record) => {
+            let subject = match record_key(&record) {
+                Some((stream, version)) => format!("{stream} v{version}"),
+                None => record.event_id.clone(),
+            };
+            (Letter::Projector(Box::new(record)), reason, subject)
+        }
+        Err(error) => (
+            Letter::Other,
+            format!("{reason} (record unreadable: {error})"),
+            String::new(),
+        ),
     }
-    let reason = value
-        .get("reason")
-        .and_then(text)
-        .unwrap_or_else(|| "no reason in the message".to_owned());
-    (Letter::Other, reason, String::new())
 }
 
 /// The event-table key (`streamId`, `version`) a stream record names.
 pub fn record_key(record: &EventRecord) -> Option<(String, u64)> {
+    use serde_dynamo::AttributeValue;
     let keys = record.change.keys.inner();
-    let stream = match keys.get("streamId") {
-        Some(serde_dynamo::AttributeValue::S(s)) => s.clone(),
-        _ => return None,
-    };
-    let version = match keys.get("version") {
-        Some(serde_dynamo::AttributeValue::N(n)) => n.parse().ok()?,
-        _ => return None,
-    };
-    Some((stream, version))
+    match (keys.get("streamId"), keys.get("version")) {
+        (Some(AttributeValue::S(stream)), Some(AttributeValue::N(version))) => {
+            Some((stream.clone(), version.parse().ok()?))
+        }
+        _ => None,
+    }
 }
 
-/// The queue's URL as SQS gives it (the template's guess assumes the local account).
-pub async fn resolve_url(sqs: &aws_sdk_sqs::Client, name: &str, fallback: &str) -> String {
+/// The URL of queue `name` as SQS gives it, else `fallback` (a template's guess assumes the
+/// local account).
+pub async fn queue_url(sqs: &aws_sdk_sqs::Client, name: &str, fallback: &str) -> String {
     match sqs.get_queue_url().queue_name(name).send().await {
         Ok(answer) => answer.queue_url.unwrap_or_else(|| fallback.to_owned()),
         Err(_) => fallback.to_owned(),
@@ -350,7 +362,7 @@ async fn read_event(
     projector: &Projector,
     stream: &str,
     version: u64,
-) -> Result<Option<ftgo_domain::event::StoredEvent>, String> {
+) -> Result<Option<StoredEvent>, String> {
     let events = projector
         .store()
         .read_stream(stream, version.saturating_sub(1), Some(version))
@@ -387,8 +399,7 @@ async fn apply_range(
             .send()
             .await
             .map_err(|e| format!("GetRecords: {e:?}"))?;
-        let records = page.records.unwrap_or_default();
-        if records.is_empty() {
+        if page.records().is_empty() {
             empty_reads += 1;
             if empty_reads > 3 {
                 return Err(format!(
@@ -396,29 +407,13 @@ async fn apply_range(
                 ));
             }
         }
-        for record in records {
-            let Some(change) = record.dynamodb else {
-                continue;
-            };
-            let sequence = change.sequence_number.clone().unwrap_or_default();
+        for record in page.records().iter().filter(|r| r.dynamodb().is_some()) {
+            let record = event_record(record, &batch.stream_arn, "");
+            let sequence = record.change.sequence_number.clone().unwrap_or_default();
             if compare_sequence(&sequence, end) == std::cmp::Ordering::Greater {
                 return Ok(applied);
             }
-            let keys: HashMap<String, serde_dynamo::AttributeValue> = change
-                .keys
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k, v.into()))
-                .collect();
-            let mut event_record = EventRecord::default();
-            event_record.change.keys = keys.into();
-            event_record.change.sequence_number = Some(sequence.clone());
-            if let Some(image) = change.new_image {
-                let image: HashMap<String, serde_dynamo::AttributeValue> =
-                    image.into_iter().map(|(k, v)| (k, v.into())).collect();
-                event_record.change.new_image = image.into();
-            }
-            apply_record(projector, &event_record)
+            apply_record(projector, &record)
                 .await
                 .map_err(|e| format!("sequence number {sequence}: {e} ({applied} applied)"))?;
             applied += 1;
@@ -443,13 +438,13 @@ mod tests {
     #[test]
     fn a_projector_dead_letter_shows_its_reason_and_key() {
         let records = serde_json::from_str::<aws_lambda_events::dynamodb::Event>(include_str!(
-            "../../events/order-history-projector/poison-record.json"
+            "../../../events/order-history-projector/poison-record.json"
         ))
         .unwrap()
         .records;
-        let body = ftgo_aws::projector::dead_letter_body(
+        let body = crate::projector::dead_letter_body(
             &records[1],
-            ftgo_aws::projector::DeadLetterReason::Undecodable,
+            crate::projector::DeadLetterReason::Undecodable,
             "no such event",
             None,
         )
