@@ -52,6 +52,17 @@ struct Server {
 const RESTART_STREAK: Duration = Duration::from_secs(10);
 
 impl Server {
+    fn new(label: String, addr: SocketAddr) -> Self {
+        Self {
+            label,
+            addr,
+            managed: None,
+            instances: HashMap::new(),
+            streak: 0,
+            restarted_at: None,
+        }
+    }
+
     /// How long to wait before restarting again: nothing for an isolated restart, then 2 s,
     /// 4 s, 8 s … at most 30 s for a streak.
     fn restart_delay(&mut self) -> Duration {
@@ -111,25 +122,11 @@ impl Supervisor {
         dedicated: Vec<(String, SocketAddr)>,
     ) -> Result<Self, StackError> {
         std::fs::create_dir_all(&setup.cwd)?;
-        let mut servers = vec![Server {
-            label: "all functions".to_owned(),
-            addr: main,
-            managed: None,
-            instances: HashMap::new(),
-            streak: 0,
-            restarted_at: None,
-        }];
+        let mut servers = vec![Server::new("all functions".to_owned(), main)];
         let mut routes = HashMap::new();
         for (function, addr) in dedicated {
             routes.insert(function.clone(), servers.len());
-            servers.push(Server {
-                label: function,
-                addr,
-                managed: None,
-                instances: HashMap::new(),
-                streak: 0,
-                restarted_at: None,
-            });
+            servers.push(Server::new(function, addr));
         }
         let mut supervisor = Self {
             setup,
@@ -389,14 +386,7 @@ mod tests {
 
     #[test]
     fn restarts_in_a_streak_back_off_and_an_isolated_one_does_not() {
-        let mut server = Server {
-            label: "f".to_owned(),
-            addr: SocketAddr::from(([127, 0, 0, 1], 1)),
-            managed: None,
-            instances: HashMap::new(),
-            streak: 0,
-            restarted_at: None,
-        };
+        let mut server = Server::new("f".to_owned(), SocketAddr::from(([127, 0, 0, 1], 1)));
         assert_eq!(server.restart_delay(), Duration::ZERO);
         assert_eq!(server.restart_delay(), Duration::from_secs(2));
         assert_eq!(server.restart_delay(), Duration::from_secs(4));

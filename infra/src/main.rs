@@ -23,7 +23,7 @@ use ftgo_infra::invoke::RuntimeInvoker;
 use ftgo_infra::provision::{ProvisionOptions, provision};
 use ftgo_infra::replay_cmd;
 use ftgo_infra::stack::{
-    LocalStack, StackOptions, local_bridge, local_gateway, resolve_root, sdk_config,
+    LocalStack, StackOptions, claim, local_bridge, local_gateway, resolve_root, sdk_config,
     shutdown_signal,
 };
 use ftgo_infra::template::{self, Stack, Template};
@@ -106,43 +106,11 @@ impl TemplateArgs {
 struct RunArgs {
     #[command(flatten)]
     template: TemplateArgs,
-    /// Address of the HTTP API.
-    #[arg(long, default_value = "127.0.0.1:3000")]
-    api: SocketAddr,
-    /// Address of moto server (the AWS endpoint).
-    #[arg(long, default_value = "127.0.0.1:4566")]
-    aws: SocketAddr,
-    /// Address of `cargo lambda watch` (the functions).
-    #[arg(long, default_value = "127.0.0.1:9000")]
-    functions: SocketAddr,
-    /// Instances per function (`cargo lambda watch --concurrency`); above 1 so that concurrent
-    /// requests race as on Lambda.
-    #[arg(long, default_value_t = 8)]
-    concurrency: u32,
-    /// Don't build the functions first (the first request of each then compiles it).
-    #[arg(long)]
-    no_build: bool,
-    /// Don't rebuild and restart functions when the code changes.
-    #[arg(long)]
-    no_reload: bool,
-    /// moto server's executable (default: infra/moto-server, else .venv/bin/moto_server, else PATH).
-    #[arg(long)]
-    moto_server: Option<PathBuf>,
-    /// cargo-lambda's executable (default: .venv/bin/cargo-lambda, else PATH).
-    #[arg(long)]
-    cargo_lambda: Option<PathBuf>,
-    /// Write `cargo lambda watch`'s output to this file instead of the terminal.
-    #[arg(long)]
-    functions_log: Option<PathBuf>,
-    /// Directory for the stack's logs (default: <root>/target/ftgo).
-    #[arg(long)]
-    log_dir: Option<PathBuf>,
+    #[command(flatten)]
+    stack: StackOptions,
     /// Also stop when standard input closes (for supervisors and tests).
     #[arg(long)]
     exit_on_stdin_close: bool,
-    /// Seconds each part may take to come up (building the functions included).
-    #[arg(long, default_value_t = 600)]
-    startup_timeout: u64,
 }
 
 #[derive(Args, Debug)]
@@ -269,9 +237,10 @@ async fn dispatch(command: Command) -> Result<(), String> {
                 &args.functions_url,
                 Duration::from_secs(args.invoke_timeout),
             ));
-            let listener = tokio::net::TcpListener::bind(args.listen)
-                .await
-                .map_err(|e| port_message(args.listen, &e))?;
+            let listener = claim(args.listen).map_err(|e| e.to_string())?;
+            listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+            let listener =
+                tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
             let gateway = local_gateway(&template, invoker).map_err(|e| e.to_string())?;
             println!("API http://{}", args.listen);
             gateway
@@ -297,25 +266,9 @@ async fn dispatch(command: Command) -> Result<(), String> {
 
 async fn run(args: RunArgs) -> Result<(), String> {
     let root = args.template.root()?;
-    let mut options = StackOptions::new(&root);
-    if let Some(t) = &args.template.template {
-        options.template = t.clone();
-    }
-    options.stack_name = args.template.stack.clone();
-    options.api_addr = args.api;
-    options.aws_addr = args.aws;
-    options.functions_addr = args.functions;
-    options.concurrency = args.concurrency;
-    options.build = !args.no_build;
-    options.reload = !args.no_reload;
-    options.moto_server = args.moto_server;
-    options.cargo_lambda = args.cargo_lambda;
-    options.functions_log = args.functions_log;
-    options.log_dir = args.log_dir;
-    options.startup_timeout = Duration::from_secs(args.startup_timeout);
-
+    let template = args.template.load(&args.stack.endpoint())?;
     let stdin_eof = args.exit_on_stdin_close;
-    let start = LocalStack::start(options);
+    let start = LocalStack::start(root, template, args.stack);
     // Ctrl-C during start-up stops what was started.
     let stack = tokio::select! {
         started = start => started.map_err(|e| e.to_string())?,
@@ -333,15 +286,4 @@ async fn run(args: RunArgs) -> Result<(), String> {
 
 fn created(yes: bool) -> &'static str {
     if yes { " (created)" } else { " (exists)" }
-}
-
-fn port_message(addr: SocketAddr, error: &std::io::Error) -> String {
-    if error.kind() == std::io::ErrorKind::AddrInUse {
-        format!(
-            "port {} is in use (is another `make run` running?)",
-            addr.port()
-        )
-    } else {
-        format!("cannot bind {addr}: {error}")
-    }
 }

@@ -21,7 +21,8 @@ use std::time::{Duration, SystemTime};
 
 use ftgo_aws::projection_lag;
 use serde::Serialize;
-use serde_json::Value;
+
+use crate::bridge::progress::{ProgressReport, ShardProgress};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -37,7 +38,7 @@ pub struct Status {
     /// Depth per queue.
     pub queues: Vec<QueueStatus>,
     /// The bridge's progress per stream consumer (`None`: unknown).
-    pub consumers: Option<Vec<Value>>,
+    pub consumers: Option<Vec<ShardProgress>>,
     /// Each stream consumer's `IteratorAge` from CloudWatch; asked only without bridge progress.
     pub iterator_ages: Vec<IteratorAge>,
     /// The event table against the view (`None`: not computed).
@@ -229,8 +230,8 @@ pub async fn collect(
     }
     let consumers = std::fs::read_to_string(progress_file)
         .ok()
-        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
-        .and_then(|v| v.get("streams").and_then(Value::as_array).cloned());
+        .and_then(|text| serde_json::from_str::<ProgressReport>(&text).ok())
+        .map(|report| report.streams);
     let mut iterator_ages = Vec::new();
     if consumers.is_none() {
         let cloudwatch = aws_sdk_cloudwatch::Client::new(sdk);
@@ -300,24 +301,13 @@ pub fn render(status: &Status) -> String {
         }
         Some(consumers) => {
             out += "\nSTREAM CONSUMER            LAST PROCESSED (sequence, at)\n";
-            for consumer in consumers {
-                let text = |k: &str| {
-                    consumer
-                        .get(k)
-                        .and_then(Value::as_str)
-                        .unwrap_or("-")
-                        .to_owned()
-                };
-                let busy = if consumer.get("inFlight") == Some(&Value::Bool(true)) {
-                    " (in flight)"
-                } else {
-                    ""
-                };
+            for c in consumers {
+                let busy = if c.in_flight { " (in flight)" } else { "" };
                 out += &format!(
                     "{:<26} {} at {}{busy}\n",
-                    text("function"),
-                    text("lastProcessedSequenceNumber"),
-                    text("lastProcessedAt")
+                    c.function,
+                    c.last_processed_sequence_number.as_deref().unwrap_or("-"),
+                    c.last_processed_at.as_deref().unwrap_or("-")
                 );
             }
         }

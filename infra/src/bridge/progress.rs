@@ -5,40 +5,65 @@
 //! Shape: `{"updatedAt","streams":[{"function","table","shardId","lastProcessedSequenceNumber",
 //! "lastProcessedAt","inFlight"}],"queues":[{"function","queueUrl","batchesOk","batchesFailed"}]}`.
 
-use std::collections::BTreeMap;
+use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct ShardProgress {
-    last_sequence: Option<String>,
-    last_at: Option<DateTime<Utc>>,
-    in_flight: bool,
+/// `bridge-progress.json`: every shard and queue the bridge polls, in order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProgressReport {
+    /// When it was written (RFC 3339).
+    pub updated_at: String,
+    /// One entry per shard of each stream consumer.
+    pub streams: Vec<ShardProgress>,
+    /// One entry per queue consumer.
+    pub queues: Vec<QueueProgress>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct QueueProgress {
-    ok: u64,
-    failed: u64,
+/// How far a stream consumer has come in one shard.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardProgress {
+    /// The function (binary name).
+    pub function: String,
+    /// The table whose stream it reads.
+    pub table: String,
+    /// The shard.
+    pub shard_id: String,
+    /// The last record done with (processed or given up).
+    pub last_processed_sequence_number: Option<String>,
+    /// When (RFC 3339).
+    pub last_processed_at: Option<String>,
+    /// A batch of the shard is being invoked.
+    pub in_flight: bool,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct Snapshot {
-    shards: BTreeMap<(String, String, String), ShardProgress>,
-    queues: BTreeMap<(String, String), QueueProgress>,
+/// How a queue consumer's batches went.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueProgress {
+    /// The function (binary name).
+    pub function: String,
+    /// The queue.
+    pub queue_url: String,
+    /// Batches that succeeded.
+    pub batches_ok: u64,
+    /// Batches that failed (partly or whole).
+    pub batches_failed: u64,
 }
 
 /// The progress of every shard and queue the bridge polls.
 #[derive(Debug, Default)]
 pub struct Progress {
-    state: Mutex<Snapshot>,
+    state: Mutex<ProgressReport>,
 }
 
 impl Progress {
-    fn with<T>(&self, f: impl FnOnce(&mut Snapshot) -> T) -> T {
+    fn with<T>(&self, f: impl FnOnce(&mut ProgressReport) -> T) -> T {
         let mut guard = match self.state.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
@@ -48,21 +73,14 @@ impl Progress {
 
     /// A shard is being read (so it is listed before its first record).
     pub fn shard_seen(&self, function: &str, table: &str, shard: &str) {
-        self.with(|s| {
-            s.shards
-                .entry((function.to_owned(), table.to_owned(), shard.to_owned()))
-                .or_default();
+        self.with(|r| {
+            shard_entry(r, function, table, shard);
         });
     }
 
     /// A batch of the shard is (or no longer is) being invoked.
     pub fn shard_in_flight(&self, function: &str, table: &str, shard: &str, in_flight: bool) {
-        self.with(|s| {
-            s.shards
-                .entry((function.to_owned(), table.to_owned(), shard.to_owned()))
-                .or_default()
-                .in_flight = in_flight;
-        });
+        self.with(|r| shard_entry(r, function, table, shard).in_flight = in_flight);
     }
 
     /// The shard is done with every record up to `sequence` (processed or given up).
@@ -74,72 +92,83 @@ impl Progress {
         sequence: &str,
         at: DateTime<Utc>,
     ) {
-        self.with(|s| {
-            let p = s
-                .shards
-                .entry((function.to_owned(), table.to_owned(), shard.to_owned()))
-                .or_default();
-            p.last_sequence = Some(sequence.to_owned());
-            p.last_at = Some(at);
+        self.with(|r| {
+            let p = shard_entry(r, function, table, shard);
+            p.last_processed_sequence_number = Some(sequence.to_owned());
+            p.last_processed_at = Some(rfc3339(at));
         });
     }
 
     /// A queue is being polled (so it is listed before its first batch).
     pub fn queue_seen(&self, function: &str, queue_url: &str) {
-        self.with(|s| {
-            s.queues
-                .entry((function.to_owned(), queue_url.to_owned()))
-                .or_default();
+        self.with(|r| {
+            queue_entry(r, function, queue_url);
         });
     }
 
     /// A queue batch ended, successfully or not.
     pub fn queue_batch(&self, function: &str, queue_url: &str, ok: bool) {
-        self.with(|s| {
-            let q = s
-                .queues
-                .entry((function.to_owned(), queue_url.to_owned()))
-                .or_default();
+        self.with(|r| {
+            let q = queue_entry(r, function, queue_url);
             if ok {
-                q.ok += 1;
+                q.batches_ok += 1;
             } else {
-                q.failed += 1;
+                q.batches_failed += 1;
             }
         });
     }
 
-    fn snapshot(&self) -> Snapshot {
-        self.with(|s| s.clone())
+    /// The progress as of `now`.
+    pub fn report(&self, now: DateTime<Utc>) -> ProgressReport {
+        self.with(|r| ProgressReport {
+            updated_at: rfc3339(now),
+            ..r.clone()
+        })
     }
+}
 
-    /// The progress as the JSON document of `bridge-progress.json`.
-    pub fn to_json(&self, now: DateTime<Utc>) -> Value {
-        render(&self.snapshot(), now)
-    }
+/// The entry of `entries` that `cmp` finds, inserted in order (`new`) when missing.
+fn entry<T>(entries: &mut Vec<T>, cmp: impl Fn(&T) -> Ordering, new: impl FnOnce() -> T) -> &mut T {
+    let at = entries.binary_search_by(cmp).unwrap_or_else(|at| {
+        entries.insert(at, new());
+        at
+    });
+    &mut entries[at]
+}
+
+fn shard_entry<'r>(
+    r: &'r mut ProgressReport,
+    function: &str,
+    table: &str,
+    shard: &str,
+) -> &'r mut ShardProgress {
+    let key = (function, table, shard);
+    entry(
+        &mut r.streams,
+        |p| (p.function.as_str(), p.table.as_str(), p.shard_id.as_str()).cmp(&key),
+        || ShardProgress {
+            function: function.to_owned(),
+            table: table.to_owned(),
+            shard_id: shard.to_owned(),
+            ..ShardProgress::default()
+        },
+    )
+}
+
+fn queue_entry<'r>(r: &'r mut ProgressReport, function: &str, url: &str) -> &'r mut QueueProgress {
+    entry(
+        &mut r.queues,
+        |q| (q.function.as_str(), q.queue_url.as_str()).cmp(&(function, url)),
+        || QueueProgress {
+            function: function.to_owned(),
+            queue_url: url.to_owned(),
+            ..QueueProgress::default()
+        },
+    )
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-fn render(s: &Snapshot, now: DateTime<Utc>) -> Value {
-    json!({
-        "updatedAt": rfc3339(now),
-        "streams": s.shards.iter().map(|((function, table, shard), p)| json!({
-            "function": function,
-            "table": table,
-            "shardId": shard,
-            "lastProcessedSequenceNumber": p.last_sequence,
-            "lastProcessedAt": p.last_at.map(rfc3339),
-            "inFlight": p.in_flight,
-        })).collect::<Vec<_>>(),
-        "queues": s.queues.iter().map(|((function, url), q)| json!({
-            "function": function,
-            "queueUrl": url,
-            "batchesOk": q.ok,
-            "batchesFailed": q.failed,
-        })).collect::<Vec<_>>(),
-    })
 }
 
 /// Writes `progress` to `path` whenever it changed, at most once per `every`, until `stop`.
@@ -149,11 +178,14 @@ pub async fn write_loop(
     every: std::time::Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut written: Option<Snapshot> = None;
+    let mut written: Option<ProgressReport> = None;
     loop {
-        let now = progress.snapshot();
-        if written.as_ref() != Some(&now) {
-            match write_atomically(&path, &render(&now, Utc::now())) {
+        let now = progress.report(Utc::now());
+        let changed = written
+            .as_ref()
+            .is_none_or(|w| w.streams != now.streams || w.queues != now.queues);
+        if changed {
+            match write_atomically(&path, &now) {
                 Ok(()) => written = Some(now),
                 Err(error) => {
                     tracing::warn!(path = %path.display(), %error, "could not write the bridge's progress")
@@ -167,7 +199,7 @@ pub async fn write_loop(
 }
 
 /// Writes `value` to a temporary file beside `path`, then renames it over `path`.
-fn write_atomically(path: &Path, value: &Value) -> std::io::Result<()> {
+fn write_atomically(path: &Path, value: &ProgressReport) -> std::io::Result<()> {
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, serde_json::to_vec_pretty(value).unwrap_or_default())?;
     std::fs::rename(&tmp, path)
@@ -176,6 +208,7 @@ fn write_atomically(path: &Path, value: &Value) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
 
     #[test]
     fn progress_renders_the_documented_shape() {
@@ -188,7 +221,7 @@ mod tests {
         p.queue_batch("replayer", "http://q", true);
         p.queue_batch("replayer", "http://q", false);
         p.queue_batch("replayer", "http://q", true);
-        let v = p.to_json(t);
+        let v = serde_json::to_value(p.report(t)).expect("json");
         assert_eq!(v["updatedAt"], "2023-11-14T22:13:20.000Z");
         let streams = v["streams"].as_array().expect("streams");
         assert_eq!(streams.len(), 2);

@@ -12,7 +12,6 @@ use aws_lambda_events::query_map::QueryMap;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
-use percent_encoding::percent_decode_str;
 use serde_json::{Value, json};
 
 use super::routes::Matched;
@@ -197,13 +196,12 @@ pub fn build_event(
 /// done when `QueryMap` serialises).
 fn parse_query(raw: &str) -> QueryMap {
     let mut map: HashMap<String, Vec<String>> = HashMap::new();
-    for pair in raw.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let k = decode(&k.replace('+', " "));
-        if k.is_empty() {
-            continue;
+    for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
+        if !key.is_empty() {
+            map.entry(key.into_owned())
+                .or_default()
+                .push(value.into_owned());
         }
-        map.entry(k).or_default().push(decode(&v.replace('+', " ")));
     }
     QueryMap::from(map)
 }
@@ -245,10 +243,6 @@ fn is_text_content_type(content_type: &str) -> bool {
                 | "application/yaml"
                 | "application/x-yaml"
         )
-}
-
-fn decode(s: &str) -> String {
-    percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
 #[cfg(test)]

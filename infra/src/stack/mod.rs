@@ -20,12 +20,12 @@ use std::time::Duration;
 
 use crate::functions::{ServerSetup, Supervisor};
 use crate::invoke::{RoutedInvoker, RuntimeInvoker};
-use crate::provision::{ProvisionOptions, Provisioned, provision};
-use crate::template::{self, Stack, Template};
+use crate::provision::{ProvisionOptions, provision};
+use crate::template::Template;
 
+use process::locate;
 pub(crate) use process::{Managed, build_functions, process_tree, wait_http};
-use process::{claim, locate};
-pub use process::{find_root, resolve_root, shutdown_signal};
+pub use process::{claim, find_root, resolve_root, shutdown_signal};
 pub use wiring::{function_environment, gateway_routes, local_bridge, local_gateway, sdk_config};
 
 /// Why the local stack could not start or stopped.
@@ -93,66 +93,51 @@ pub enum StackError {
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
-/// How to run the local stack.
-#[derive(Clone, Debug)]
+/// How long an invocation may take (the first one of a function may compile it).
+const INVOKE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// How to run the local stack: the flags of `ftgo run` (defaults of DESIGN §7).
+#[derive(Clone, Debug, clap::Args)]
 pub struct StackOptions {
-    /// The workspace root (where `cargo lambda watch` runs).
-    pub root: PathBuf,
-    /// The template.
-    pub template: PathBuf,
-    /// The stack name resources are named for.
-    pub stack_name: String,
-    /// The HTTP API.
+    /// Address of the HTTP API.
+    #[arg(long = "api", default_value = "127.0.0.1:3000")]
     pub api_addr: SocketAddr,
-    /// moto server.
+    /// Address of moto server (the AWS endpoint).
+    #[arg(long = "aws", default_value = "127.0.0.1:4566")]
     pub aws_addr: SocketAddr,
-    /// `cargo lambda watch`.
+    /// Address of `cargo lambda watch` (the functions).
+    #[arg(long = "functions", default_value = "127.0.0.1:9000")]
     pub functions_addr: SocketAddr,
-    /// `--concurrency` of `cargo lambda watch`: instances per function.
+    /// Instances per function (`cargo lambda watch --concurrency`); above 1 so that concurrent
+    /// requests race as on Lambda.
+    #[arg(long, default_value_t = 8)]
     pub concurrency: u32,
-    /// Build the functions before starting them (so the first request does not compile).
-    pub build: bool,
-    /// Let `cargo lambda watch` rebuild and restart functions when the code changes.
-    pub reload: bool,
-    /// moto server's executable (default: the repository's `infra/moto-server` launcher, else
-    /// `.venv/bin/moto_server`, else `PATH`).
+    /// Don't build the functions first (the first request of each then compiles it).
+    #[arg(long)]
+    pub no_build: bool,
+    /// Don't rebuild and restart functions when the code changes.
+    #[arg(long)]
+    pub no_reload: bool,
+    /// moto server's executable (default: infra/moto-server, else .venv/bin/moto_server, else PATH).
+    #[arg(long)]
     pub moto_server: Option<PathBuf>,
-    /// cargo-lambda's executable (default: `.venv/bin/cargo-lambda`, else `PATH`).
+    /// cargo-lambda's executable (default: .venv/bin/cargo-lambda, else PATH).
+    #[arg(long)]
     pub cargo_lambda: Option<PathBuf>,
-    /// Where `cargo lambda watch` writes its output (default: this process's output).
+    /// Write `cargo lambda watch`'s output to this file instead of the terminal.
+    #[arg(long)]
     pub functions_log: Option<PathBuf>,
-    /// Directory of the stack's own logs (moto's); default `<root>/target/ftgo`.
+    /// Directory for the stack's logs (default: <root>/target/ftgo).
+    #[arg(long)]
     pub log_dir: Option<PathBuf>,
-    /// How long each part may take to answer.
-    pub startup_timeout: Duration,
-    /// How long an invocation may take (the first one of a function may compile it).
-    pub invoke_timeout: Duration,
+    /// Seconds each part may take to come up (building the functions included).
+    #[arg(long, default_value_t = 600)]
+    pub startup_timeout: u64,
 }
 
 impl StackOptions {
-    /// The defaults of DESIGN §7 for the workspace at `root`.
-    pub fn new(root: impl Into<PathBuf>) -> Self {
-        let root = root.into();
-        Self {
-            template: root.join("template.yaml"),
-            root,
-            stack_name: template::LOCAL_STACK_NAME.to_owned(),
-            api_addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
-            aws_addr: SocketAddr::from(([127, 0, 0, 1], 4566)),
-            functions_addr: SocketAddr::from(([127, 0, 0, 1], 9000)),
-            concurrency: 8,
-            build: true,
-            reload: true,
-            moto_server: None,
-            cargo_lambda: None,
-            functions_log: None,
-            log_dir: None,
-            startup_timeout: Duration::from_secs(600),
-            invoke_timeout: Duration::from_secs(600),
-        }
-    }
-
-    fn endpoint(&self) -> String {
+    /// The AWS endpoint: moto server's URL.
+    pub fn endpoint(&self) -> String {
         format!("http://{}", self.aws_addr)
     }
 
@@ -163,20 +148,25 @@ impl StackOptions {
 
 /// The running local stack.
 pub struct LocalStack {
+    root: PathBuf,
     options: StackOptions,
     moto: Option<Managed>,
     supervisor: Option<tokio::task::JoinHandle<()>>,
     stop_tx: tokio::sync::watch::Sender<bool>,
     gateway: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     bridge: Option<tokio::task::JoinHandle<()>>,
-    provisioned: Provisioned,
     api_addr: SocketAddr,
 }
 
 impl LocalStack {
-    /// Starts everything and returns when it all answers. On failure, whatever was started is
-    /// stopped again.
-    pub async fn start(options: StackOptions) -> Result<Self, StackError> {
+    /// Starts everything for the workspace at `root` and `template` (resolved for the stack at
+    /// [`StackOptions::endpoint`]), and returns when it all answers. On failure, whatever was
+    /// started is stopped again.
+    pub async fn start(
+        root: PathBuf,
+        template: Template,
+        options: StackOptions,
+    ) -> Result<Self, StackError> {
         // Ports first: a clear message beats a half-started stack.
         let api_listener = claim(options.api_addr)?;
         drop(claim(options.aws_addr)?);
@@ -184,38 +174,26 @@ impl LocalStack {
         let api_addr = api_listener.local_addr()?;
 
         // The repository's launcher (moto with DynamoDB's request isolation) when present.
-        let launcher = options.root.join("infra").join("moto-server");
+        let launcher = root.join("infra").join("moto-server");
         let moto_server = match &options.moto_server {
-            None if launcher.is_file() && options.root.join(".venv/bin/python").exists() => {
-                launcher
-            }
-            explicit => locate(explicit.as_deref(), &options.root, "moto_server")?,
+            None if launcher.is_file() && root.join(".venv/bin/python").exists() => launcher,
+            explicit => locate(explicit.as_deref(), &root, "moto_server")?,
         };
-        let cargo_lambda = locate(
-            options.cargo_lambda.as_deref(),
-            &options.root,
-            "cargo-lambda",
-        )?;
-        let endpoint = options.endpoint();
-        let template = Template::load(
-            &options.template,
-            Stack::named(&options.stack_name).with_endpoint(&endpoint),
-        )?;
-
+        let cargo_lambda = locate(options.cargo_lambda.as_deref(), &root, "cargo-lambda")?;
         let log_dir = options
             .log_dir
             .clone()
-            .unwrap_or_else(|| options.root.join("target").join("ftgo"));
+            .unwrap_or_else(|| root.join("target").join("ftgo"));
         std::fs::create_dir_all(&log_dir)?;
         let (stop_tx, _) = tokio::sync::watch::channel(false);
         let mut stack = LocalStack {
-            options: options.clone(),
+            root,
+            options,
             moto: None,
             supervisor: None,
             stop_tx,
             gateway: None,
             bridge: None,
-            provisioned: Provisioned::default(),
             api_addr,
         };
         match stack
@@ -244,9 +222,9 @@ impl LocalStack {
         cargo_lambda: &Path,
         log_dir: &Path,
     ) -> Result<(), StackError> {
-        let options = self.options.clone();
+        let (options, root) = (self.options.clone(), self.root.clone());
         let endpoint = options.endpoint();
-        let timeout = options.startup_timeout;
+        let timeout = Duration::from_secs(options.startup_timeout);
 
         // 1. moto server.
         let moto_log = log_dir.join(format!("moto-{}.log", options.aws_addr.port()));
@@ -261,7 +239,7 @@ impl LocalStack {
             "moto server",
             moto_server,
             &moto_args,
-            &options.root,
+            &root,
             &BTreeMap::new(),
             Some(&moto_log),
         )?);
@@ -276,12 +254,12 @@ impl LocalStack {
 
         // 2. Tables, buckets, queues and secrets from the template.
         let sdk = sdk_config(&endpoint, &template.stack().region).await;
-        self.provisioned = provision(&sdk, template, &ProvisionOptions::everything()).await?;
+        let provisioned = provision(&sdk, template, &ProvisionOptions::everything()).await?;
         tracing::info!(
-            tables = self.provisioned.tables.len(),
-            buckets = self.provisioned.buckets.len(),
-            queues = self.provisioned.queues.len(),
-            secrets = self.provisioned.secrets.len(),
+            tables = provisioned.tables.len(),
+            buckets = provisioned.buckets.len(),
+            queues = provisioned.queues.len(),
+            secrets = provisioned.secrets.len(),
             "provisioned from the template"
         );
 
@@ -291,8 +269,8 @@ impl LocalStack {
             .iter()
             .map(|f| f.binary.clone())
             .collect();
-        if options.build {
-            build_functions(&options.root, &binaries).await?;
+        if !options.no_build {
+            build_functions(&root, &binaries).await?;
         }
         let env = function_environment(template, &endpoint);
         // Each function the bridge invokes gets a server of its own (see `functions`).
@@ -313,13 +291,13 @@ impl LocalStack {
         }
         let setup = ServerSetup {
             program: cargo_lambda.to_path_buf(),
-            root: options.root.clone(),
+            root,
             cwd: log_dir.join(format!("functions-{}", options.functions_addr.port())),
             concurrency: options.concurrency,
             env,
             log: options.functions_log.clone(),
             binaries: binaries.clone(),
-            reload: options.reload,
+            reload: !options.no_reload,
             startup_timeout: timeout,
         };
         let supervisor = Supervisor::start(setup, options.functions_addr, dedicated).await?;
@@ -331,7 +309,7 @@ impl LocalStack {
             .map(|(function, addr)| {
                 (
                     function,
-                    RuntimeInvoker::new(format!("http://{addr}"), options.invoke_timeout),
+                    RuntimeInvoker::new(format!("http://{addr}"), INVOKE_TIMEOUT),
                 )
             })
             .collect();
@@ -342,7 +320,7 @@ impl LocalStack {
 
         // 4. Gateway and bridge, in this process.
         let invoker = Arc::new(RoutedInvoker::new(
-            RuntimeInvoker::new(&functions_url, options.invoke_timeout),
+            RuntimeInvoker::new(&functions_url, INVOKE_TIMEOUT),
             own,
             Some(timeouts_tx),
         ));
@@ -368,16 +346,6 @@ impl LocalStack {
             Duration::from_secs(10),
         )));
         Ok(())
-    }
-
-    /// The API's address.
-    pub fn api_addr(&self) -> SocketAddr {
-        self.api_addr
-    }
-
-    /// What was provisioned.
-    pub fn provisioned(&self) -> &Provisioned {
-        &self.provisioned
     }
 
     /// The line announcing the stack.

@@ -70,8 +70,8 @@ pub(super) fn locate(
     })
 }
 
-/// Binds `addr` to prove it free (and keep it, for the API).
-pub(super) fn claim(addr: SocketAddr) -> Result<StdTcpListener, StackError> {
+/// Binds `addr` to prove it free (and keep it, for the API); a taken port is named with a hint.
+pub fn claim(addr: SocketAddr) -> Result<StdTcpListener, StackError> {
     StdTcpListener::bind(addr).map_err(|source| {
         if source.kind() == std::io::ErrorKind::AddrInUse {
             StackError::PortInUse { port: addr.port() }

@@ -1,6 +1,7 @@
 //! Tests of the wiring and of process supervision.
 
 use super::*;
+use crate::template::{self, Stack};
 use std::time::Instant;
 
 fn template() -> Template {
