@@ -50,7 +50,7 @@ enum Command {
     /// Serve the template's HTTP API in front of a running function runtime.
     Gateway(GatewayArgs),
     /// Poll the template's streams and queues and invoke their functions.
-    Bridge(BridgeArgs),
+    Bridge(RuntimeArgs),
     /// Rebuild a view table from the event archive: in this process, or (`--queue`) one
     /// message per archive partition on the replay queue, applied by `archive-replayer`.
     Replay(replay_cmd::ReplayArgs),
@@ -125,37 +125,36 @@ struct ProvisionArgs {
     recreate: bool,
 }
 
+/// The template, the AWS endpoint and the function runtime the gateway and the bridge work with.
 #[derive(Args, Debug)]
-struct GatewayArgs {
+struct RuntimeArgs {
     #[command(flatten)]
     template: TemplateArgs,
-    /// Address to serve the HTTP API on.
-    #[arg(long, default_value = "127.0.0.1:3000")]
-    listen: SocketAddr,
+    /// The AWS endpoint: the template is resolved for it, the bridge polls its streams and queues.
+    #[arg(long, default_value = "http://127.0.0.1:4566")]
+    endpoint: String,
     /// Base URL of the function runtime (`cargo lambda watch`).
     #[arg(long, default_value = "http://127.0.0.1:9000")]
     functions_url: String,
-    /// The AWS endpoint the template is resolved for.
-    #[arg(long, default_value = "http://127.0.0.1:4566")]
-    endpoint: String,
     /// Seconds an invocation may take.
     #[arg(long, default_value_t = 600)]
     invoke_timeout: u64,
 }
 
+impl RuntimeArgs {
+    fn invoker(&self) -> Arc<RuntimeInvoker> {
+        let timeout = Duration::from_secs(self.invoke_timeout);
+        Arc::new(RuntimeInvoker::new(&self.functions_url, timeout))
+    }
+}
+
 #[derive(Args, Debug)]
-struct BridgeArgs {
+struct GatewayArgs {
     #[command(flatten)]
-    template: TemplateArgs,
-    /// The AWS endpoint holding the streams and queues.
-    #[arg(long, default_value = "http://127.0.0.1:4566")]
-    endpoint: String,
-    /// Base URL of the function runtime (`cargo lambda watch`).
-    #[arg(long, default_value = "http://127.0.0.1:9000")]
-    functions_url: String,
-    /// Seconds an invocation may take.
-    #[arg(long, default_value_t = 600)]
-    invoke_timeout: u64,
+    runtime: RuntimeArgs,
+    /// Address to serve the HTTP API on.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
 }
 
 fn main() -> ExitCode {
@@ -232,16 +231,13 @@ async fn dispatch(command: Command) -> Result<(), String> {
             Ok(())
         }
         Command::Gateway(args) => {
-            let template = args.template.load(&args.endpoint)?;
-            let invoker = Arc::new(RuntimeInvoker::new(
-                &args.functions_url,
-                Duration::from_secs(args.invoke_timeout),
-            ));
+            let template = args.runtime.template.load(&args.runtime.endpoint)?;
             let listener = claim(args.listen).map_err(|e| e.to_string())?;
             listener.set_nonblocking(true).map_err(|e| e.to_string())?;
             let listener =
                 tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
-            let gateway = local_gateway(&template, invoker).map_err(|e| e.to_string())?;
+            let gateway =
+                local_gateway(&template, args.runtime.invoker()).map_err(|e| e.to_string())?;
             println!("API http://{}", args.listen);
             gateway
                 .serve(listener, shutdown_signal(false))
@@ -251,11 +247,7 @@ async fn dispatch(command: Command) -> Result<(), String> {
         Command::Bridge(args) => {
             let template = args.template.load(&args.endpoint)?;
             let sdk = sdk_config(&args.endpoint, &template.stack().region).await;
-            let invoker = Arc::new(RuntimeInvoker::new(
-                &args.functions_url,
-                Duration::from_secs(args.invoke_timeout),
-            ));
-            let bridge = local_bridge(&sdk, &template, invoker, None);
+            let bridge = local_bridge(&sdk, &template, args.invoker(), None);
             bridge
                 .run(shutdown_signal(false), Duration::from_secs(10))
                 .await;

@@ -198,9 +198,6 @@ pub async fn dlq(args: DlqArgs) -> Result<(), String> {
                     }));
                 }
             }
-            if !json && report.is_empty() {
-                println!("no dead letters");
-            }
         }
         DlqCommand::Redrive(_) => {
             let function = template
@@ -236,9 +233,6 @@ pub async fn dlq(args: DlqArgs) -> Result<(), String> {
                     }));
                 }
             }
-            if !json && report.is_empty() {
-                println!("no dead letters");
-            }
         }
     }
     if json {
@@ -246,6 +240,8 @@ pub async fn dlq(args: DlqArgs) -> Result<(), String> {
             "{}",
             serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
         );
+    } else if report.is_empty() {
+        println!("no dead letters");
     }
     if kept > 0 {
         return Err(format!(

@@ -144,36 +144,33 @@ async fn iterator_age(
         .statistics(Statistic::Maximum)
         .send()
         .await;
-    let output = match output {
-        Ok(output) => output,
-        Err(e) => {
-            return IteratorAge {
-                error: Some(format!(
-                    "GetMetricStatistics: {}",
-                    aws_sdk_cloudwatch::error::DisplayErrorContext(&e)
-                )),
-                logical_id,
-                function_name,
-                max_ms: None,
-                at: None,
-            };
-        }
-    };
-    let points: Vec<(i64, f64)> = output
-        .datapoints()
-        .iter()
-        .filter_map(|p| Some((p.timestamp?.secs(), p.maximum?)))
-        .collect();
-    let latest = latest_maximum(&points);
-    IteratorAge {
+    let mut age = IteratorAge {
         logical_id,
         function_name,
-        max_ms: latest.map(|(_, max)| max),
-        at: latest
-            .and_then(|(at, _)| OffsetDateTime::from_unix_timestamp(at).ok())
-            .and_then(|t| t.format(&Rfc3339).ok()),
+        max_ms: None,
+        at: None,
         error: None,
+    };
+    match output {
+        Err(e) => {
+            let e = aws_sdk_cloudwatch::error::DisplayErrorContext(&e);
+            age.error = Some(format!("GetMetricStatistics: {e}"));
+        }
+        Ok(output) => {
+            let points: Vec<(i64, f64)> = output
+                .datapoints()
+                .iter()
+                .filter_map(|p| Some((p.timestamp?.secs(), p.maximum?)))
+                .collect();
+            if let Some((at, max)) = latest_maximum(&points) {
+                age.max_ms = Some(max);
+                age.at = OffsetDateTime::from_unix_timestamp(at)
+                    .ok()
+                    .and_then(|t| t.format(&Rfc3339).ok());
+            }
+        }
     }
+    age
 }
 
 /// Collects the status of the stack `template` describes.
