@@ -88,12 +88,6 @@ impl ProvisionOptions {
     }
 }
 
-impl Default for ProvisionOptions {
-    fn default() -> Self {
-        Self::everything()
-    }
-}
-
 /// A table as provisioned.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProvisionedTable {

@@ -18,7 +18,6 @@ mod routes;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
@@ -128,12 +127,10 @@ pub struct GatewayOptions {
     pub auth: LocalJwt,
 }
 
+/// The gateway and the address it serves on, as every request sees them.
 struct Shared {
-    routes: RouteTable,
-    invoker: Arc<dyn Invoker>,
-    options: GatewayOptions,
+    gateway: Gateway,
     local_addr: SocketAddr,
-    counter: AtomicU64,
 }
 
 /// The local API gateway.
@@ -160,14 +157,12 @@ impl Gateway {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let local_addr = listener.local_addr()?;
-        let shared = Arc::new(Shared {
-            routes: self.routes,
-            invoker: self.invoker,
-            options: self.options,
-            local_addr,
-            counter: AtomicU64::new(0),
-        });
-        let app = axum::Router::new().fallback(handle).with_state(shared);
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(Arc::new(Shared {
+                gateway: self,
+                local_addr,
+            }));
         tracing::info!(%local_addr, "local API gateway listening");
         axum::serve(
             listener,
@@ -183,7 +178,7 @@ async fn handle(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request<Body>,
 ) -> Response<Body> {
-    let request_id = new_request_id(&shared);
+    let request_id = uuid::Uuid::new_v4().simple().to_string();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     match answer(&shared, peer, request, &request_id).await {
@@ -206,11 +201,6 @@ async fn handle(
     }
 }
 
-fn new_request_id(shared: &Shared) -> String {
-    let n = shared.counter.fetch_add(1, Ordering::Relaxed);
-    format!("{}-{n}", uuid::Uuid::new_v4().simple())
-}
-
 async fn answer(
     shared: &Shared,
     peer: SocketAddr,
@@ -219,16 +209,16 @@ async fn answer(
 ) -> Result<Response<Body>, GatewayError> {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_owned();
-    let matched =
-        shared
-            .routes
-            .find(&parts.method, &path)
-            .ok_or_else(|| GatewayError::NoRoute {
-                method: parts.method.clone(),
-                path: path.clone(),
-            })?;
+    let matched = shared
+        .gateway
+        .routes
+        .find(&parts.method, &path)
+        .ok_or_else(|| GatewayError::NoRoute {
+            method: parts.method.clone(),
+            path: path.clone(),
+        })?;
     // Before the body is read: an unauthenticated request costs nothing.
-    let verified = shared.options.auth.verify_header(
+    let verified = shared.gateway.options.auth.verify_header(
         parts
             .headers
             .get(header::AUTHORIZATION)
@@ -272,13 +262,13 @@ async fn answer(
     let event = build_event(
         &incoming,
         &matched,
-        &shared.options.identity,
+        &shared.gateway.options.identity,
         request_id,
         chrono::Utc::now(),
     );
     let function = matched.route.function.clone();
     let payload = Bytes::from(event.to_string());
-    let invocation = shared.invoker.invoke(&function, payload).await?;
+    let invocation = shared.gateway.invoker.invoke(&function, payload).await?;
     if invocation.function_error.is_some() {
         return Err(GatewayError::Function {
             message: invocation.error_message(),

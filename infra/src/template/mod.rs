@@ -174,9 +174,4 @@ impl Template {
     pub fn queue_sources(&self) -> &[QueueSource] {
         &self.built.queue_sources
     }
-
-    /// Resolves any fragment of the template (e.g. a property) for the stack.
-    pub fn resolve(&self, value: &Value) -> Result<Value> {
-        Resolver::new(&self.document, &self.stack)?.resolve(value, "fragment")
-    }
 }

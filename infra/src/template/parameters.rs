@@ -83,9 +83,3 @@ impl Stack {
         }
     }
 }
-
-impl Default for Stack {
-    fn default() -> Self {
-        Self::local()
-    }
-}

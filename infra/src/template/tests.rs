@@ -331,7 +331,7 @@ Resources:
 
     let resolve = |text: &str| -> Result<Value> {
         let value: Value = serde_yaml_ng::from_str(text).expect("yaml");
-        template.resolve(&value)
+        resolve::Resolver::new(template.document(), template.stack())?.resolve(&value, "fragment")
     };
     let s = |v: Value| v.as_str().map(str::to_owned);
     assert_eq!(
