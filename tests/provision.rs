@@ -106,8 +106,9 @@ async fn moto_gets_every_table_with_gsi_and_stream_named_for_stack_ftgo() {
     let history = stack.template().table("OrderHistoryTable").expect("table");
     assert!(
         history
-            .index("ftgo-order-history-by-consumer-id-and-creation-time")
-            .is_some()
+            .global_secondary_indexes
+            .iter()
+            .any(|i| i.name == "ftgo-order-history-by-consumer-id-and-creation-time")
     );
     assert!(
         stack

@@ -12,6 +12,9 @@
 //! - [`token`]: local JWTs (HS256): what the gateway verifies in place of API Gateway's JWT
 //!   authorizer, and what `ftgo token` prints.
 //! - [`replay_cmd`]: `ftgo replay`, `verify-view` and `archive verify|backfill`.
+//! - [`ops`] and [`status`]: `ftgo status` and `ftgo dlq list|redrive`, over the services of
+//!   `ftgo-aws` (`ftgo_aws::dlq`, `ftgo_aws::projection_lag`): here the template's names, the
+//!   arguments and the printing.
 //! - [`stack`]: the whole local stack of `make run` (processes, readiness, shutdown).
 //!
 //! No table, bucket, queue or route is named in this crate's code: they all come from the

@@ -1,4 +1,5 @@
-//! The operations subcommands of `ftgo`: `status` and `dlq list|redrive`.
+//! The operations subcommands of `ftgo`: `status` and `dlq list|redrive` (reading and
+//! re-driving is [`ftgo_aws::dlq`]'s; here the template's queues and the printing).
 //!
 //! Resource names come from the template for the stack (`--stack`, default `ftgo`); the AWS
 //! endpoint, region and credentials are the SDK's own settings (`AWS_ENDPOINT_URL`,

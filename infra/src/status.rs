@@ -12,8 +12,9 @@
 //!   the local binary name); CloudFormation's generated names are not looked up;
 //! * **projection**: the event table against the order-history view, stream by stream: how many
 //!   events the view does not have yet, and the projection lag (now − `occurredAt` of the oldest
-//!   event the view misses; 0 when caught up). This reads both tables whole: cheap locally, and
-//!   on AWS for small tables; `--no-projection` skips it.
+//!   event the view misses; 0 when caught up), as [`ftgo_aws::projection_lag`] computes it. This
+//!   reads both tables whole: cheap locally, and on AWS for small tables; `--no-projection`
+//!   skips it.
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -145,14 +145,6 @@ impl Table {
             .map(|element| element.attribute_name.as_str())
     }
 
-    /// The global or local secondary index of this name.
-    pub fn index(&self, name: &str) -> Option<&SecondaryIndex> {
-        self.global_secondary_indexes
-            .iter()
-            .chain(&self.local_secondary_indexes)
-            .find(|index| index.name == name)
-    }
-
     /// The TTL attribute, when time to live is enabled.
     pub fn time_to_live_attribute(&self) -> Option<&str> {
         self.time_to_live_specification

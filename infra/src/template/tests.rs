@@ -61,9 +61,13 @@ fn tables_are_named_for_the_stack_with_their_keys_stream_and_index() {
         .table("OrderHistoryTable")
         .expect("OrderHistoryTable");
     assert_eq!(history.partition_key(), Some("orderId"));
-    let index = history
-        .index("ftgo-order-history-by-consumer-id-and-creation-time")
-        .expect("GSI");
+    let [index] = history.global_secondary_indexes.as_slice() else {
+        panic!("one GSI expected: {:?}", history.global_secondary_indexes);
+    };
+    assert_eq!(
+        index.name,
+        "ftgo-order-history-by-consumer-id-and-creation-time"
+    );
     assert_eq!(
         index.key_schema,
         [
