@@ -14,6 +14,8 @@ use std::collections::BTreeSet;
 
 use ftgo_aws::lambda::{delivery_commands, order_commands};
 use ftgo_aws::lambda_http::{self, Body, Request};
+use ftgo_domain::delivery::DeliveryStatus;
+use ftgo_domain::order::OrderStatus;
 use ftgo_tests::{Emulator, repository_root, unique_id};
 use read_side::{Answer, ReadSide};
 use serde_json::{Value, json};
@@ -130,6 +132,30 @@ fn its_operations_are_exactly_the_routes() {
         .map(|route| (*route).to_owned())
         .collect();
     assert_eq!(documented, routes);
+}
+
+#[test]
+fn its_status_enums_are_the_domains() {
+    let document = document();
+    let listed = |schema: &str| -> Vec<String> {
+        let values = document["components"]["schemas"][schema]["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{schema} has an enum"));
+        values
+            .iter()
+            .map(|value| value.as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let order: Vec<String> = OrderStatus::ALL
+        .iter()
+        .map(|s| s.as_str().to_owned())
+        .collect();
+    assert_eq!(listed("OrderStatus"), order);
+    let delivery: Vec<String> = DeliveryStatus::ALL
+        .iter()
+        .map(|s| s.as_str().to_owned())
+        .collect();
+    assert_eq!(listed("DeliveryStatus"), delivery);
 }
 
 #[test]
