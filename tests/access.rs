@@ -1,6 +1,11 @@
 //! Who may do what (DESIGN §3), through the real handlers: the `events/` samples, which carry the
 //! JWT authorizer's claims as API Gateway passes them, re-addressed to other callers, against
 //! moto. Refusals answer 401/403/404 with the error shape and write nothing.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: an unwrap that fails stops the test loudly, which is what a test wants"
+)]
 
 #[path = "fixtures/read_side.rs"]
 mod read_side;

@@ -6,6 +6,11 @@
 //! Replays resume from checkpoints, stop near their deadline with a continuation, hold one chunk
 //! of events at most; `verify` names view differences and the events an archive misses, and a
 //! backfill puts them back.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: an unwrap that fails stops the test loudly, which is what a test wants"
+)]
 
 #[path = "fixtures/read_side.rs"]
 mod read_side;

@@ -1,5 +1,10 @@
 //! The command Lambdas' handlers, driven with the API Gateway v2 samples in `events/`, against
 //! moto server, configured from the environment `template.yaml` gives the functions.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: an unwrap that fails stops the test loudly, which is what a test wants"
+)]
 
 use ftgo_aws::commands::CommandService;
 use ftgo_aws::config::Config;

@@ -1,6 +1,11 @@
 //! The DynamoDB event store and command service against real DynamoDB APIs (moto server and,
 //! when Java is here, AWS's DynamoDB Local): conditional appends, races, pagination, snapshots
 //! and upcasting.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: an unwrap that fails stops the test loudly, which is what a test wants"
+)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -5,6 +5,11 @@
 //! 10 KB ids, forged and truncated page and consistency tokens, expired, unsigned, `alg: none`
 //! and foreign JWTs — each answers 4xx JSON with the error shape; proptest-generated bodies,
 //! paths, query strings and tokens never answer 5xx; and nothing of it writes an event.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: an unwrap that fails stops the test loudly, which is what a test wants"
+)]
 
 #[path = "fixtures/read_side.rs"]
 mod read_side;

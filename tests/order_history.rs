@@ -2,6 +2,11 @@
 //! there): the FTGO DAO scenarios, driven through the real adapter — each event planned by the
 //! domain and applied with the DAO's one conditional `UpdateItem`, read back with `GetItem` and
 //! the history `Query` on the GSI.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: an unwrap that fails stops the test loudly, which is what a test wants"
+)]
 
 #[path = "fixtures/read_side.rs"]
 mod read_side;

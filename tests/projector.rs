@@ -2,6 +2,11 @@
 //! batches built from the event table's own items (or the `events/` samples), delivered in
 //! order, out of order, duplicated and replayed; gaps filled from the event table; poison
 //! records dead-lettered; transient failures reported and stopped at.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: an unwrap that fails stops the test loudly, which is what a test wants"
+)]
 
 #[path = "fixtures/read_side.rs"]
 mod read_side;

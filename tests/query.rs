@@ -1,5 +1,10 @@
 //! The `order-history-query` Lambda's handler against the emulators: the answer shapes of
 //! DESIGN §3, the 400s, sealed page tokens, full pages, and `consistentWith` read-your-writes.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: an unwrap that fails stops the test loudly, which is what a test wants"
+)]
 
 #[path = "fixtures/read_side.rs"]
 mod read_side;
