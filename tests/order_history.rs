@@ -20,7 +20,7 @@ use ftgo_domain::event::StoredEvent;
 use ftgo_domain::order::{OrderEvent, OrderStatus};
 use ftgo_domain::view::{keywords_of, plan};
 use ftgo_tests::{emulators, unique_id};
-use read_side::{ReadSide, at, order_created, order_history, stored, to_millis};
+use read_side::{ReadSide, at, curry, order_created, order_history, stored, to_millis};
 
 async fn apply(side: &ReadSide, event: &StoredEvent) -> ApplyOutcome {
     side.dao
@@ -58,12 +58,9 @@ async fn history_ids(side: &ReadSide, query: &HistoryQuery) -> Vec<String> {
         .collect()
 }
 
-fn vindaloo(consumer_id: &str) -> OrderEvent {
-    order_created(
-        consumer_id,
-        "Ajanta",
-        &[("Chicken Vindaloo", 2, 1234), ("Garlic Naan", 1, 350)],
-    )
+/// Applies the creation of order `order_id`, `created` at [`at`]`(minutes)`.
+async fn apply_created(side: &ReadSide, order_id: &str, created: &OrderEvent, minutes: i64) {
+    apply_all(side, &order_history(order_id, created, at(minutes), &[])).await;
 }
 
 #[tokio::test]
@@ -73,7 +70,7 @@ async fn find_order_returns_the_projected_view() {
         let (order_id, consumer_id) = (unique_id("order"), unique_id("consumer"));
         let events = order_history(
             &order_id,
-            &vindaloo(&consumer_id),
+            &curry(&consumer_id),
             at(0),
             &[OrderEvent::OrderApproved {}],
         );
@@ -109,7 +106,7 @@ async fn duplicate_created_event_after_cancel_keeps_cancelled() {
         let (order_id, consumer_id) = (unique_id("order"), unique_id("consumer"));
         let events = order_history(
             &order_id,
-            &vindaloo(&consumer_id),
+            &curry(&consumer_id),
             at(0),
             &[OrderEvent::OrderCancelled {}],
         );
@@ -137,7 +134,7 @@ async fn cancel_applied_twice_lands_once() {
         let (order_id, consumer_id) = (unique_id("order"), unique_id("consumer"));
         let events = order_history(
             &order_id,
-            &vindaloo(&consumer_id),
+            &curry(&consumer_id),
             at(0),
             &[OrderEvent::OrderCancelled {}],
         );
@@ -164,7 +161,7 @@ async fn a_status_event_before_creation_is_a_gap_and_writes_nothing() {
         let (order_id, consumer_id) = (unique_id("order"), unique_id("consumer"));
         let events = order_history(
             &order_id,
-            &vindaloo(&consumer_id),
+            &curry(&consumer_id),
             at(0),
             &[OrderEvent::OrderApproved {}, OrderEvent::OrderCancelled {}],
         );
@@ -204,11 +201,7 @@ async fn a_delivery_only_item_is_not_an_order_and_not_in_history() {
         let view = side.view(&order_id).await.expect("delivery-only item");
         assert!(!view.is_order());
         assert!(history_ids(&side, &query(&consumer_id)).await.is_empty());
-        apply_all(
-            &side,
-            &order_history(&order_id, &vindaloo(&consumer_id), at(0), &[]),
-        )
-        .await;
+        apply_created(&side, &order_id, &curry(&consumer_id), 0).await;
         let view = side.view(&order_id).await.expect("item");
         assert!(view.is_order(), "on {}", side.kind);
         assert_eq!(view.delivery_status, Some(DeliveryStatus::PickedUp));
@@ -231,7 +224,7 @@ async fn three_orders(side: &ReadSide, consumer_id: &str) -> [String; 3] {
     for (minutes, (id, then)) in (0..).zip(ids.iter().zip(thens)) {
         apply_all(
             side,
-            &order_history(id, &vindaloo(consumer_id), at(minutes * 10), &then),
+            &order_history(id, &curry(consumer_id), at(minutes * 10), &then),
         )
         .await;
     }
@@ -277,27 +270,20 @@ async fn finds_by_menu_item_keyword() {
     for emulator in emulators().await {
         let side = ReadSide::shared(emulator).await;
         let consumer_id = unique_id("consumer");
-        let (curry, pizza) = (unique_id("curry"), unique_id("pizza"));
-        apply_all(
+        let (vindaloo, pizza) = (unique_id("curry"), unique_id("pizza"));
+        apply_created(&side, &vindaloo, &curry(&consumer_id), 0).await;
+        apply_created(
             &side,
-            &order_history(&curry, &vindaloo(&consumer_id), at(0), &[]),
-        )
-        .await;
-        apply_all(
-            &side,
-            &order_history(
-                &pizza,
-                &order_created(&consumer_id, "Luigi's", &[("Pizza Margherita", 1, 900)]),
-                at(1),
-                &[],
-            ),
+            &pizza,
+            &order_created(&consumer_id, "Luigi's", &[("Pizza Margherita", 1, 900)]),
+            1,
         )
         .await;
         let mut query = query(&consumer_id);
         query.keywords = vec![keywords_of("Vindaloo")];
         assert_eq!(
             history_ids(&side, &query).await,
-            [curry.as_str()],
+            [vindaloo.as_str()],
             "on {}",
             side.kind
         );
@@ -317,19 +303,12 @@ async fn finds_by_restaurant_name_keyword() {
         let side = ReadSide::shared(emulator).await;
         let consumer_id = unique_id("consumer");
         let (ajanta, luigi) = (unique_id("ajanta"), unique_id("luigi"));
-        apply_all(
+        apply_created(&side, &ajanta, &curry(&consumer_id), 0).await;
+        apply_created(
             &side,
-            &order_history(&ajanta, &vindaloo(&consumer_id), at(0), &[]),
-        )
-        .await;
-        apply_all(
-            &side,
-            &order_history(
-                &luigi,
-                &order_created(&consumer_id, "Luigi's Trattoria", &[("Pizza", 1, 900)]),
-                at(1),
-                &[],
-            ),
+            &luigi,
+            &order_created(&consumer_id, "Luigi's Trattoria", &[("Pizza", 1, 900)]),
+            1,
         )
         .await;
         let mut query = query(&consumer_id);
@@ -351,11 +330,7 @@ async fn two_keywords_where_only_the_second_matches_find_the_order() {
         let side = ReadSide::shared(emulator).await;
         let consumer_id = unique_id("consumer");
         let order_id = unique_id("order");
-        apply_all(
-            &side,
-            &order_history(&order_id, &vindaloo(&consumer_id), at(0), &[]),
-        )
-        .await;
+        apply_created(&side, &order_id, &curry(&consumer_id), 0).await;
         let mut query = query(&consumer_id);
         query.keywords = vec![keywords_of("sushi"), keywords_of("naan")];
         assert_eq!(
@@ -372,7 +347,7 @@ async fn revise_replaces_line_items_total_and_keywords() {
     for emulator in emulators().await {
         let side = ReadSide::shared(emulator).await;
         let (order_id, consumer_id) = (unique_id("order"), unique_id("consumer"));
-        let created = vindaloo(&consumer_id);
+        let created = curry(&consumer_id);
         let OrderEvent::OrderCreated(details) = &created else {
             unreachable!()
         };
@@ -411,11 +386,7 @@ async fn history_is_newest_first_within_the_window() {
         let ids: Vec<String> = (0..4).map(|i| unique_id(&format!("o{i}"))).collect();
         // Created out of order in time: minutes 20, 0, 30, 10.
         for (id, minutes) in ids.iter().zip([20, 0, 30, 10]) {
-            apply_all(
-                &side,
-                &order_history(id, &vindaloo(&consumer_id), at(minutes), &[]),
-            )
-            .await;
+            apply_created(&side, id, &curry(&consumer_id), minutes).await;
         }
         let mut query = query(&consumer_id);
         assert_eq!(
@@ -437,11 +408,7 @@ async fn pagination_reads_the_second_page_and_ends_without_a_next_key() {
         let consumer_id = unique_id("consumer");
         let ids: Vec<String> = (0..5).map(|i| unique_id(&format!("o{i}"))).collect();
         for (minutes, id) in (0..).zip(&ids) {
-            apply_all(
-                &side,
-                &order_history(id, &vindaloo(&consumer_id), at(minutes), &[]),
-            )
-            .await;
+            apply_created(&side, id, &curry(&consumer_id), minutes).await;
         }
         let mut query = query(&consumer_id);
         query.page_size = 3;
@@ -481,7 +448,7 @@ async fn selective_filters_still_fill_the_page() {
             };
             apply_all(
                 &side,
-                &order_history(&id, &vindaloo(&consumer_id), at(i), &then),
+                &order_history(&id, &curry(&consumer_id), at(i), &then),
             )
             .await;
         }
@@ -515,7 +482,7 @@ async fn stored_view_equals_the_fold_with_delivery_and_revise() {
         let (order_id, consumer_id) = (unique_id("order"), unique_id("consumer"));
         let mut events = order_history(
             &order_id,
-            &vindaloo(&consumer_id),
+            &curry(&consumer_id),
             at(0),
             &[OrderEvent::OrderApproved {}],
         );
