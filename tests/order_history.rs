@@ -231,17 +231,18 @@ async fn three_orders(side: &ReadSide, consumer_id: &str) -> [String; 3] {
     ids
 }
 
-#[tokio::test]
-async fn status_filter_finds_only_that_status() {
+/// On every emulator: of [`three_orders`] (approved, pending, cancelled) of a fresh consumer,
+/// the history filtered by `status` lists exactly the one at `index`.
+async fn the_status_filter_lists_only(status: OrderStatus, index: usize) {
     for emulator in emulators().await {
         let side = ReadSide::shared(emulator).await;
         let consumer_id = unique_id("consumer");
-        let [approved, _pending, _cancelled] = three_orders(&side, &consumer_id).await;
+        let ids = three_orders(&side, &consumer_id).await;
         let mut query = query(&consumer_id);
-        query.status = Some(OrderStatus::Approved);
+        query.status = Some(status);
         assert_eq!(
             history_ids(&side, &query).await,
-            [approved],
+            [ids[index].clone()],
             "on {}",
             side.kind
         );
@@ -249,20 +250,13 @@ async fn status_filter_finds_only_that_status() {
 }
 
 #[tokio::test]
+async fn status_filter_finds_only_that_status() {
+    the_status_filter_lists_only(OrderStatus::Approved, 0).await;
+}
+
+#[tokio::test]
 async fn cancelled_filter_excludes_pending() {
-    for emulator in emulators().await {
-        let side = ReadSide::shared(emulator).await;
-        let consumer_id = unique_id("consumer");
-        let [_approved, _pending, cancelled] = three_orders(&side, &consumer_id).await;
-        let mut query = query(&consumer_id);
-        query.status = Some(OrderStatus::Cancelled);
-        assert_eq!(
-            history_ids(&side, &query).await,
-            [cancelled],
-            "on {}",
-            side.kind
-        );
-    }
+    the_status_filter_lists_only(OrderStatus::Cancelled, 2).await;
 }
 
 #[tokio::test]
