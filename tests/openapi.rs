@@ -6,6 +6,11 @@
 //!   is invalid on purpose does not;
 //! * real answers of the three HTTP handlers against moto server (successes and the errors a
 //!   client meets) match the schema of their route and status.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: an unwrap that fails stops the test loudly, which is what a test wants"
+)]
 
 #[path = "fixtures/read_side.rs"]
 mod read_side;

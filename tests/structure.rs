@@ -7,6 +7,11 @@
 //!
 //! Modules are files (`a/b.rs` and `a/b/mod.rs` are `a::b`); a path names the longest module
 //! prefix it starts with. The files are parsed with `syn`, so comments and strings never count.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: an unwrap that fails stops the test loudly, which is what a test wants"
+)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
