@@ -34,6 +34,14 @@ const COURIER: As = As::Caller("courier-7", "ftgo/courier");
 const ADMIN: As = As::Caller("ops", "ftgo/admin");
 
 /// `events/<function>/<name>`, aimed at `order_id`, from `caller`.
+/// The `routeKey` of the sample `events/<function>/<name>`.
+fn route_key_of(function: &str, name: &str) -> String {
+    let path = repository_root().join("events").join(function).join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let sample: Value = serde_json::from_str(&text).expect("JSON sample");
+    sample["routeKey"].as_str().expect("routeKey").to_owned()
+}
+
 fn sample(function: &str, name: &str, order_id: &str, caller: As) -> Request {
     let path = repository_root().join("events").join(function).join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -172,6 +180,20 @@ async fn every_role_at_every_route_through_the_samples() {
         let got = send(&side, function, name, &order, caller).await;
         expect(&got, status, &format!("{function}/{name} as {caller:?}"));
     }
+    // Every route is in the table (a new route must be added here, or this fails).
+    let tried_without_token: std::collections::BTreeSet<String> = refused
+        .iter()
+        .filter(|(_, _, caller, _)| matches!(caller, As::Anonymous))
+        .map(|(function, name, _, _)| route_key_of(function, name))
+        .collect();
+    let routes = ftgo_aws::routes::ALL
+        .iter()
+        .map(|route| (*route).to_owned());
+    assert_eq!(
+        tried_without_token,
+        routes.collect(),
+        "every route, without a token"
+    );
     assert_eq!(events().await.len(), before, "no refusal wrote an event");
 
     // A hidden order answers exactly as a missing one.

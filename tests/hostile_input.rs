@@ -28,6 +28,24 @@ use read_side::{encode_bytes, scan_table};
 use serde_json::Value;
 use world::{CREATE_ORDER, ORDER_ROUTES, Probe, World, method};
 
+#[test]
+fn every_route_with_an_id_is_attacked() {
+    let attacked: std::collections::BTreeSet<String> = ORDER_ROUTES
+        .iter()
+        .map(|(verb, path)| format!("{verb} {path}"))
+        .collect();
+    let with_an_id: std::collections::BTreeSet<String> = ftgo_aws::routes::ALL
+        .iter()
+        .filter(|route| route.contains('{'))
+        .map(|route| {
+            route
+                .replace("{orderId}", "{id}")
+                .replace("{consumerId}", "{id}")
+        })
+        .collect();
+    assert_eq!(attacked, with_an_id);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_inputs_answer_4xx_json_and_write_nothing() {
     let (world, _stack) = World::start().await;
