@@ -5,6 +5,8 @@
 //! The `archive-replayer` handler still lives beside its application service
 //! ([`crate::replay`]), which is moved only as a whole file while another change edits it.
 
+pub mod archive_backfiller;
+pub mod archive_replayer;
 pub mod delivery_commands;
 pub mod event_archiver;
 pub mod order_commands;
