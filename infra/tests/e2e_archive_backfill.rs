@@ -4,7 +4,8 @@
 //! on-failure record of that batch is put on the stack's `ftgo-archiver-dlq`: the bridge feeds
 //! it to `archive-backfiller` (the template wires the queue to it), which puts the missing
 //! events back, and the message leaves the queue. `ftgo archive verify` fails naming the
-//! missing events before, and passes after.
+//! missing events before, and passes after. A dead letter on the queue the backfiller gives up
+//! to is cleared by `ftgo archive backfill`, which repairs the archive too.
 //!
 //! Needs the repository's tools (`make .venv`: moto server, cargo-lambda); says SKIPPED without
 //! them. Builds the function binaries on the way (the first run takes minutes).
@@ -117,7 +118,10 @@ async fn an_archiver_dead_letter_on_the_local_stack_is_backfilled_without_a_pers
     let (ok, text) = archive_verify(&endpoint);
     assert!(!ok, "verify fails while events are missing:\n{text}");
     for event_id in &lost {
-        assert!(text.contains(event_id.as_str()), "{event_id} named:\n{text}");
+        assert!(
+            text.contains(event_id.as_str()),
+            "{event_id} named:\n{text}"
+        );
     }
 
     // Lambda's on-failure record of that batch, on the archiver's dead-letter queue.
@@ -135,7 +139,11 @@ async fn an_archiver_dead_letter_on_the_local_stack_is_backfilled_without_a_pers
             "batchSize": 1, "streamArn": "arn:aws:dynamodb:us-east-1:123456789012:table/ftgo-events/stream/x"}
     });
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let dlq = template.queue("ArchiverDlq").expect("ArchiverDlq").url.clone();
+    let dlq = template
+        .queue("ArchiverDlq")
+        .expect("ArchiverDlq")
+        .url
+        .clone();
     sqs.send_message()
         .queue_url(&dlq)
         .message_body(record.to_string())
@@ -146,7 +154,12 @@ async fn an_archiver_dead_letter_on_the_local_stack_is_backfilled_without_a_pers
     // The backfiller repairs the archive and the message leaves the queue.
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
-        let repaired = backfill.check(&all).await.expect("check").missing.is_empty();
+        let repaired = backfill
+            .check(&all)
+            .await
+            .expect("check")
+            .missing
+            .is_empty();
         let attributes = sqs
             .get_queue_attributes()
             .queue_url(&dlq)
@@ -182,6 +195,48 @@ async fn an_archiver_dead_letter_on_the_local_stack_is_backfilled_without_a_pers
     );
     let (ok, text) = archive_verify(&endpoint);
     assert!(ok, "verify passes after the repair:\n{text}");
+
+    // A dead letter the backfiller gave up on (as SQS's redrive leaves it on the next queue) is
+    // a person's: `ftgo archive backfill` repairs the archive and clears it.
+    let key = archive
+        .list_keys("events/v1/bucket=")
+        .await
+        .expect("keys")
+        .into_iter()
+        .next()
+        .expect("an archive object");
+    archive.delete(&key).await.expect("DeleteObject");
+    let given_up = template
+        .queue("ArchiveBackfillDlq")
+        .expect("ArchiveBackfillDlq")
+        .url
+        .clone();
+    sqs.send_message()
+        .queue_url(&given_up)
+        .message_body(record.to_string())
+        .send()
+        .await
+        .expect("SendMessage");
+    let out = Command::new(env!("CARGO_BIN_EXE_ftgo"))
+        .args(["archive", "backfill", "--endpoint", &endpoint, "--template"])
+        .arg(root.join("template.yaml"))
+        .output()
+        .expect("ftgo archive backfill runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("cleared archiver dead letter shard shardId-e2e"),
+        "{text}"
+    );
+    let (ok, text) = archive_verify(&endpoint);
+    assert!(ok, "verify passes after `ftgo archive backfill`:\n{text}");
+    let left = sqs
+        .receive_message()
+        .queue_url(&given_up)
+        .send()
+        .await
+        .expect("ReceiveMessage");
+    assert!(left.messages().is_empty(), "cleared: {left:?}");
 
     let status = stack.stop().expect("ftgo stops on SIGTERM");
     assert!(status.success(), "ftgo exited with {status}");
