@@ -464,7 +464,7 @@ async fn a_keyed_request_while_the_first_still_runs_answers_409_with_retry_after
     let key = ftgo_tests::unique_id("pickup");
     let order_id = ftgo_tests::unique_id("order");
     let pickup = || keyed(sample("delivery-commands", "pickup.json", &order_id), &key);
-    let identity = ftgo_aws::store::idempotency::IdempotentRequest::from_request(&pickup())
+    let identity = ftgo_aws::lambda::idempotent::identity(&pickup())
         .expect("valid key")
         .expect("keyed");
     let now = time::OffsetDateTime::now_utc();
