@@ -275,11 +275,13 @@ async fn a_replayer_near_its_deadline_sends_a_continuation_and_the_continuation_
     message.body = Some(serde_json::to_string(&request).expect("JSON"));
     // Ten seconds left: inside the continuation margin.
     let deadline = std::time::SystemTime::now() + std::time::Duration::from_secs(10);
-    let summary = side
-        .replayer
-        .process_message(&message, Some(deadline))
-        .await
-        .expect("stops early without failing");
+    let summary = ftgo_aws::lambda::archive_replayer::process_message(
+        &side.replayer,
+        &message,
+        Some(deadline),
+    )
+    .await
+    .expect("stops early without failing");
     assert_eq!(summary.objects, 1);
 
     let continuation = side.receive_replay_messages(1).await;

@@ -143,7 +143,8 @@ fn functions_have_binaries_and_the_conventional_environment() {
             "order-history-query",
             "order-history-projector",
             "event-archiver",
-            "archive-replayer"
+            "archive-replayer",
+            "archive-backfiller"
         ]
     );
     // Every function runs the same way (SAM `Globals`, not overridden per function).
@@ -288,13 +289,27 @@ fn stream_sources_carry_lambda_settings() {
     assert_eq!(archiver.table, "EventsTable");
     assert_eq!(archiver.on_failure.as_deref(), Some("ArchiverDlq"));
 
-    let [replay] = template.queue_sources() else {
-        panic!("one SQS source expected: {:?}", template.queue_sources());
+    let [replay, backfill] = template.queue_sources() else {
+        panic!("two SQS sources expected: {:?}", template.queue_sources());
     };
     assert_eq!(replay.binary, "archive-replayer");
     assert_eq!(replay.queue, "ReplayQueue");
     assert_eq!(replay.batch_size, 1);
     assert!(replay.reports_batch_item_failures());
+    // The archiver's dead letters are consumed: each skipped range is backfilled.
+    assert_eq!(backfill.binary, "archive-backfiller");
+    assert_eq!(backfill.queue, "ArchiverDlq");
+    assert!(backfill.reports_batch_item_failures());
+    let dlq = template.queue("ArchiverDlq").expect("ArchiverDlq");
+    let redrive = dlq
+        .redrive
+        .as_ref()
+        .expect("unrepaired dead letters move on");
+    assert!(template.queue(&redrive.dead_letter_queue).is_some());
+    let backfiller = template
+        .function_by_binary("archive-backfiller")
+        .expect("backfiller");
+    assert!(dlq.visibility_timeout.expect("VisibilityTimeout") >= backfiller.timeout);
 }
 
 #[test]

@@ -1,10 +1,10 @@
 //! Handler layer: one module per Lambda function. Each turns its trigger (an HTTP request, a
-//! stream batch, a replay request) into calls of the application services and stores, and
+//! stream batch, an SQS message) into calls of the application services and stores, and
 //! their results into the trigger's answer. The functions' `main.rs` only wire these.
-//!
-//! The `archive-replayer` handler still lives beside its application service
-//! ([`crate::replay`]), which is moved only as a whole file while another change edits it.
+//! [`idempotent`] is the HTTP side of `Idempotency-Key`, which both command handlers share.
 
+pub mod archive_backfiller;
+pub mod archive_replayer;
 pub mod delivery_commands;
 pub mod event_archiver;
 pub mod idempotent;
