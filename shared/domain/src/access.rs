@@ -77,6 +77,22 @@ impl Action {
     /// Every action.
     pub const ALL: &'static [Action] = <Self as strum::VariantArray>::VARIANTS;
 
+    /// What a refused caller may not do, in the words of a 403 (`c-1 may not …`), naming the
+    /// scope that would allow it.
+    pub fn refusal(self) -> &'static str {
+        match self {
+            Action::CreateOrder => "create orders for another consumer",
+            Action::ApproveOrder => "approve orders (needs scope ftgo/restaurant)",
+            Action::RejectOrder => "reject orders (needs scope ftgo/restaurant)",
+            Action::CancelOrder => "cancel this order",
+            Action::ReviseOrder => "revise this order",
+            Action::PickUpDelivery => "pick up deliveries (needs scope ftgo/courier)",
+            Action::DeliverDelivery => "deliver deliveries (needs scope ftgo/courier)",
+            Action::ReadOrder => "read this order",
+            Action::ReadHistory => "read another consumer's order history",
+        }
+    }
+
     /// Whether the action targets an existing order (whose existence a refusal must not
     /// reveal), rather than a consumer (`CreateOrder`, `ReadHistory`).
     pub fn targets_an_order(self) -> bool {
