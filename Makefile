@@ -5,7 +5,8 @@
 #   make build   release arm64 Lambda binaries (cargo-lambda)
 #   make lint    rustfmt, clippy (warnings denied), sam validate --lint, the template's hardening
 #                policy (infra/tests/template_policy.rs: IAM without wildcards, encrypted and
-#                protected data, TLS-only bucket, throttled and logged API; offline)
+#                protected data, TLS-only bucket, throttled and logged API; offline) and the
+#                structure rules (tests/structure.rs: no file over 800 lines, no import circle)
 #   make bench   benchmarks
 #   make deploy  sam build && sam deploy (--guided the first time, without samconfig.toml)
 #
@@ -59,7 +60,7 @@ lint: .venv
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(VENV)/bin/sam validate --lint --template $(TEMPLATE)
-	cargo test --workspace --test template_policy
+	cargo test --workspace --test template_policy --test structure
 
 bench:
 	cargo bench --workspace

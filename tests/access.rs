@@ -1,6 +1,11 @@
 //! Who may do what (DESIGN §3), through the real handlers: the `events/` samples, which carry the
 //! JWT authorizer's claims as API Gateway passes them, re-addressed to other callers, against
 //! moto. Refusals answer 401/403/404 with the error shape and write nothing.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: an unwrap that fails stops the test loudly, which is what a test wants"
+)]
 
 #[path = "fixtures/read_side.rs"]
 mod read_side;
@@ -8,7 +13,7 @@ mod read_side;
 use ftgo_aws::lambda::{delivery_commands, order_commands, order_history_query as query};
 use ftgo_aws::lambda_http::{self, Body, Request};
 use ftgo_tests::{Emulator, repository_root};
-use read_side::{ReadSide, record_of_item, scan_table};
+use read_side::{ReadSide, scan_table};
 use serde_json::Value;
 
 /// The sample order id the `events/` samples carry.
@@ -29,6 +34,14 @@ const COURIER: As = As::Caller("courier-7", "ftgo/courier");
 const ADMIN: As = As::Caller("ops", "ftgo/admin");
 
 /// `events/<function>/<name>`, aimed at `order_id`, from `caller`.
+/// The `routeKey` of the sample `events/<function>/<name>`.
+fn route_key_of(function: &str, name: &str) -> String {
+    let path = repository_root().join("events").join(function).join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let sample: Value = serde_json::from_str(&text).expect("JSON sample");
+    sample["routeKey"].as_str().expect("routeKey").to_owned()
+}
+
 fn sample(function: &str, name: &str, order_id: &str, caller: As) -> Request {
     let path = repository_root().join("events").join(function).join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -106,18 +119,8 @@ async fn order_of_c1(side: &ReadSide) -> String {
     .await;
     expect(&created, 201, "c-1 creates its order");
     let order_id = created.1["orderId"].as_str().expect("orderId").to_owned();
-    project(side, &order_id).await;
+    side.project_table(&order_id).await;
     order_id
-}
-
-async fn project(side: &ReadSide, order_id: &str) {
-    let records = side
-        .table_items(order_id)
-        .await
-        .iter()
-        .map(record_of_item)
-        .collect();
-    assert!(side.deliver(records).await.batch_item_failures.is_empty());
 }
 
 #[tokio::test]
@@ -177,6 +180,20 @@ async fn every_role_at_every_route_through_the_samples() {
         let got = send(&side, function, name, &order, caller).await;
         expect(&got, status, &format!("{function}/{name} as {caller:?}"));
     }
+    // Every route is in the table (a new route must be added here, or this fails).
+    let tried_without_token: std::collections::BTreeSet<String> = refused
+        .iter()
+        .filter(|(_, _, caller, _)| matches!(caller, As::Anonymous))
+        .map(|(function, name, _, _)| route_key_of(function, name))
+        .collect();
+    let routes = ftgo_aws::routes::ALL
+        .iter()
+        .map(|route| (*route).to_owned());
+    assert_eq!(
+        tried_without_token,
+        routes.collect(),
+        "every route, without a token"
+    );
     assert_eq!(events().await.len(), before, "no refusal wrote an event");
 
     // A hidden order answers exactly as a missing one.

@@ -1,5 +1,10 @@
 //! The command Lambdas' handlers, driven with the API Gateway v2 samples in `events/`, against
 //! moto server, configured from the environment `template.yaml` gives the functions.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: an unwrap that fails stops the test loudly, which is what a test wants"
+)]
 
 use ftgo_aws::commands::CommandService;
 use ftgo_aws::config::Config;
@@ -61,6 +66,34 @@ async fn delivery_command(service: &CommandService, request: Request) -> (Status
     .await
 }
 
+/// Sends sample `name` of `order-commands`, aimed at `order_id`, to its handler.
+async fn send_order(service: &CommandService, name: &str, order_id: &str) -> (StatusCode, Value) {
+    order_command(service, sample("order-commands", name, order_id)).await
+}
+
+/// Sends sample `name` of `delivery-commands`, aimed at `order_id`, to its handler.
+async fn send_delivery(
+    service: &CommandService,
+    name: &str,
+    order_id: &str,
+) -> (StatusCode, Value) {
+    delivery_command(service, sample("delivery-commands", name, order_id)).await
+}
+
+/// Asserts `(status, body)` is an error answer: `expected` with error code `code`.
+fn assert_error(
+    (status, body): &(StatusCode, Value),
+    expected: StatusCode,
+    code: &str,
+    what: &str,
+) {
+    assert_eq!(
+        (*status, body["error"]["code"].clone()),
+        (expected, code.into()),
+        "{what}{body}"
+    );
+}
+
 async fn create(service: &CommandService) -> (String, Value) {
     let response = order_commands::handle(
         service,
@@ -119,33 +152,21 @@ async fn an_order_goes_through_its_life_with_the_samples() {
     let (deliveries, _) = service_for("delivery-commands").await;
     let (order_id, _) = create(&orders).await;
 
-    let (status, body) = order_command(
-        &orders,
-        sample("order-commands", "revise-order.json", &order_id),
-    )
-    .await;
+    let (status, body) = send_order(&orders, "revise-order.json", &order_id).await;
     assert_eq!(
         (status, body["version"].clone(), body["orderTotal"].clone()),
         (StatusCode::OK, 2.into(), "37.02".into()),
         "{body}"
     );
 
-    let (status, body) = order_command(
-        &orders,
-        sample("order-commands", "approve-order.json", &order_id),
-    )
-    .await;
+    let (status, body) = send_order(&orders, "approve-order.json", &order_id).await;
     assert_eq!(
         (status, body["status"].clone(), body["version"].clone()),
         (StatusCode::OK, "APPROVED".into(), 3.into()),
         "{body}"
     );
 
-    let (status, body) = delivery_command(
-        &deliveries,
-        sample("delivery-commands", "pickup.json", &order_id),
-    )
-    .await;
+    let (status, body) = send_delivery(&deliveries, "pickup.json", &order_id).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["deliveryStatus"], "PICKED_UP");
     assert_eq!(body["version"], 1);
@@ -156,22 +177,15 @@ async fn an_order_goes_through_its_life_with_the_samples() {
         (AggregateType::Delivery, 1)
     );
 
-    let (status, body) = order_command(
-        &orders,
-        sample("order-commands", "cancel-order.json", &order_id),
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"]["code"].clone()),
-        (StatusCode::CONFLICT, "INVALID_STATE".into()),
-        "picked up: {body}"
+    let answer = send_order(&orders, "cancel-order.json", &order_id).await;
+    assert_error(
+        &answer,
+        StatusCode::CONFLICT,
+        "INVALID_STATE",
+        "picked up: ",
     );
 
-    let (status, body) = delivery_command(
-        &deliveries,
-        sample("delivery-commands", "deliver.json", &order_id),
-    )
-    .await;
+    let (status, body) = send_delivery(&deliveries, "deliver.json", &order_id).await;
     assert_eq!(
         (
             status,
@@ -197,70 +211,37 @@ async fn refused_commands_answer_their_codes_and_write_nothing() {
     let (orders, _) = service_for("order-commands").await;
     let (deliveries, _) = service_for("delivery-commands").await;
 
-    let (status, body) = order_command(
-        &orders,
-        sample(
-            "order-commands",
-            "approve-order.json",
-            &ftgo_tests::unique_id("missing"),
-        ),
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"]["code"].clone()),
-        (StatusCode::NOT_FOUND, "NOT_FOUND".into()),
-        "{body}"
-    );
+    let missing = ftgo_tests::unique_id("missing");
+    let answer = send_order(&orders, "approve-order.json", &missing).await;
+    assert_error(&answer, StatusCode::NOT_FOUND, "NOT_FOUND", "");
 
     let (order_id, _) = create(&orders).await;
-    let (status, body) = delivery_command(
-        &deliveries,
-        sample("delivery-commands", "deliver.json", &order_id),
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"]["code"].clone()),
-        (StatusCode::CONFLICT, "INVALID_STATE".into()),
-        "{body}"
-    );
-    let (status, body) = delivery_command(
-        &deliveries,
-        sample("delivery-commands", "pickup.json", &order_id),
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"]["code"].clone()),
-        (StatusCode::CONFLICT, "INVALID_STATE".into()),
-        "not approved: {body}"
+    let answer = send_delivery(&deliveries, "deliver.json", &order_id).await;
+    assert_error(&answer, StatusCode::CONFLICT, "INVALID_STATE", "");
+    let answer = send_delivery(&deliveries, "pickup.json", &order_id).await;
+    assert_error(
+        &answer,
+        StatusCode::CONFLICT,
+        "INVALID_STATE",
+        "not approved: ",
     );
 
     let mut stale = sample("order-commands", "approve-order.json", &order_id);
     stale
         .headers_mut()
         .insert(header::IF_MATCH, HeaderValue::from_static("\"5\""));
-    let (status, body) = order_command(&orders, stale).await;
-    assert_eq!(
-        (status, body["error"]["code"].clone()),
-        (StatusCode::PRECONDITION_FAILED, "VERSION_MISMATCH".into()),
-        "{body}"
+    let answer = order_command(&orders, stale).await;
+    assert_error(
+        &answer,
+        StatusCode::PRECONDITION_FAILED,
+        "VERSION_MISMATCH",
+        "",
     );
 
-    let (status, _) = order_command(
-        &orders,
-        sample("order-commands", "reject-order.json", &order_id),
-    )
-    .await;
+    let (status, _) = send_order(&orders, "reject-order.json", &order_id).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, body) = order_command(
-        &orders,
-        sample("order-commands", "approve-order.json", &order_id),
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"]["code"].clone()),
-        (StatusCode::CONFLICT, "INVALID_STATE".into()),
-        "{body}"
-    );
+    let answer = send_order(&orders, "approve-order.json", &order_id).await;
+    assert_error(&answer, StatusCode::CONFLICT, "INVALID_STATE", "");
 
     let store: &EventStore = orders.store();
     let versions: Vec<u64> = store
@@ -403,14 +384,12 @@ async fn a_keyed_revise_runs_once_and_the_key_with_another_body_is_422() {
     );
 
     let other = with_body(revise(), r#"{"lineItemQuantities":{"m-1":5}}"#);
-    let (status, body) = order_command(&service, other).await;
-    assert_eq!(
-        (status, body["error"]["code"].clone()),
-        (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "IDEMPOTENCY_KEY_REUSED".into()
-        ),
-        "{body}"
+    let answer = order_command(&service, other).await;
+    assert_error(
+        &answer,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "IDEMPOTENCY_KEY_REUSED",
+        "",
     );
     assert_eq!(order_versions(&service, &order_id).await, vec![1, 2]);
 
@@ -464,7 +443,7 @@ async fn a_keyed_request_while_the_first_still_runs_answers_409_with_retry_after
     let key = ftgo_tests::unique_id("pickup");
     let order_id = ftgo_tests::unique_id("order");
     let pickup = || keyed(sample("delivery-commands", "pickup.json", &order_id), &key);
-    let identity = ftgo_aws::store::idempotency::IdempotentRequest::from_request(&pickup())
+    let identity = ftgo_aws::lambda::idempotent::identity(&pickup())
         .expect("valid key")
         .expect("keyed");
     let now = time::OffsetDateTime::now_utc();
@@ -481,12 +460,8 @@ async fn a_keyed_request_while_the_first_still_runs_answers_409_with_retry_after
         .await
         .expect("answers");
     assert_eq!(header_of(&response, "retry-after").as_deref(), Some("1"));
-    let (status, body) = answer(response).await;
-    assert_eq!(
-        (status, body["error"]["code"].clone()),
-        (StatusCode::CONFLICT, "CONFLICT".into()),
-        "{body}"
-    );
+    let answer = answer(response).await;
+    assert_error(&answer, StatusCode::CONFLICT, "CONFLICT", "");
 }
 
 #[tokio::test]

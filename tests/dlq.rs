@@ -2,6 +2,11 @@
 //! listed with its reason, kept while its cause stands, applied once the cause is fixed (and
 //! then gone from the queue); a Lambda on-failure message (shard and sequence range only) is
 //! turned into a re-read of its events from the stream and the event table.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: an unwrap that fails stops the test loudly, which is what a test wants"
+)]
 
 #[path = "fixtures/read_side.rs"]
 mod read_side;

@@ -1,5 +1,10 @@
 //! The `Idempotency-Key` records in DynamoDB (moto server and, when Java is here, DynamoDB
 //! Local), provisioned from `template.yaml`: claiming, replaying, reuse, in progress, expiry.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: an unwrap that fails stops the test loudly, which is what a test wants"
+)]
 
 use std::collections::BTreeMap;
 use std::time::Duration;

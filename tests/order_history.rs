@@ -2,6 +2,11 @@
 //! there): the FTGO DAO scenarios, driven through the real adapter — each event planned by the
 //! domain and applied with the DAO's one conditional `UpdateItem`, read back with `GetItem` and
 //! the history `Query` on the GSI.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: an unwrap that fails stops the test loudly, which is what a test wants"
+)]
 
 #[path = "fixtures/read_side.rs"]
 mod read_side;
@@ -15,7 +20,7 @@ use ftgo_domain::event::StoredEvent;
 use ftgo_domain::order::{OrderEvent, OrderStatus};
 use ftgo_domain::view::{keywords_of, plan};
 use ftgo_tests::{emulators, unique_id};
-use read_side::{ReadSide, at, order_created, order_history, stored, to_millis};
+use read_side::{ReadSide, at, curry, order_created, order_history, stored, to_millis};
 
 async fn apply(side: &ReadSide, event: &StoredEvent) -> ApplyOutcome {
     side.dao
@@ -53,12 +58,9 @@ async fn history_ids(side: &ReadSide, query: &HistoryQuery) -> Vec<String> {
         .collect()
 }
 
-fn vindaloo(consumer_id: &str) -> OrderEvent {
-    order_created(
-        consumer_id,
-        "Ajanta",
-        &[("Chicken Vindaloo", 2, 1234), ("Garlic Naan", 1, 350)],
-    )
+/// Applies the creation of order `order_id`, `created` at [`at`]`(minutes)`.
+async fn apply_created(side: &ReadSide, order_id: &str, created: &OrderEvent, minutes: i64) {
+    apply_all(side, &order_history(order_id, created, at(minutes), &[])).await;
 }
 
 #[tokio::test]
@@ -68,7 +70,7 @@ async fn find_order_returns_the_projected_view() {
         let (order_id, consumer_id) = (unique_id("order"), unique_id("consumer"));
         let events = order_history(
             &order_id,
-            &vindaloo(&consumer_id),
+            &curry(&consumer_id),
             at(0),
             &[OrderEvent::OrderApproved {}],
         );
@@ -104,7 +106,7 @@ async fn duplicate_created_event_after_cancel_keeps_cancelled() {
         let (order_id, consumer_id) = (unique_id("order"), unique_id("consumer"));
         let events = order_history(
             &order_id,
-            &vindaloo(&consumer_id),
+            &curry(&consumer_id),
             at(0),
             &[OrderEvent::OrderCancelled {}],
         );
@@ -132,7 +134,7 @@ async fn cancel_applied_twice_lands_once() {
         let (order_id, consumer_id) = (unique_id("order"), unique_id("consumer"));
         let events = order_history(
             &order_id,
-            &vindaloo(&consumer_id),
+            &curry(&consumer_id),
             at(0),
             &[OrderEvent::OrderCancelled {}],
         );
@@ -159,7 +161,7 @@ async fn a_status_event_before_creation_is_a_gap_and_writes_nothing() {
         let (order_id, consumer_id) = (unique_id("order"), unique_id("consumer"));
         let events = order_history(
             &order_id,
-            &vindaloo(&consumer_id),
+            &curry(&consumer_id),
             at(0),
             &[OrderEvent::OrderApproved {}, OrderEvent::OrderCancelled {}],
         );
@@ -199,11 +201,7 @@ async fn a_delivery_only_item_is_not_an_order_and_not_in_history() {
         let view = side.view(&order_id).await.expect("delivery-only item");
         assert!(!view.is_order());
         assert!(history_ids(&side, &query(&consumer_id)).await.is_empty());
-        apply_all(
-            &side,
-            &order_history(&order_id, &vindaloo(&consumer_id), at(0), &[]),
-        )
-        .await;
+        apply_created(&side, &order_id, &curry(&consumer_id), 0).await;
         let view = side.view(&order_id).await.expect("item");
         assert!(view.is_order(), "on {}", side.kind);
         assert_eq!(view.delivery_status, Some(DeliveryStatus::PickedUp));
@@ -226,24 +224,25 @@ async fn three_orders(side: &ReadSide, consumer_id: &str) -> [String; 3] {
     for (minutes, (id, then)) in (0..).zip(ids.iter().zip(thens)) {
         apply_all(
             side,
-            &order_history(id, &vindaloo(consumer_id), at(minutes * 10), &then),
+            &order_history(id, &curry(consumer_id), at(minutes * 10), &then),
         )
         .await;
     }
     ids
 }
 
-#[tokio::test]
-async fn status_filter_finds_only_that_status() {
+/// On every emulator: of [`three_orders`] (approved, pending, cancelled) of a fresh consumer,
+/// the history filtered by `status` lists exactly the one at `index`.
+async fn the_status_filter_lists_only(status: OrderStatus, index: usize) {
     for emulator in emulators().await {
         let side = ReadSide::shared(emulator).await;
         let consumer_id = unique_id("consumer");
-        let [approved, _pending, _cancelled] = three_orders(&side, &consumer_id).await;
+        let ids = three_orders(&side, &consumer_id).await;
         let mut query = query(&consumer_id);
-        query.status = Some(OrderStatus::Approved);
+        query.status = Some(status);
         assert_eq!(
             history_ids(&side, &query).await,
-            [approved],
+            [ids[index].clone()],
             "on {}",
             side.kind
         );
@@ -251,20 +250,13 @@ async fn status_filter_finds_only_that_status() {
 }
 
 #[tokio::test]
+async fn status_filter_finds_only_that_status() {
+    the_status_filter_lists_only(OrderStatus::Approved, 0).await;
+}
+
+#[tokio::test]
 async fn cancelled_filter_excludes_pending() {
-    for emulator in emulators().await {
-        let side = ReadSide::shared(emulator).await;
-        let consumer_id = unique_id("consumer");
-        let [_approved, _pending, cancelled] = three_orders(&side, &consumer_id).await;
-        let mut query = query(&consumer_id);
-        query.status = Some(OrderStatus::Cancelled);
-        assert_eq!(
-            history_ids(&side, &query).await,
-            [cancelled],
-            "on {}",
-            side.kind
-        );
-    }
+    the_status_filter_lists_only(OrderStatus::Cancelled, 2).await;
 }
 
 #[tokio::test]
@@ -272,27 +264,20 @@ async fn finds_by_menu_item_keyword() {
     for emulator in emulators().await {
         let side = ReadSide::shared(emulator).await;
         let consumer_id = unique_id("consumer");
-        let (curry, pizza) = (unique_id("curry"), unique_id("pizza"));
-        apply_all(
+        let (vindaloo, pizza) = (unique_id("curry"), unique_id("pizza"));
+        apply_created(&side, &vindaloo, &curry(&consumer_id), 0).await;
+        apply_created(
             &side,
-            &order_history(&curry, &vindaloo(&consumer_id), at(0), &[]),
-        )
-        .await;
-        apply_all(
-            &side,
-            &order_history(
-                &pizza,
-                &order_created(&consumer_id, "Luigi's", &[("Pizza Margherita", 1, 900)]),
-                at(1),
-                &[],
-            ),
+            &pizza,
+            &order_created(&consumer_id, "Luigi's", &[("Pizza Margherita", 1, 900)]),
+            1,
         )
         .await;
         let mut query = query(&consumer_id);
         query.keywords = vec![keywords_of("Vindaloo")];
         assert_eq!(
             history_ids(&side, &query).await,
-            [curry.as_str()],
+            [vindaloo.as_str()],
             "on {}",
             side.kind
         );
@@ -312,19 +297,12 @@ async fn finds_by_restaurant_name_keyword() {
         let side = ReadSide::shared(emulator).await;
         let consumer_id = unique_id("consumer");
         let (ajanta, luigi) = (unique_id("ajanta"), unique_id("luigi"));
-        apply_all(
+        apply_created(&side, &ajanta, &curry(&consumer_id), 0).await;
+        apply_created(
             &side,
-            &order_history(&ajanta, &vindaloo(&consumer_id), at(0), &[]),
-        )
-        .await;
-        apply_all(
-            &side,
-            &order_history(
-                &luigi,
-                &order_created(&consumer_id, "Luigi's Trattoria", &[("Pizza", 1, 900)]),
-                at(1),
-                &[],
-            ),
+            &luigi,
+            &order_created(&consumer_id, "Luigi's Trattoria", &[("Pizza", 1, 900)]),
+            1,
         )
         .await;
         let mut query = query(&consumer_id);
@@ -346,11 +324,7 @@ async fn two_keywords_where_only_the_second_matches_find_the_order() {
         let side = ReadSide::shared(emulator).await;
         let consumer_id = unique_id("consumer");
         let order_id = unique_id("order");
-        apply_all(
-            &side,
-            &order_history(&order_id, &vindaloo(&consumer_id), at(0), &[]),
-        )
-        .await;
+        apply_created(&side, &order_id, &curry(&consumer_id), 0).await;
         let mut query = query(&consumer_id);
         query.keywords = vec![keywords_of("sushi"), keywords_of("naan")];
         assert_eq!(
@@ -367,7 +341,7 @@ async fn revise_replaces_line_items_total_and_keywords() {
     for emulator in emulators().await {
         let side = ReadSide::shared(emulator).await;
         let (order_id, consumer_id) = (unique_id("order"), unique_id("consumer"));
-        let created = vindaloo(&consumer_id);
+        let created = curry(&consumer_id);
         let OrderEvent::OrderCreated(details) = &created else {
             unreachable!()
         };
@@ -406,11 +380,7 @@ async fn history_is_newest_first_within_the_window() {
         let ids: Vec<String> = (0..4).map(|i| unique_id(&format!("o{i}"))).collect();
         // Created out of order in time: minutes 20, 0, 30, 10.
         for (id, minutes) in ids.iter().zip([20, 0, 30, 10]) {
-            apply_all(
-                &side,
-                &order_history(id, &vindaloo(&consumer_id), at(minutes), &[]),
-            )
-            .await;
+            apply_created(&side, id, &curry(&consumer_id), minutes).await;
         }
         let mut query = query(&consumer_id);
         assert_eq!(
@@ -432,11 +402,7 @@ async fn pagination_reads_the_second_page_and_ends_without_a_next_key() {
         let consumer_id = unique_id("consumer");
         let ids: Vec<String> = (0..5).map(|i| unique_id(&format!("o{i}"))).collect();
         for (minutes, id) in (0..).zip(&ids) {
-            apply_all(
-                &side,
-                &order_history(id, &vindaloo(&consumer_id), at(minutes), &[]),
-            )
-            .await;
+            apply_created(&side, id, &curry(&consumer_id), minutes).await;
         }
         let mut query = query(&consumer_id);
         query.page_size = 3;
@@ -476,7 +442,7 @@ async fn selective_filters_still_fill_the_page() {
             };
             apply_all(
                 &side,
-                &order_history(&id, &vindaloo(&consumer_id), at(i), &then),
+                &order_history(&id, &curry(&consumer_id), at(i), &then),
             )
             .await;
         }
@@ -510,7 +476,7 @@ async fn stored_view_equals_the_fold_with_delivery_and_revise() {
         let (order_id, consumer_id) = (unique_id("order"), unique_id("consumer"));
         let mut events = order_history(
             &order_id,
-            &vindaloo(&consumer_id),
+            &curry(&consumer_id),
             at(0),
             &[OrderEvent::OrderApproved {}],
         );

@@ -1,5 +1,10 @@
 //! Provisioning from `template.yaml`: every table (keys, GSI, stream), the bucket and the queues
 //! appear on moto server, and the tables on DynamoDB Local, with the names the stack gives them.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: an unwrap that fails stops the test loudly, which is what a test wants"
+)]
 
 use std::collections::BTreeMap;
 

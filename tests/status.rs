@@ -2,6 +2,11 @@
 //! `IteratorAge` comes from CloudWatch (`AWS/Lambda`, dimension `FunctionName`), the latest
 //! period's maximum; a consumer without datapoints is "unknown"; `--function-name` overrides
 //! the template's names.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: an unwrap that fails stops the test loudly, which is what a test wants"
+)]
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};

@@ -1,14 +1,14 @@
 //! `ftgo replay`, `ftgo verify-view`, `ftgo archive verify|backfill` and `ftgo snapshot-view`
 //! (DESIGN §10): the
 //! archive and read-side commands. Their logic is in `ftgo-aws` ([`ftgo_aws::replay`],
-//! [`ftgo_aws::verify`]) so that tests and Lambdas use the same code; here are the arguments,
-//! the progress display and the printing.
+//! [`ftgo_aws::verify`], [`ftgo_aws::archive_backfill`]) so that tests and Lambdas use the
+//! same code; here are the arguments, the progress display and the printing.
 //!
 //! Names come from the template: the archive bucket, tables, index and replay queue from
-//! `archive-replayer`'s environment, the archiver's dead-letter queue from `ArchiverDlq`, and
+//! `archive-replayer`'s environment, the archiver's dead-letter queue from `ArchiverDlq` (and
+//! the queue `archive-backfiller` gives its messages up to, `ArchiverDlq`'s redrive target), and
 //! `--create-table` copies the keys and GSI of `OrderHistoryTable`.
 
-use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,16 +17,14 @@ use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 use clap::{Args, Subcommand};
+use ftgo_aws::archive_backfill::{ArchiveBackfill, Backfill, OnFailureRecord};
 use ftgo_aws::config::Config;
 use ftgo_aws::replay::{
     Checkpoints, ReplayMode, ReplayRequest, ReplaySummary, Replayer, partition_requests,
     request_objects, send_request,
 };
 use ftgo_aws::store::archive::{Archive, s3_client};
-use ftgo_aws::verify::{
-    DateRange, backfill_objects, compare_views, expected_view, missing_from_archive, scan_events,
-    scan_view,
-};
+use ftgo_aws::verify::{DateRange, compare_views, expected_view, scan_events, scan_view};
 use ftgo_aws::view_snapshot::ViewSnapshots;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -474,16 +472,22 @@ pub async fn archive(args: ArchiveArgs) -> Result<(), String> {
     } else {
         Vec::new()
     };
-    let archive = setup.archive();
-    let events = scan_events(&setup.dynamodb(), &setup.config.events_table, &range)
-        .await
-        .map_err(|e| e.to_string())?;
-    let archived = archive
-        .archived_event_ids(&range)
-        .await
-        .map_err(|e| e.to_string())?;
-    let missing = missing_from_archive(&events, &archived);
-    for event in &missing {
+    let service = ArchiveBackfill::new(
+        setup.dynamodb(),
+        setup.archive(),
+        &setup.config.events_table,
+    );
+    let done = if backfill {
+        service.backfill(&range).await
+    } else {
+        service.check(&range).await.map(|check| Backfill {
+            check,
+            written: Vec::new(),
+        })
+    }
+    .map_err(|e| e.to_string())?;
+    let check = &done.check;
+    for event in &check.missing {
         println!(
             "missing {} version {} ({} {}, eventId {})",
             event.stream_id,
@@ -497,148 +501,118 @@ pub async fn archive(args: ArchiveArgs) -> Result<(), String> {
         );
     }
     if !backfill {
-        return if missing.is_empty() {
+        return if check.missing.is_empty() {
             println!(
                 "the archive holds all {} event(s) of the event table",
-                events.len()
+                check.events
             );
             Ok(())
         } else {
             Err(format!(
                 "the archive misses {} of {} event(s) (`ftgo archive backfill` puts them back)",
-                missing.len(),
-                events.len()
+                check.missing.len(),
+                check.events
             ))
         };
     }
-    let objects = backfill_objects(&missing).map_err(|e| e.to_string())?;
-    for object in &objects {
-        archive.put(object).await.map_err(|e| e.to_string())?;
-        println!("wrote {} ({} event(s))", object.key, object.events.len());
+    for object in &done.written {
+        println!("wrote {} ({} event(s))", object.key, object.events);
     }
-    let keys: BTreeSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
     println!(
         "backfilled {} event(s) in {} object(s)",
-        missing.len(),
-        keys.len()
+        check.missing.len(),
+        done.written.len()
     );
     // Whole-range checks cover every dead letter; a narrower one only those of its days.
-    let covered: Vec<&DeadLetter> = dead_letters
-        .iter()
-        .filter(|letter| letter.covered_by(&range))
-        .collect();
-    for letter in &covered {
+    for letter in dead_letters.iter().filter(|l| l.covered_by(&range)) {
         dlq.delete(letter).await?;
         println!("cleared archiver dead letter {}", letter.describe);
     }
     Ok(())
 }
 
-/// One message of the archiver's dead-letter queue: Lambda's on-failure record of a batch it
-/// gave up on (shard and sequence range, not the records).
+/// One message of the archiver's dead-letter queue (or of the queue its unrepaired messages
+/// move to): Lambda's on-failure record of a batch it gave up on, when it is one.
 struct DeadLetter {
+    queue_url: String,
     receipt_handle: String,
     describe: String,
-    days: Option<(String, String)>,
+    record: Option<OnFailureRecord>,
 }
 
 impl DeadLetter {
-    fn parse(body: &str, receipt_handle: String) -> Self {
-        let value: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-        let info = &value["DDBStreamBatchInfo"];
-        let text = |name: &str| info[name].as_str().unwrap_or("?").to_owned();
-        let day = |name: &str| {
-            info[name]
-                .as_str()
-                .and_then(|t| t.get(..10))
-                .map(str::to_owned)
-        };
-        let describe = format!(
-            "shard {} sequence {}..{}",
-            text("shardId"),
-            text("startSequenceNumber"),
-            text("endSequenceNumber")
-        );
-        let days =
-            day("approximateArrivalOfFirstRecord").zip(day("approximateArrivalOfLastRecord"));
-        Self {
-            receipt_handle,
-            describe,
-            days,
-        }
-    }
-
-    /// Whether a check of `range` covered this batch: an open range always; otherwise when the
-    /// batch's arrival days (and the day before, an event's time precedes its arrival) are in it.
+    /// Whether a check of `range` covered this batch: an open range always (a message that is
+    /// no on-failure record too); otherwise when the batch's days are in it.
     fn covered_by(&self, range: &DateRange) -> bool {
-        if range.from.is_none() && range.to.is_none() {
-            return true;
-        }
-        match &self.days {
-            Some((first, last)) => {
-                let before = time::Date::parse(
-                    first,
-                    time::macros::format_description!("[year]-[month]-[day]"),
-                )
-                .ok()
-                .and_then(|d| d.previous_day())
-                .map(|d| d.to_string());
-                range.contains_day(last) && before.is_none_or(|day| range.contains_day(&day))
-            }
-            None => false,
-        }
+        range.is_all() || self.record.as_ref().is_some_and(|r| r.covered_by(range))
     }
 }
 
-/// The archiver's dead-letter queue.
+/// The archiver's dead-letter queue, and the one `archive-backfiller` gives up to (its redrive
+/// target), which a person clears with `ftgo archive backfill`.
 struct ArchiverDlq {
     sqs: aws_sdk_sqs::Client,
-    url: Option<String>,
+    urls: Vec<String>,
 }
 
 impl ArchiverDlq {
     fn new(setup: &Setup) -> Self {
+        let queue = setup.template.queue(ARCHIVER_DLQ);
+        let given_up = queue
+            .and_then(|q| q.redrive.as_ref())
+            .and_then(|r| setup.template.queue(&r.dead_letter_queue));
         Self {
             sqs: aws_sdk_sqs::Client::new(&setup.sdk),
-            url: setup.template.queue(ARCHIVER_DLQ).map(|q| q.url.clone()),
+            urls: queue
+                .into_iter()
+                .chain(given_up)
+                .map(|q| q.url.clone())
+                .collect(),
         }
     }
 
-    /// Every message now on the queue (each stays invisible for the backfill's duration).
+    /// Every message now on the queues (each stays invisible for the backfill's duration).
     async fn receive(&self) -> Result<Vec<DeadLetter>, String> {
-        let Some(url) = &self.url else {
-            return Ok(Vec::new());
-        };
         let mut letters = Vec::new();
-        loop {
-            let page = self
-                .sqs
-                .receive_message()
-                .queue_url(url)
-                .max_number_of_messages(10)
-                .visibility_timeout(900)
-                .send()
-                .await
-                .map_err(|e| format!("ReceiveMessage {url}: {e}"))?;
-            let messages = page.messages.unwrap_or_default();
-            if messages.is_empty() {
-                return Ok(letters);
-            }
-            for message in messages {
-                let letter = DeadLetter::parse(
-                    message.body().unwrap_or_default(),
-                    message.receipt_handle().unwrap_or_default().to_owned(),
-                );
-                println!("archiver dead letter: {}", letter.describe);
-                letters.push(letter);
+        for url in &self.urls {
+            loop {
+                let page = self
+                    .sqs
+                    .receive_message()
+                    .queue_url(url)
+                    .max_number_of_messages(10)
+                    .visibility_timeout(900)
+                    .send()
+                    .await
+                    .map_err(|e| format!("ReceiveMessage {url}: {e}"))?;
+                let messages = page.messages.unwrap_or_default();
+                if messages.is_empty() {
+                    break;
+                }
+                for message in messages {
+                    let (record, describe) =
+                        match OnFailureRecord::parse(message.body().unwrap_or_default()) {
+                            Ok(record) => {
+                                let describe = record.describe();
+                                (Some(record), describe)
+                            }
+                            Err(error) => (None, error.to_string()),
+                        };
+                    println!("archiver dead letter: {describe}");
+                    letters.push(DeadLetter {
+                        queue_url: url.clone(),
+                        receipt_handle: message.receipt_handle().unwrap_or_default().to_owned(),
+                        describe,
+                        record,
+                    });
+                }
             }
         }
+        Ok(letters)
     }
 
     async fn delete(&self, letter: &DeadLetter) -> Result<(), String> {
-        let Some(url) = &self.url else {
-            return Ok(());
-        };
+        let url = &letter.queue_url;
         self.sqs
             .delete_message()
             .queue_url(url)
@@ -717,46 +691,5 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Lambda's on-failure record for a DynamoDB stream batch, as it lands on the DLQ.
-    const ON_FAILURE: &str = r#"{
-        "requestContext": {"requestId": "r-1", "condition": "RetryAttemptsExhausted", "approximateInvokeCount": 11},
-        "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
-        "version": "1.0",
-        "timestamp": "2026-11-03T10:00:00.000Z",
-        "DDBStreamBatchInfo": {
-            "shardId": "shardId-00000001",
-            "startSequenceNumber": "4300000000000000000001",
-            "endSequenceNumber": "4300000000000000000009",
-            "approximateArrivalOfFirstRecord": "2026-11-02T00:00:01Z",
-            "approximateArrivalOfLastRecord": "2026-11-02T09:00:00Z",
-            "batchSize": 9,
-            "streamArn": "arn:aws:dynamodb:us-east-1:123456789012:table/ftgo-events/stream/2026-11-01T00:00:00.000"
-        }
-    }"#;
-
-    #[test]
-    fn a_dead_letter_names_its_shard_and_range_and_is_covered_by_the_days_it_spans() {
-        let letter = DeadLetter::parse(ON_FAILURE, "h-1".into());
-        assert_eq!(
-            letter.describe,
-            "shard shardId-00000001 sequence 4300000000000000000001..4300000000000000000009"
-        );
-        assert!(letter.covered_by(&DateRange::default()));
-        let range = |from: &str, to: &str| DateRange::parse(Some(from), Some(to)).unwrap();
-        // The day before the first arrival is included: an event occurs before it arrives.
-        assert!(letter.covered_by(&range("2026-11-01", "2026-11-02")));
-        assert!(!letter.covered_by(&range("2026-11-02", "2026-11-02")));
-        assert!(!letter.covered_by(&range("2026-11-01", "2026-11-01")));
-        // A message we cannot read is only cleared by a check of everything.
-        let unreadable = DeadLetter::parse("not json", "h-2".into());
-        assert!(!unreadable.covered_by(&range("2026-11-01", "2026-11-02")));
-        assert!(unreadable.covered_by(&DateRange::default()));
     }
 }

@@ -34,6 +34,11 @@
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "the test harness, never a request path: an emulator that cannot start stops the test loudly"
+)]
 
 mod process;
 

@@ -1,4 +1,5 @@
-//! The `archive-replayer` Lambda: wires [`ftgo_aws::replay::handle`] to the replay queue.
+//! The `archive-replayer` Lambda: wires [`ftgo_aws::lambda::archive_replayer::handle`] to the
+//! replay queue.
 
 // The metrics and tracing layers around the replayer make a deep future type.
 #![recursion_limit = "256"]
@@ -12,5 +13,8 @@ async fn main() -> Result<(), Error> {
     let metrics = ftgo_aws::telemetry::init("archive-replayer")?;
     let config = Config::from_env()?;
     let replayer = Replayer::from_config(&config::load_sdk_config().await, &config)?;
-    ftgo_aws::telemetry::run(metrics, |event| ftgo_aws::replay::handle(&replayer, event)).await
+    ftgo_aws::telemetry::run(metrics, |event| {
+        ftgo_aws::lambda::archive_replayer::handle(&replayer, event)
+    })
+    .await
 }

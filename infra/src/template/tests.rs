@@ -157,7 +157,8 @@ fn functions_have_binaries_and_the_conventional_environment() {
             "order-history-query",
             "order-history-projector",
             "event-archiver",
-            "archive-replayer"
+            "archive-replayer",
+            "archive-backfiller"
         ]
     );
     // Every function runs the same way (SAM `Globals`, not overridden per function).
@@ -291,13 +292,30 @@ fn stream_sources_carry_lambda_settings() {
     assert_eq!(archiver.table.logical_id, "EventsTable");
     assert_eq!(archiver.on_failure.as_ref(), template.queue("ArchiverDlq"));
 
-    let [replay] = template.queue_sources() else {
-        panic!("one SQS source expected: {:?}", template.queue_sources());
+    let [replay, backfill] = template.queue_sources() else {
+        panic!("two SQS sources expected: {:?}", template.queue_sources());
     };
     assert_eq!(replay.binary, "archive-replayer");
     assert_eq!(replay.queue.logical_id, "ReplayQueue");
     assert_eq!(replay.batch_size, 1);
     assert!(replay.report_batch_item_failures);
+    // The archiver's dead letters are consumed: each skipped range is backfilled.
+    assert_eq!(backfill.binary, "archive-backfiller");
+    assert_eq!(backfill.queue.logical_id, "ArchiverDlq");
+    assert!(backfill.report_batch_item_failures);
+    let dlq = template.queue("ArchiverDlq").expect("ArchiverDlq");
+    let redrive = dlq
+        .redrive
+        .as_ref()
+        .expect("unrepaired dead letters move on");
+    assert!(template.queue(&redrive.dead_letter_queue).is_some());
+    let backfiller = template
+        .function_by_binary("archive-backfiller")
+        .expect("backfiller");
+    let visibility: u32 = dlq.attributes["VisibilityTimeout"]
+        .parse()
+        .expect("VisibilityTimeout in seconds");
+    assert!(visibility >= backfiller.timeout);
 }
 
 #[test]

@@ -68,7 +68,7 @@ pub fn enforce(verdict: Verdict, action: Action, caller: &Caller) -> Result<(), 
         Verdict::Forbidden => Err(forbidden(format!(
             "{} may not {}",
             caller.subject(),
-            describe(action)
+            action.refusal()
         ))),
         Verdict::Hidden => Err(ApiError::not_found(ORDER_NOT_FOUND)),
     }
@@ -99,20 +99,6 @@ pub async fn authorize_on_order(
         .is_some()
         .then_some(loaded.aggregate.consumer_id.as_str());
     authorize(caller, action, owner)
-}
-
-fn describe(action: Action) -> &'static str {
-    match action {
-        Action::CreateOrder => "create orders for another consumer",
-        Action::ApproveOrder => "approve orders (needs scope ftgo/restaurant)",
-        Action::RejectOrder => "reject orders (needs scope ftgo/restaurant)",
-        Action::CancelOrder => "cancel this order",
-        Action::ReviseOrder => "revise this order",
-        Action::PickUpDelivery => "pick up deliveries (needs scope ftgo/courier)",
-        Action::DeliverDelivery => "deliver deliveries (needs scope ftgo/courier)",
-        Action::ReadOrder => "read this order",
-        Action::ReadHistory => "read another consumer's order history",
-    }
 }
 
 #[cfg(test)]

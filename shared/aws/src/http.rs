@@ -235,15 +235,6 @@ pub fn path_id<'a>(field: &str, value: &'a str) -> Result<&'a str, ApiError> {
     Ok(value)
 }
 
-/// The context of a command on an existing aggregate: the request id (recorded as the events'
-/// correlation id) and the `If-Match` version, if sent.
-pub fn command_context(request: &Request) -> Result<crate::commands::CommandContext, ApiError> {
-    Ok(crate::commands::CommandContext {
-        request_id: request_id(request),
-        expected_version: if_match(request)?,
-    })
-}
-
 /// The `If-Match` version, if sent (`3` or `"3"`); 400 when it is not a version.
 pub fn if_match(request: &Request) -> Result<Option<u64>, ApiError> {
     let Some(value) = request.headers().get(header::IF_MATCH) else {

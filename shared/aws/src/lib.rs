@@ -1,11 +1,13 @@
 //! FTGO adapters and Lambda handlers, in layers (each depends only on the ones below it):
 //!
 //! * [`lambda`] — handlers, one module per function (`order_commands`, `delivery_commands`,
-//!   `order_history_query`, `order_history_projector`, `event_archiver`);
+//!   `order_history_query`, `order_history_projector`, `event_archiver`, `archive_replayer`,
+//!   `archive_backfiller`);
 //! * application services — [`commands`] (load, decide, append, retry), [`projector`] (stream
-//!   records to view updates, gap filling, dead letters), [`replay`] (archive replay plans; it
-//!   also still holds the `archive-replayer` handler), [`dlq`] (reading and re-driving the
-//!   stream consumers' dead letters), [`projection_lag`] (how far the view is behind the events);
+//!   records to view updates, gap filling, dead letters), [`replay`] (archive replay plans and
+//!   the replayer), [`archive_backfill`] (Lambda's on-failure records of the archiver, and
+//!   repairing the archive from the event table), [`dlq`] (reading and re-driving the stream
+//!   consumers' dead letters), [`projection_lag`] (how far the view is behind the events);
 //! * [`store`] — adapters over AWS resources: the event store, the order-history view DAO, the
 //!   S3 archive, idempotency records, page-token keys, stream-image decoding;
 //! * the edge, used by all — [`routes`] (the route keys of `template.yaml`), [`http`] (error
@@ -19,6 +21,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod archive_backfill;
 pub mod auth;
 pub mod commands;
 pub mod config;

@@ -1,5 +1,6 @@
 //! Replaying the archive into a view table: the replay request, the plan that fans it out over
-//! SQS, and the `archive-replayer` Lambda that does one partition's work.
+//! SQS, and the [`Replayer`] that does one partition's work (in `ftgo replay`, and in the
+//! `archive-replayer` Lambda, whose handler is [`crate::lambda::archive_replayer`]).
 //!
 //! # The replay request (one SQS message on the replay queue, `ftgo-replay`)
 //!
@@ -34,27 +35,23 @@
 //! SQS redelivers it (changing nothing that already landed) until the queue's redrive policy
 //! moves it to the replay dead-letter queue, and the reason is in the logs.
 
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use ftgo_domain::event::StoredEvent;
-use ftgo_domain::view::plan;
-use futures::stream::{self, StreamExt};
-use lambda_runtime::LambdaEvent;
-use serde::{Deserialize, Serialize};
-
 use std::io::{BufRead, BufReader};
 
 use flate2::read::MultiGzDecoder;
+use ftgo_domain::event::StoredEvent;
+use ftgo_domain::view::plan;
+use futures::stream::{self, StreamExt};
+use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::error::Error;
 use crate::projector::{Projected, Projector};
 use crate::store::archive::{
-    Archive, FORMAT_PREFIX, OBJECT_SUFFIX, UNDECODABLE_PREFIX, compare_sequence_numbers,
+    Archive, DateRange, FORMAT_PREFIX, OBJECT_SUFFIX, UNDECODABLE_PREFIX, compare_sequence_numbers,
     sanitise_segment, sort_and_dedup,
 };
 use crate::store::event_store::EventStore;
 use crate::store::order_history::OrderHistoryDao;
-use crate::verify::DateRange;
 
 /// How many streams one replayer applies at once.
 pub const STREAM_CONCURRENCY: usize = 16;
@@ -481,16 +478,16 @@ impl Replayer {
         Ok(outcome)
     }
 
-    /// Replays one message; `Err` when the message must come back (retry, then dead letter).
-    /// When `deadline` (the invocation's) comes within [`CONTINUATION_MARGIN`], the replayer
-    /// stops after the object it is on and sends a continuation request (the same request,
-    /// `after` its checkpoint) to the replay queue instead of running out of time.
-    pub async fn process_message(
+    /// Replays `request` as one `archive-replayer` invocation does; `Err` when the request must
+    /// come back (retry, then dead letter): an AWS call failed, or an event could not be
+    /// projected. When `deadline` (the invocation's) comes within [`CONTINUATION_MARGIN`], the
+    /// replayer stops after the object it is on and sends a continuation request (the same
+    /// request, `after` its checkpoint) to the replay queue instead of running out of time.
+    pub async fn replay_until(
         &self,
-        message: &SqsMessage,
+        request: &ReplayRequest,
         deadline: Option<std::time::SystemTime>,
     ) -> Result<ReplaySummary, Error> {
-        let request = ReplayRequest::parse(message.body.as_deref().unwrap_or_default())?;
         let near_deadline = |_: &str, _: &ReplaySummary| {
             deadline.is_some_and(|deadline| {
                 deadline
@@ -499,7 +496,7 @@ impl Replayer {
             })
         };
         let outcome = self
-            .replay_objects(&request, ReplayMode::default(), None, near_deadline)
+            .replay_objects(request, ReplayMode::default(), None, near_deadline)
             .await?;
         let summary = outcome.summary;
         if !outcome.complete {
@@ -527,26 +524,6 @@ impl Replayer {
                 summary.failed.join("; ")
             )))
         }
-    }
-
-    /// Replays a batch of messages one after the other; the failed ones are reported so that
-    /// SQS redelivers only those. `Err` when a failed message carries no id to report.
-    pub async fn process_batch(
-        &self,
-        event: &SqsEvent,
-        deadline: Option<std::time::SystemTime>,
-    ) -> Result<SqsBatchResponse, Error> {
-        let mut response = SqsBatchResponse::default();
-        for message in &event.records {
-            if let Err(error) = self.process_message(message, deadline).await {
-                tracing::error!(message_id = ?message.message_id, %error, "replay failed: the message comes back");
-                match &message.message_id {
-                    Some(id) => response.add_failure(id.clone()),
-                    None => return Err(error),
-                }
-            }
-        }
-        Ok(response)
     }
 }
 
@@ -718,16 +695,6 @@ async fn replay_stream(
         }
     }
     Ok(summary)
-}
-
-/// Serves one invocation of the `archive-replayer` function.
-pub async fn handle(
-    replayer: &Replayer,
-    event: LambdaEvent<SqsEvent>,
-) -> Result<SqsBatchResponse, lambda_runtime::Error> {
-    // A context without a deadline (0: a local test invocation) never continues.
-    let deadline = (event.context.deadline > 0).then(|| event.context.deadline());
-    Ok(replayer.process_batch(&event.payload, deadline).await?)
 }
 
 #[cfg(test)]

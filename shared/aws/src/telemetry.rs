@@ -69,30 +69,6 @@ pub fn record_span(record: &aws_lambda_events::dynamodb::EventRecord) -> tracing
     tracing::info_span!("record", correlationId = correlation, eventId = %record.event_id)
 }
 
-/// Answers one HTTP command inside its [`request_span`], and logs the answer's status there
-/// (so the line carries the `correlationId`).
-pub async fn command(
-    request: &lambda_http::Request,
-    answer: impl Future<Output = http::Response<lambda_http::Body>>,
-) -> http::Response<lambda_http::Body> {
-    let span = request_span(request);
-    tracing::Instrument::instrument(
-        async {
-            let response = answer.await;
-            tracing::info!(status = response.status().as_u16(), "command answered");
-            response
-        },
-        span,
-    )
-    .await
-}
-
-/// The span an HTTP command is handled in: its `correlationId` is the API request id, the one
-/// stored in the metadata of every event the command appends.
-pub fn request_span(request: &lambda_http::Request) -> tracing::Span {
-    tracing::info_span!("command", correlationId = %crate::http::request_id(request))
-}
-
 /// Milliseconds from `occurred_at` to `now`; zero when the clocks disagree the other way.
 pub fn lag_ms(now: OffsetDateTime, occurred_at: OffsetDateTime) -> u64 {
     u64::try_from((now - occurred_at).whole_milliseconds()).unwrap_or(0)

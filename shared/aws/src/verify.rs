@@ -15,10 +15,10 @@ use std::fmt;
 use aws_sdk_dynamodb::types::AttributeValue;
 use ftgo_domain::event::StoredEvent;
 use ftgo_domain::view::OrderView;
-use time::Date;
-use time::macros::format_description;
 
 use crate::error::Error;
+/// Re-exported from the archive adapter, where it lives (the archive's `date=` segments).
+pub use crate::store::archive::DateRange;
 use crate::store::archive::{
     ArchiveObject, OBJECT_SUFFIX, event_date, partition_of, partition_prefix, sanitise_segment,
 };
@@ -26,56 +26,6 @@ use crate::store::order_history::view_from_item;
 
 /// The `<shard>` key segment of objects written by a backfill (no stream shard wrote them).
 pub const BACKFILL_SHARD: &str = "backfill";
-
-/// An inclusive range of UTC days; either end may be open.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DateRange {
-    /// The first day included.
-    pub from: Option<Date>,
-    /// The last day included.
-    pub to: Option<Date>,
-}
-
-impl DateRange {
-    /// Reads `--from`/`--to` values (`YYYY-MM-DD`); a `from` after `to` is refused.
-    pub fn parse(from: Option<&str>, to: Option<&str>) -> Result<Self, Error> {
-        let day = |text: &str| {
-            Date::parse(text, format_description!("[year]-[month]-[day]"))
-                .map_err(|e| Error::Codec(format!("{text:?} is not a day (YYYY-MM-DD): {e}")))
-        };
-        let range = Self {
-            from: from.map(day).transpose()?,
-            to: to.map(day).transpose()?,
-        };
-        if let (Some(from), Some(to)) = (range.from, range.to)
-            && from > to
-        {
-            return Err(Error::Codec(format!("--from {from} is after --to {to}")));
-        }
-        Ok(range)
-    }
-
-    /// Whether day `date` (`YYYY-MM-DD`) is in the range (a malformed day is not).
-    pub fn contains_day(&self, date: &str) -> bool {
-        let Ok(day) = Date::parse(date, format_description!("[year]-[month]-[day]")) else {
-            return false;
-        };
-        self.from.is_none_or(|from| day >= from) && self.to.is_none_or(|to| day <= to)
-    }
-
-    /// Whether `event` occurred on a day in the range.
-    pub fn contains_event(&self, event: &StoredEvent) -> bool {
-        event_date(event).is_ok_and(|date| self.contains_day(&date))
-    }
-
-    /// Whether archive object `key` holds events of a day in the range (by its `date=`
-    /// segment; a key without one is not in any range).
-    pub fn contains_key(&self, key: &str) -> bool {
-        key.split('/')
-            .find_map(|segment| segment.strip_prefix("date="))
-            .is_some_and(|date| self.contains_day(date))
-    }
-}
 
 /// One way a stored view differs from the fold of the events.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -426,21 +376,6 @@ mod tests {
         );
         assert!(differences.contains(&"o-2: missing from the table".to_owned()));
         assert!(differences.contains(&"o-9: in the table but not in the events".to_owned()));
-    }
-
-    #[test]
-    fn date_ranges_are_inclusive_days_of_events_and_keys() {
-        let range = DateRange::parse(Some("2026-11-01"), Some("2026-11-02")).unwrap();
-        assert!(range.contains_day("2026-11-01"));
-        assert!(range.contains_day("2026-11-02"));
-        assert!(!range.contains_day("2026-11-03"));
-        assert!(!range.contains_day("2026-10-31"));
-        assert!(range.contains_key("events/v1/bucket=3/date=2026-11-02/s/1-2.ndjson.gz"));
-        assert!(!range.contains_key("events/v1/bucket=3/date=2026-11-03/s/1-2.ndjson.gz"));
-        assert!(!range.contains_key("events/v1/undecodable/s/1.json"));
-        assert!(DateRange::default().contains_day("1999-01-01"));
-        assert!(DateRange::parse(Some("2026-11-02"), Some("2026-11-01")).is_err());
-        assert!(DateRange::parse(Some("yesterday"), None).is_err());
     }
 
     #[test]

@@ -17,7 +17,7 @@
 use std::collections::BTreeSet;
 
 /// A scope that grants more than a consumer's own rights.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, strum::VariantArray)]
 pub enum Scope {
     /// `ftgo/restaurant`: approve and reject any order, read any order.
     Restaurant,
@@ -29,7 +29,7 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 3] = [Scope::Restaurant, Scope::Courier, Scope::Admin];
+    pub const ALL: &'static [Scope] = <Self as strum::VariantArray>::VARIANTS;
 
     /// The scope as it appears in a token's `scope` claim.
     pub fn as_str(self) -> &'static str {
@@ -43,12 +43,15 @@ impl Scope {
     /// The scope named `text` exactly; `None` for any other scope (tokens may carry scopes of
     /// other APIs, such as `openid`).
     pub fn parse(text: &str) -> Option<Scope> {
-        Scope::ALL.into_iter().find(|scope| scope.as_str() == text)
+        Scope::ALL
+            .iter()
+            .copied()
+            .find(|scope| scope.as_str() == text)
     }
 }
 
 /// What a request asks to do: one per route of DESIGN §3.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, strum::VariantArray)]
 pub enum Action {
     /// `POST /orders`.
     CreateOrder,
@@ -72,17 +75,23 @@ pub enum Action {
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 9] = [
-        Action::CreateOrder,
-        Action::ApproveOrder,
-        Action::RejectOrder,
-        Action::CancelOrder,
-        Action::ReviseOrder,
-        Action::PickUpDelivery,
-        Action::DeliverDelivery,
-        Action::ReadOrder,
-        Action::ReadHistory,
-    ];
+    pub const ALL: &'static [Action] = <Self as strum::VariantArray>::VARIANTS;
+
+    /// What a refused caller may not do, in the words of a 403 (`c-1 may not …`), naming the
+    /// scope that would allow it.
+    pub fn refusal(self) -> &'static str {
+        match self {
+            Action::CreateOrder => "create orders for another consumer",
+            Action::ApproveOrder => "approve orders (needs scope ftgo/restaurant)",
+            Action::RejectOrder => "reject orders (needs scope ftgo/restaurant)",
+            Action::CancelOrder => "cancel this order",
+            Action::ReviseOrder => "revise this order",
+            Action::PickUpDelivery => "pick up deliveries (needs scope ftgo/courier)",
+            Action::DeliverDelivery => "deliver deliveries (needs scope ftgo/courier)",
+            Action::ReadOrder => "read this order",
+            Action::ReadHistory => "read another consumer's order history",
+        }
+    }
 
     /// Whether the action targets an existing order (whose existence a refusal must not
     /// reveal), rather than a consumer (`CreateOrder`, `ReadHistory`).

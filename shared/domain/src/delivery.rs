@@ -8,7 +8,7 @@ use crate::event::DomainEvent;
 use crate::order::OrderStatus;
 
 /// Where a delivery stands once it has started. Before pickup a delivery has no status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::VariantArray)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum DeliveryStatus {
     /// The courier has the food.
@@ -18,6 +18,9 @@ pub enum DeliveryStatus {
 }
 
 impl DeliveryStatus {
+    /// All states, in declaration (lifecycle) order; derived, so never incomplete.
+    pub const ALL: &'static [DeliveryStatus] = <Self as strum::VariantArray>::VARIANTS;
+
     /// The wire name, e.g. `PICKED_UP`.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -28,9 +31,7 @@ impl DeliveryStatus {
 
     /// Parses a wire name.
     pub fn parse(text: &str) -> Option<Self> {
-        [DeliveryStatus::PickedUp, DeliveryStatus::Delivered]
-            .into_iter()
-            .find(|s| s.as_str() == text)
+        Self::ALL.iter().copied().find(|s| s.as_str() == text)
     }
 }
 

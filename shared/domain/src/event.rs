@@ -343,7 +343,8 @@ mod tests {
         };
         let declared =
             |list: Vec<String>| list.into_iter().collect::<std::collections::BTreeSet<_>>();
-        assert_eq!(declared(variant_names::<OrderEvent>()).len(), 5);
+        // The enumeration itself works (no count: a new variant must not need an edit here).
+        assert!(declared(variant_names::<OrderEvent>()).contains("OrderCreated"));
         assert_eq!(
             names(AggregateType::Order),
             declared(variant_names::<OrderEvent>())

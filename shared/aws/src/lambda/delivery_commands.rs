@@ -6,9 +6,10 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
+use super::command_context;
 use crate::auth::{authorize_on_order, caller};
 use crate::commands::{CommandService, Outcome};
-use crate::http::{ApiError, command_context, json_response, no_route, with_etag};
+use crate::http::{ApiError, json_response, no_route, with_etag};
 use crate::routes::path_parameter;
 
 /// The answer of every delivery command.

@@ -1,12 +1,13 @@
 //! Handler layer: one module per Lambda function. Each turns its trigger (an HTTP request, a
-//! stream batch, a replay request) into calls of the application services and stores, and
+//! stream batch, an SQS message) into calls of the application services and stores, and
 //! their results into the trigger's answer. The functions' `main.rs` only wire these.
-//!
-//! The `archive-replayer` handler still lives beside its application service
-//! ([`crate::replay`]), which is moved only as a whole file while another change edits it.
+//! [`idempotent`] is the HTTP side of `Idempotency-Key`, which both command handlers share.
 
+pub mod archive_backfiller;
+pub mod archive_replayer;
 pub mod delivery_commands;
 pub mod event_archiver;
+pub mod idempotent;
 pub mod order_commands;
 pub mod order_history_projector;
 pub mod order_history_query;
@@ -15,8 +16,8 @@ use std::future::Future;
 
 use lambda_http::{Body, Request, Response};
 
-use crate::commands::CommandService;
-use crate::http::{ApiError, respond};
+use crate::commands::{CommandContext, CommandService};
+use crate::http::{ApiError, if_match, request_id, respond};
 
 /// Serves one command request the way both command functions do: once per `Idempotency-Key`
 /// (a replay answers the first answer without running `route` again), logged and counted.
@@ -28,8 +29,25 @@ async fn serve_command<Fut>(
 where
     Fut: Future<Output = Result<Response<Body>, ApiError>>,
 {
-    let answer = crate::store::idempotency::serve(service.idempotency(), request, || async {
-        respond(route().await)
-    });
-    crate::telemetry::command(request, answer).await
+    let span = tracing::info_span!("command", correlationId = %request_id(request));
+    let answer = async {
+        let response = idempotent::serve(service.idempotency(), request, || async {
+            respond(route().await)
+        })
+        .await;
+        tracing::info!(status = response.status().as_u16(), "command answered");
+        response
+    };
+    // Inside the span, so that each line carries the `correlationId`: the API request id, the
+    // one stored in the metadata of every event the command appends.
+    tracing::Instrument::instrument(answer, span).await
+}
+
+/// The context of a command on an existing aggregate: the request id (recorded as the events'
+/// correlation id) and the `If-Match` version, if sent.
+fn command_context(request: &Request) -> Result<CommandContext, ApiError> {
+    Ok(CommandContext {
+        request_id: request_id(request),
+        expected_version: if_match(request)?,
+    })
 }

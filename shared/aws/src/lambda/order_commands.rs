@@ -9,11 +9,10 @@ use http::{StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
+use super::command_context;
 use crate::auth::{authorize, authorize_on_order, caller};
 use crate::commands::{CommandContext, CommandService, Outcome};
-use crate::http::{
-    ApiError, command_context, json_body, json_response, no_route, request_id, with_etag,
-};
+use crate::http::{ApiError, json_body, json_response, no_route, request_id, with_etag};
 use crate::routes::path_parameter;
 
 /// Body of `POST /orders`.

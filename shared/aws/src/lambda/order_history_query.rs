@@ -371,7 +371,11 @@ impl<'a> HistoryFilters<'a> {
                         "status",
                         format!(
                             "{text:?} is not one of {}",
-                            OrderStatus::ALL.map(OrderStatus::as_str).join(", ")
+                            OrderStatus::ALL
+                                .iter()
+                                .map(|status| status.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                     )
                 })

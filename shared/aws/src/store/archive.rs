@@ -134,6 +134,67 @@ pub fn event_date(event: &StoredEvent) -> Result<String, Error> {
         .map_err(|e| Error::Codec(format!("occurredAt of {}: {e}", event.stream_id)))
 }
 
+/// An inclusive range of UTC days; either end may be open: the `--from`/`--to` of the archive
+/// commands, matched against an event's `occurredAt` and an object's `date=` key segment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct DateRange {
+    /// The first day included.
+    pub from: Option<time::Date>,
+    /// The last day included.
+    pub to: Option<time::Date>,
+}
+
+impl DateRange {
+    /// Reads `--from`/`--to` values (`YYYY-MM-DD`); a `from` after `to` is refused.
+    pub fn parse(from: Option<&str>, to: Option<&str>) -> Result<Self, Error> {
+        let day = |text: &str| {
+            time::Date::parse(text, format_description!("[year]-[month]-[day]"))
+                .map_err(|e| Error::Codec(format!("{text:?} is not a day (YYYY-MM-DD): {e}")))
+        };
+        let range = Self {
+            from: from.map(day).transpose()?,
+            to: to.map(day).transpose()?,
+        };
+        if let (Some(from), Some(to)) = (range.from, range.to)
+            && from > to
+        {
+            return Err(Error::Codec(format!("--from {from} is after --to {to}")));
+        }
+        Ok(range)
+    }
+
+    /// Whether day `date` (`YYYY-MM-DD`) is in the range (a malformed day is not).
+    pub fn contains_day(&self, date: &str) -> bool {
+        let Ok(day) = time::Date::parse(date, format_description!("[year]-[month]-[day]")) else {
+            return false;
+        };
+        self.contains_date(day)
+    }
+
+    /// Whether `day` is in the range.
+    pub fn contains_date(&self, day: time::Date) -> bool {
+        self.from.is_none_or(|from| day >= from) && self.to.is_none_or(|to| day <= to)
+    }
+
+    /// Whether the range is open at both ends (every day).
+    pub fn is_all(&self) -> bool {
+        self.from.is_none() && self.to.is_none()
+    }
+
+    /// Whether `event` occurred on a day in the range.
+    pub fn contains_event(&self, event: &StoredEvent) -> bool {
+        self.contains_date(event.occurred_at.to_offset(UtcOffset::UTC).date())
+    }
+
+    /// Whether archive object `key` holds events of a day in the range (by its `date=`
+    /// segment; a key without one is not in any range).
+    pub fn contains_key(&self, key: &str) -> bool {
+        key.split('/')
+            .find_map(|segment| segment.strip_prefix("date="))
+            .is_some_and(|date| self.contains_day(date))
+    }
+}
+
 /// The key of the object holding `undecodable` record `sequence` of `shard`.
 pub fn undecodable_key(shard: &str, sequence: &str) -> String {
     format!(
@@ -417,7 +478,7 @@ impl Archive {
     /// partitions). Reads every object, one at a time.
     pub async fn archived_event_ids(
         &self,
-        range: &crate::verify::DateRange,
+        range: &DateRange,
     ) -> Result<std::collections::BTreeSet<(String, u64)>, Error> {
         let mut ids = std::collections::BTreeSet::new();
         for partition in self.list_partitions().await? {
@@ -658,6 +719,21 @@ mod tests {
                 ("Order#b".into(), 2)
             ]
         );
+    }
+
+    #[test]
+    fn date_ranges_are_inclusive_days_of_events_and_keys() {
+        let range = DateRange::parse(Some("2026-11-01"), Some("2026-11-02")).unwrap();
+        assert!(range.contains_day("2026-11-01"));
+        assert!(range.contains_day("2026-11-02"));
+        assert!(!range.contains_day("2026-11-03"));
+        assert!(!range.contains_day("2026-10-31"));
+        assert!(range.contains_key("events/v1/bucket=3/date=2026-11-02/s/1-2.ndjson.gz"));
+        assert!(!range.contains_key("events/v1/bucket=3/date=2026-11-03/s/1-2.ndjson.gz"));
+        assert!(!range.contains_key("events/v1/undecodable/s/1.json"));
+        assert!(DateRange::default().contains_day("1999-01-01"));
+        assert!(DateRange::parse(Some("2026-11-02"), Some("2026-11-01")).is_err());
+        assert!(DateRange::parse(Some("yesterday"), None).is_err());
     }
 
     #[test]
