@@ -13,12 +13,13 @@ mod read_side;
 
 use ftgo_aws::dlq::{self, DeadLetterQueue, Letter, Redriven};
 use ftgo_domain::order::{OrderEvent, OrderStatus};
-use ftgo_infra::ops::dead_letter_queues;
 use ftgo_tests::{Emulator, TestStack, unique_id};
 use read_side::{ReadSide, at, order_created, order_history, record_of};
 
 fn projector_dlq(stack: &TestStack) -> DeadLetterQueue {
-    dead_letter_queues(stack.template())
+    stack
+        .template()
+        .dead_letter_queues()
         .into_iter()
         .find(|q| q.logical_id == "ProjectorDlq")
         .map(|q| DeadLetterQueue {

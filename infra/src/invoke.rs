@@ -178,7 +178,7 @@ impl Invoker for RuntimeInvoker {
 }
 
 /// Invokes each function on the emulator that serves it: functions with a server of their own
-/// (see [`crate::functions`]) there, every other one on the shared emulator. A timed-out
+/// (see [`crate::stack::functions`]) there, every other one on the shared emulator. A timed-out
 /// invocation is reported on a channel, so that the stack replaces the instances.
 #[derive(Debug)]
 pub struct RoutedInvoker {

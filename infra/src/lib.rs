@@ -7,7 +7,7 @@
 //! - [`gateway`]: the local API gateway (HTTP → API Gateway HTTP API v2 events → functions).
 //! - [`bridge`]: the event-source bridge (DynamoDB streams and SQS queues → functions, with
 //!   Lambda's batching and retry semantics).
-//! - [`functions`]: the `cargo lambda watch` servers of the local stack, supervised.
+//! - [`stack::functions`]: the `cargo lambda watch` servers of the local stack, supervised.
 //! - [`invoke`]: invoking a function through the runtime emulator (`cargo lambda watch`).
 //! - [`token`]: local JWTs (HS256): what the gateway verifies in place of API Gateway's JWT
 //!   authorizer, and what `ftgo token` prints.
@@ -22,7 +22,6 @@
 
 pub mod bridge;
 pub mod error;
-pub mod functions;
 pub mod gateway;
 pub mod invoke;
 pub mod ops;

@@ -163,7 +163,8 @@ pub async fn dlq(args: DlqArgs) -> Result<(), String> {
     let (DlqCommand::List(target) | DlqCommand::Redrive(target)) = &args.command;
     let (template, sdk) = target.target.connect().await?;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let mut queues: Vec<DeadLetterQueue> = dead_letter_queues(&template)
+    let mut queues: Vec<DeadLetterQueue> = template
+        .dead_letter_queues()
         .into_iter()
         .filter(|q| target.queue.as_ref().is_none_or(|id| &q.logical_id == id))
         .collect();
@@ -250,31 +251,4 @@ pub async fn dlq(args: DlqArgs) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// The template's dead-letter queues: stream consumers' `OnFailure` destinations, then the
-/// `RedrivePolicy` targets of other queues.
-pub fn dead_letter_queues(template: &Template) -> Vec<DeadLetterQueue> {
-    let mut queues: Vec<DeadLetterQueue> = Vec::new();
-    let stream_destinations = template
-        .stream_sources()
-        .iter()
-        .filter_map(|s| Some((s.on_failure.as_ref()?.logical_id.as_str(), Some(&s.binary))));
-    let redrive_targets = template.queues().iter().filter_map(|q| {
-        let redrive = q.redrive.as_ref()?;
-        Some((redrive.dead_letter_queue.as_str(), None))
-    });
-    for (logical_id, consumer) in stream_destinations.chain(redrive_targets) {
-        if let Some(queue) = template.queue(logical_id)
-            && !queues.iter().any(|q| q.logical_id == logical_id)
-        {
-            queues.push(DeadLetterQueue {
-                logical_id: logical_id.to_owned(),
-                name: queue.name.clone(),
-                url: queue.url.clone(),
-                consumer: consumer.cloned(),
-            });
-        }
-    }
-    queues
 }

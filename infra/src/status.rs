@@ -27,7 +27,6 @@ use crate::bridge::progress::{ProgressReport, ShardProgress};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::ops::dead_letter_queues;
 use crate::template::Template;
 
 /// The whole report.
@@ -200,7 +199,8 @@ pub async fn collect(
             items,
         });
     }
-    let dead: Vec<String> = dead_letter_queues(template)
+    let dead: Vec<String> = template
+        .dead_letter_queues()
         .into_iter()
         .map(|q| q.logical_id)
         .collect();

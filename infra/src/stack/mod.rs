@@ -6,6 +6,7 @@
 //! Also the glue from the [`Template`] to the gateway's routes, the bridge's event sources and
 //! the functions' environment, which the `ftgo` subcommands share.
 
+pub mod functions;
 mod process;
 #[cfg(test)]
 mod tests;
@@ -18,10 +19,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::functions::{ServerSetup, Supervisor};
 use crate::invoke::{RoutedInvoker, RuntimeInvoker};
 use crate::provision::{ProvisionOptions, provision};
 use crate::template::Template;
+use functions::{ServerSetup, Supervisor};
 
 use process::locate;
 pub(crate) use process::{Managed, build_functions, process_tree, wait_http};

@@ -24,6 +24,7 @@ mod tests;
 
 use std::path::{Path, PathBuf};
 
+use ftgo_aws::dlq::DeadLetterQueue;
 use serde_yaml_ng::Value;
 
 use crate::error::{Error, Result};
@@ -173,5 +174,32 @@ impl Template {
     /// Every `SQS` event source.
     pub fn queue_sources(&self) -> &[QueueSource] {
         &self.built.queue_sources
+    }
+
+    /// The template's dead-letter queues: stream consumers' `OnFailure` destinations, then the
+    /// `RedrivePolicy` targets of other queues.
+    pub fn dead_letter_queues(&self) -> Vec<DeadLetterQueue> {
+        let mut queues: Vec<DeadLetterQueue> = Vec::new();
+        let stream_destinations = self
+            .stream_sources()
+            .iter()
+            .filter_map(|s| Some((s.on_failure.as_ref()?.logical_id.as_str(), Some(&s.binary))));
+        let redrive_targets = self.queues().iter().filter_map(|q| {
+            let redrive = q.redrive.as_ref()?;
+            Some((redrive.dead_letter_queue.as_str(), None))
+        });
+        for (logical_id, consumer) in stream_destinations.chain(redrive_targets) {
+            if let Some(queue) = self.queue(logical_id)
+                && !queues.iter().any(|q| q.logical_id == logical_id)
+            {
+                queues.push(DeadLetterQueue {
+                    logical_id: logical_id.to_owned(),
+                    name: queue.name.clone(),
+                    url: queue.url.clone(),
+                    consumer: consumer.cloned(),
+                });
+            }
+        }
+        queues
     }
 }

@@ -31,7 +31,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::{mpsc, watch};
 
-use crate::stack::{Managed, StackError, build_functions, process_tree, wait_http};
+use super::{Managed, StackError, build_functions, process_tree, wait_http};
 
 /// One `cargo lambda watch`.
 struct Server {
