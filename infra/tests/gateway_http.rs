@@ -391,3 +391,23 @@ async fn a_valid_token_s_claims_reach_the_function_as_strings() {
     assert!(jwt["claims"]["exp"].is_string(), "{jwt}");
     assert_eq!(jwt["scopes"], json!(["ftgo/courier"]));
 }
+
+#[tokio::test]
+async fn the_api_description_is_served_as_json_without_a_token() {
+    let f = fixture().await;
+    let response = anonymous()
+        .get(format!("{}/openapi.json", f.api))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        response.headers()["content-type"].to_str().ok(),
+        Some("application/json")
+    );
+    let document: Value = response.json().await.expect("JSON");
+    assert_eq!(document["openapi"], "3.1.0");
+    let paths = document["paths"].as_object().expect("paths");
+    assert!(paths.contains_key("/consumers/{consumerId}/orders"));
+    assert!(f.seen.0.lock().expect("seen").is_empty(), "no function ran");
+}

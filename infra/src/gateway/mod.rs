@@ -8,6 +8,9 @@
 //! the function in `requestContext.authorizer.jwt`, as API Gateway passes them. There is no
 //! switch to turn this off.
 //!
+//! It also serves the HTTP API's description, `openapi.yaml` (OpenAPI 3.1) as built into this
+//! binary, as JSON at `GET /openapi.json` (DESIGN §11), without a token.
+//!
 //! The translation is pure and tested without a server: [`RouteTable::find`] (`routes.rs`), the
 //! request as an event (`event.rs`), the function's answer as HTTP (`response.rs`); [`Gateway`]
 //! is the thin HTTP shell around it.
@@ -38,6 +41,18 @@ use response::response_from_payload;
 
 /// API Gateway's payload limit: larger request bodies answer 413.
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+/// Where the API's description is served.
+pub const API_DESCRIPTION_PATH: &str = "/openapi.json";
+/// `openapi.yaml` at the repository root, the one the functions of this build answer by.
+const API_DESCRIPTION_YAML: &str = include_str!("../../../openapi.yaml");
+
+/// The API's description as JSON, or why `openapi.yaml` does not read as YAML.
+fn api_description_json() -> Result<Bytes, String> {
+    let document: serde_json::Value =
+        serde_yaml_ng::from_str(API_DESCRIPTION_YAML).map_err(|e| format!("openapi.yaml: {e}"))?;
+    Ok(Bytes::from(document.to_string()))
+}
+
 /// Why a request could not be answered by a function.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -138,6 +153,7 @@ pub struct Gateway {
     routes: RouteTable,
     invoker: Arc<dyn Invoker>,
     options: GatewayOptions,
+    api_description: Result<Bytes, String>,
 }
 
 impl Gateway {
@@ -147,6 +163,7 @@ impl Gateway {
             routes,
             invoker,
             options,
+            api_description: api_description_json(),
         }
     }
 
@@ -181,6 +198,9 @@ async fn handle(
     let request_id = uuid::Uuid::new_v4().simple().to_string();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    if method == Method::GET && path == API_DESCRIPTION_PATH {
+        return describe_api(&shared.gateway.api_description);
+    }
     match answer(&shared, peer, request, &request_id).await {
         Ok(mut response) => {
             if let Ok(v) = HeaderValue::from_str(&request_id) {
@@ -199,6 +219,27 @@ async fn handle(
             error.into_response(&request_id)
         }
     }
+}
+
+/// `GET /openapi.json`: the API's description (a 500 naming the problem if it does not read).
+fn describe_api(description: &Result<Bytes, String>) -> Response<Body> {
+    let (status, body) = match description {
+        Ok(json) => (StatusCode::OK, json.clone()),
+        Err(problem) => {
+            let error = json!({"error": {"code": "INTERNAL", "message": problem}});
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Bytes::from(error.to_string()),
+            )
+        }
+    };
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 async fn answer(
@@ -276,4 +317,20 @@ async fn answer(
         });
     }
     response_from_payload(&function, &invocation.payload)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_api_description_reads_and_is_served_as_json() {
+        let json = api_description_json().expect("openapi.yaml reads");
+        let document: serde_json::Value = serde_json::from_slice(&json).expect("JSON");
+        assert_eq!(document["openapi"], "3.1.0");
+        assert!(document["paths"]["/orders"]["post"].is_object());
+        let response = describe_api(&Ok(json));
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+    }
 }
