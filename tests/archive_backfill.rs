@@ -19,10 +19,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_lambda_events::dynamodb::EventRecord;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
-use ftgo_aws::archive_backfill::{ArchiveBackfill, OnFailureRecord};
+use ftgo_aws::archive_backfill::ArchiveBackfill;
 use ftgo_aws::config::Config;
 use ftgo_aws::lambda::event_archiver::Archiver;
 use ftgo_aws::lambda_runtime::{Context, LambdaEvent};
+use ftgo_aws::on_failure::OnFailureRecord;
 use ftgo_aws::store::archive::{Archive, DateRange};
 use ftgo_domain::AggregateType;
 use ftgo_domain::delivery::DeliveryEvent;

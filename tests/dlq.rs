@@ -159,6 +159,7 @@ async fn a_lambda_on_failure_message_is_reread_from_the_stream_and_applied_idemp
         "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
         "version": "1.0", "timestamp": "2026-01-01T00:00:00Z",
         "DDBStreamBatchInfo": {"shardId": shard, "startSequenceNumber": sequence[0], "endSequenceNumber": sequence[2],
+            "approximateArrivalOfFirstRecord": "2026-01-01T00:00:00Z", "approximateArrivalOfLastRecord": "2026-01-01T00:00:01Z",
             "batchSize": 3, "streamArn": stream_arn}
     });
     sqs.send_message()

@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 use clap::{Args, Subcommand};
-use ftgo_aws::archive_backfill::{ArchiveBackfill, Backfill, OnFailureRecord};
+use ftgo_aws::archive_backfill::{ArchiveBackfill, Backfill};
 use ftgo_aws::config::Config;
+use ftgo_aws::on_failure::OnFailureRecord;
 use ftgo_aws::replay::{
     Checkpoints, ReplayMode, ReplayRequest, ReplaySummary, Replayer, partition_requests,
     request_objects, send_request,

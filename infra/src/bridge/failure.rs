@@ -1,7 +1,10 @@
 //! Lambda's on-failure destination message for stream event sources.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use ftgo_aws::dlq::{BatchInfo, OnFailureMessage, RequestContext, ResponseContext};
+use ftgo_aws::on_failure::{
+    OnFailureRecord, OnFailureRequestContext, OnFailureResponseContext, StreamBatchInfo,
+};
+use time::OffsetDateTime;
 
 use super::shard::FailureReport;
 
@@ -23,32 +26,37 @@ pub fn on_failure_message(
     origin: &FailureOrigin<'_>,
     request_id: &str,
     now: DateTime<Utc>,
-) -> OnFailureMessage {
-    let arrival = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
-    OnFailureMessage {
-        request_context: RequestContext {
+) -> OnFailureRecord {
+    OnFailureRecord {
+        request_context: OnFailureRequestContext {
             request_id: request_id.to_owned(),
             function_arn: origin.function_arn.to_owned(),
             condition: report.condition.as_str().to_owned(),
-            approximate_invoke_count: report.approximate_invoke_count,
+            approximate_invoke_count: report.approximate_invoke_count.into(),
         },
-        response_context: ResponseContext {
+        response_context: OnFailureResponseContext {
             status_code: 200,
-            executed_version: "$LATEST".to_owned(),
+            executed_version: Some("$LATEST".to_owned()),
             function_error: report.function_error.clone(),
         },
         version: "1.0".to_owned(),
         timestamp: now.to_rfc3339_opts(SecondsFormat::Millis, true),
-        batch: BatchInfo {
+        batch: StreamBatchInfo {
             shard_id: origin.shard_id.to_owned(),
             start_sequence_number: report.start_sequence_number.clone(),
             end_sequence_number: report.end_sequence_number.clone(),
             approximate_arrival_of_first_record: arrival(report.first_arrival),
             approximate_arrival_of_last_record: arrival(report.last_arrival),
-            batch_size: report.batch_size,
+            batch_size: report.batch_size as u64,
             stream_arn: origin.stream_arn.to_owned(),
         },
     }
+}
+
+/// An arrival time, to the second as the bridge reports it. Stream arrival times are recent, well
+/// inside the range of RFC 3339 years; one outside it (never seen) would read as the epoch.
+fn arrival(t: DateTime<Utc>) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(t.timestamp()).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 #[cfg(test)]
@@ -93,5 +101,8 @@ mod tests {
         );
         assert_eq!(info["batchSize"], 3);
         assert_eq!(info["streamArn"], origin.stream_arn);
+        // What the bridge writes, the readers (ftgo dlq, the archive backfiller) read back.
+        let read = OnFailureRecord::parse(&m.to_string()).expect("an on-failure record");
+        assert_eq!(read, on_failure_message(&report, &origin, "r-1", t));
     }
 }

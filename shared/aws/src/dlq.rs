@@ -4,7 +4,7 @@
 //! A message of a dead-letter queue is one of:
 //! * a **projector dead letter**, the JSON the projector writes ([`crate::projector::DeadLetter`]:
 //!   `source`, `reason`, the whole stream `record`, optionally `blockedBy`);
-//! * a **Lambda on-failure message** ([`OnFailureMessage`]), which names only a shard and a
+//! * a **Lambda on-failure message** ([`OnFailureRecord`]), which names only a shard and a
 //!   sequence range and the condition that gave up;
 //! * anything else (a replay request that failed five times), shown as it is.
 //!
@@ -18,9 +18,9 @@
 use aws_lambda_events::dynamodb::EventRecord;
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use ftgo_domain::event::StoredEvent;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::on_failure::{OnFailureRecord, StreamBatchInfo};
 use crate::projector::{Projected, Projector};
 use crate::store::stream_image::{event_record, plan_record};
 
@@ -37,78 +37,13 @@ pub struct DeadLetterQueue {
     pub consumer: Option<String>,
 }
 
-/// Lambda's on-failure message for a stream batch it gave up on (`DestinationConfig.OnFailure`
-/// of a `DynamoDB` event source). Fields a reader does not find read as empty.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct OnFailureMessage {
-    /// The invocation that gave up.
-    pub request_context: RequestContext,
-    /// Its answer.
-    pub response_context: ResponseContext,
-    /// `1.0`.
-    pub version: String,
-    /// When (RFC 3339).
-    pub timestamp: String,
-    /// The records given up.
-    #[serde(rename = "DDBStreamBatchInfo")]
-    pub batch: BatchInfo,
-}
-
-/// `requestContext` of an [`OnFailureMessage`].
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct RequestContext {
-    /// The invocation's request id.
-    pub request_id: String,
-    /// The function's ARN.
-    pub function_arn: String,
-    /// Why Lambda gave up: `RetryAttemptsExhausted` or `RecordAgeExceeded`.
-    pub condition: String,
-    /// How many times the records were sent to the function.
-    pub approximate_invoke_count: u32,
-}
-
-/// `responseContext` of an [`OnFailureMessage`].
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct ResponseContext {
-    /// 200.
-    pub status_code: u16,
-    /// `$LATEST`.
-    pub executed_version: String,
-    /// `Unhandled` when the last invocation failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub function_error: Option<String>,
-}
-
-/// `DDBStreamBatchInfo`: the shard and sequence range of the records given up.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct BatchInfo {
-    /// The shard.
-    pub shard_id: String,
-    /// The first record given up.
-    pub start_sequence_number: String,
-    /// The last record given up.
-    pub end_sequence_number: String,
-    /// The first record's arrival (RFC 3339).
-    pub approximate_arrival_of_first_record: String,
-    /// The last record's arrival (RFC 3339).
-    pub approximate_arrival_of_last_record: String,
-    /// How many records.
-    pub batch_size: usize,
-    /// The stream.
-    pub stream_arn: String,
-}
-
 /// What a dead-letter message is.
 #[derive(Debug, Clone)]
 pub enum Letter {
     /// A stream record the projector dead-lettered itself.
     Projector(Box<EventRecord>),
     /// Lambda's on-failure message: a shard and a sequence range.
-    OnFailure(BatchInfo),
+    OnFailure(StreamBatchInfo),
     /// Anything else.
     Other,
 }
@@ -148,9 +83,12 @@ pub fn classify(body: &str) -> (Letter, String, String) {
         return (Letter::Other, "not JSON".to_owned(), String::new());
     };
     if value.get("DDBStreamBatchInfo").is_some() {
-        let Ok(message) = serde_json::from_value::<OnFailureMessage>(value) else {
-            let reason = "an on-failure message of an unknown shape".to_owned();
-            return (Letter::Other, reason, String::new());
+        let message = match OnFailureRecord::parse(body) {
+            Ok(message) => message,
+            Err(error) => {
+                let reason = format!("an on-failure message of an unknown shape ({error})");
+                return (Letter::Other, reason, String::new());
+            }
         };
         let condition = match message.request_context.condition.as_str() {
             "" => "unknown condition",
@@ -375,7 +313,7 @@ async fn read_event(
 async fn apply_range(
     streams: &aws_sdk_dynamodbstreams::Client,
     projector: &Projector,
-    batch: &BatchInfo,
+    batch: &StreamBatchInfo,
 ) -> Result<usize, String> {
     let mut iterator = streams
         .get_shard_iterator()
@@ -471,6 +409,19 @@ mod tests {
         assert_eq!(batch.stream_arn, "arn:s");
         assert_eq!(reason, "Lambda gave up (RetryAttemptsExhausted, Unhandled)");
         assert_eq!(subject, "shardId-1 100..205");
+
+        // Without its arrival times it is no on-failure record: shown as it is.
+        let malformed = body.replace(
+            "\"approximateArrivalOfFirstRecord\":\"2026-01-01T00:00:00Z\",",
+            "",
+        );
+        let (letter, reason, subject) = classify(&malformed);
+        assert!(matches!(letter, Letter::Other));
+        assert!(
+            reason.starts_with("an on-failure message of an unknown shape"),
+            "{reason}"
+        );
+        assert!(subject.is_empty());
     }
 
     #[test]

@@ -5,9 +5,11 @@
 //!   `archive_backfiller`);
 //! * application services — [`commands`] (load, decide, append, retry), [`projector`] (stream
 //!   records to view updates, gap filling, dead letters), [`replay`] (archive replay plans and
-//!   the replayer), [`archive_backfill`] (Lambda's on-failure records of the archiver, and
-//!   repairing the archive from the event table), [`dlq`] (reading and re-driving the stream
+//!   the replayer), [`archive_backfill`] (repairing the archive from the event table, for the
+//!   days an archiver's on-failure record spans), [`dlq`] (reading and re-driving the stream
 //!   consumers' dead letters), [`projection_lag`] (how far the view is behind the events);
+//! * [`on_failure`] — Lambda's on-failure record of a stream batch it gave up on (the message
+//!   of a `DestinationConfig.OnFailure` queue), read by [`dlq`] and [`archive_backfill`];
 //! * [`store`] — adapters over AWS resources: the event store, the order-history view DAO, the
 //!   S3 archive, idempotency records, page-token keys, stream-image decoding;
 //! * the edge, used by all — [`routes`] (the route keys of `template.yaml`), [`http`] (error
@@ -29,6 +31,7 @@ pub mod dlq;
 pub mod error;
 pub mod http;
 pub mod lambda;
+pub mod on_failure;
 pub mod projection_lag;
 pub mod projector;
 pub mod replay;

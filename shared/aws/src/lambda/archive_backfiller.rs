@@ -15,8 +15,9 @@ use std::collections::HashMap;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
 
-use crate::archive_backfill::{ArchiveBackfill, OnFailureRecord};
+use crate::archive_backfill::ArchiveBackfill;
 use crate::error::Error;
+use crate::on_failure::OnFailureRecord;
 use crate::store::archive::DateRange;
 
 /// The metric counting events put back into the archive (namespace `FTGO`).
