@@ -130,3 +130,33 @@ async fn archive_verify_names_the_events_of_a_deleted_object_and_backfill_puts_t
         Vec::<String>::new()
     );
 }
+
+#[tokio::test]
+async fn an_undecodable_item_of_the_event_table_is_left_out_and_stops_no_check() {
+    let side = ArchiveSide::fresh().await;
+    let events = histories(2);
+    append_and_archive(&side, &events, 4).await;
+    // Written by hand: no metadata, a number where a string belongs.
+    side.read
+        .dynamodb
+        .put_item()
+        .table_name(&side.read.config.events_table)
+        .item("streamId", AttributeValue::S("Order#by-hand".into()))
+        .item("version", AttributeValue::N("3".into()))
+        .item("eventType", AttributeValue::S("OrderCreated".into()))
+        .item("payload", AttributeValue::N("7".into()))
+        .send()
+        .await
+        .expect("PutItem");
+    let all = ftgo_aws::verify::DateRange::default();
+    let scanned =
+        ftgo_aws::verify::scan_events(&side.read.dynamodb, &side.read.config.events_table, &all)
+            .await
+            .expect("one bad item does not stop the scan");
+    assert_eq!(scanned.len(), events.len());
+    assert!(
+        scanned
+            .iter()
+            .all(|event| event.stream_id != "Order#by-hand")
+    );
+}

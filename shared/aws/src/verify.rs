@@ -218,9 +218,25 @@ pub async fn scan_events(
 ) -> Result<Vec<StoredEvent>, Error> {
     let mut events = Vec::new();
     scan_items(dynamodb, table, |item| {
-        let event: StoredEvent = serde_dynamo::from_item(item)?;
-        if range.contains_event(&event) {
-            events.push(event);
+        // An item that is not an event (written by hand, or by a future schema this build does
+        // not know) cannot be folded or archived; the projector dead-letters it too. It is
+        // named in the log and left out, so that one bad item never stops a check or a repair.
+        let key_of = |name: &str| match item.get(name) {
+            Some(AttributeValue::S(text) | AttributeValue::N(text)) => text.clone(),
+            _ => "?".to_owned(),
+        };
+        let key = (key_of("streamId"), key_of("version"));
+        match serde_dynamo::from_item::<_, StoredEvent>(item) {
+            Ok(event) if range.contains_event(&event) => events.push(event),
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(
+                    streamId = %key.0,
+                    version = %key.1,
+                    %error,
+                    "an undecodable item of the event table is left out"
+                );
+            }
         }
         Ok(())
     })
