@@ -29,6 +29,7 @@ pub mod provision;
 pub mod replay_cmd;
 pub mod stack;
 pub mod status;
+pub mod target;
 pub mod template;
 pub mod token;
 

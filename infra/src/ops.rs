@@ -3,8 +3,9 @@
 //!
 //! Resource names come from the template for the stack (`--stack`, default `ftgo`); the AWS
 //! endpoint, region and credentials are the SDK's own settings (`AWS_ENDPOINT_URL`,
-//! `AWS_PROFILE`, `AWS_REGION`, ...). With an endpoint (`--endpoint` or `AWS_ENDPOINT_URL`) the
-//! target is an emulator, and test credentials are used when none are configured.
+//! `AWS_PROFILE`, `AWS_REGION`, ...), else the local stack `make run` announced
+//! ([`crate::target`]). With an endpoint the target is an emulator, and test credentials are
+//! used when none are configured.
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -14,21 +15,14 @@ use clap::{Args, Subcommand};
 
 use ftgo_aws::dlq::{self, DeadLetterQueue, Redriven};
 
-use crate::stack::resolve_root;
-use crate::template::{self, LOCAL_REGION, Stack, Template};
+use crate::target::StackArgs;
+use crate::template::Template;
 
-/// Where the stack is and how to reach it.
+/// Where the stack is and how to reach it, and how to print.
 #[derive(Args, Debug, Clone)]
 pub struct Target {
-    /// The workspace root (default: the nearest ancestor with template.yaml and Cargo.toml).
-    #[arg(long)]
-    root: Option<PathBuf>,
-    /// The stack name resources are named for.
-    #[arg(long, default_value = template::LOCAL_STACK_NAME)]
-    stack: String,
-    /// The AWS endpoint (an emulator); default: the SDK's `AWS_ENDPOINT_URL`, else AWS itself.
-    #[arg(long)]
-    endpoint: Option<String>,
+    #[command(flatten)]
+    stack: StackArgs,
     /// Print JSON (the default when standard output is not a terminal).
     #[arg(long)]
     json: bool,
@@ -36,39 +30,11 @@ pub struct Target {
 
 impl Target {
     fn root(&self) -> Result<PathBuf, String> {
-        resolve_root(self.root.as_deref())
-    }
-
-    fn endpoint(&self) -> Option<String> {
-        self.endpoint
-            .clone()
-            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
-            .filter(|e| !e.is_empty())
+        self.stack.root()
     }
 
     async fn connect(&self) -> Result<(Template, aws_config::SdkConfig), String> {
-        let path = self.root()?.join("template.yaml");
-        let sdk = match self.endpoint() {
-            Some(endpoint) => {
-                let region = std::env::var("AWS_REGION").unwrap_or_else(|_| LOCAL_REGION.into());
-                crate::stack::sdk_config(&endpoint, &region).await
-            }
-            None => {
-                aws_config::defaults(aws_config::BehaviorVersion::latest())
-                    .load()
-                    .await
-            }
-        };
-        let mut stack = Stack::named(&self.stack);
-        if let Some(endpoint) = self.endpoint() {
-            stack = stack.with_endpoint(endpoint);
-        }
-        if let Some(region) = sdk.region() {
-            stack.region = region.to_string();
-        }
-        let template =
-            Template::load(&path, stack).map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok((template, sdk))
+        self.stack.connect().await
     }
 
     fn json(&self) -> bool {

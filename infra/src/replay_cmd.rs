@@ -10,7 +10,6 @@
 //! `--create-table` copies the keys and GSI of `OrderHistoryTable`.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -31,8 +30,8 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::provision::{Existing, provision_table};
-use crate::stack::{find_root, sdk_config};
-use crate::template::{self, Stack, Template};
+use crate::target::StackArgs;
+use crate::template::Template;
 
 /// The logical id of the view table in the template.
 pub const VIEW_TABLE: &str = "OrderHistoryTable";
@@ -40,24 +39,6 @@ pub const VIEW_TABLE: &str = "OrderHistoryTable";
 pub const ARCHIVER_DLQ: &str = "ArchiverDlq";
 /// How many partitions an in-process replay works on at once.
 pub const PARTITION_CONCURRENCY: usize = 4;
-
-/// Where the stack is: endpoint, stack name, template.
-#[derive(Args, Debug, Clone)]
-pub struct StackArgs {
-    /// The AWS endpoint (the local stack's moto server by default).
-    #[arg(
-        long,
-        env = "AWS_ENDPOINT_URL",
-        default_value = "http://127.0.0.1:4566"
-    )]
-    pub endpoint: String,
-    /// The stack name resources are named for.
-    #[arg(long, default_value = template::LOCAL_STACK_NAME)]
-    pub stack: String,
-    /// The SAM template (default: template.yaml of the workspace root).
-    #[arg(long)]
-    pub template: Option<PathBuf>,
-}
 
 /// `--from`/`--to`: days (UTC, inclusive) of the events' `occurredAt`.
 #[derive(Args, Debug, Clone, Default)]
@@ -193,22 +174,7 @@ struct Setup {
 
 impl Setup {
     async fn load(args: &StackArgs) -> Result<Self, String> {
-        let path = match &args.template {
-            Some(path) => path.clone(),
-            None => {
-                let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
-                match find_root(&cwd) {
-                    Some(root) => root.join("template.yaml"),
-                    None => template::default_template_path(),
-                }
-            }
-        };
-        let template = Template::load(
-            &path,
-            Stack::named(&args.stack).with_endpoint(&args.endpoint),
-        )
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-        let sdk = sdk_config(&args.endpoint, &template.stack().region).await;
+        let (template, sdk) = args.connect().await?;
         let function = template
             .function_by_binary("archive-replayer")
             .ok_or("template.yaml has no archive-replayer function")?;

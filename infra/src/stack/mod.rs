@@ -157,6 +157,8 @@ pub struct LocalStack {
     gateway: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     bridge: Option<tokio::task::JoinHandle<()>>,
     api_addr: SocketAddr,
+    /// The file announcing the endpoint to `ftgo` commands ([`crate::target`]), once up.
+    announcement: Option<PathBuf>,
 }
 
 impl LocalStack {
@@ -196,6 +198,7 @@ impl LocalStack {
             gateway: None,
             bridge: None,
             api_addr,
+            announcement: None,
         };
         match stack
             .bring_up(
@@ -207,7 +210,15 @@ impl LocalStack {
             )
             .await
         {
-            Ok(()) => Ok(stack),
+            Ok(()) => {
+                // For the `ftgo` commands run in this workspace without `AWS_ENDPOINT_URL`.
+                let announcement = log_dir.join(crate::target::ANNOUNCEMENT);
+                match std::fs::write(&announcement, format!("{}\n", stack.options.endpoint())) {
+                    Ok(()) => stack.announcement = Some(announcement),
+                    Err(error) => tracing::warn!(%error, "the endpoint is not announced"),
+                }
+                Ok(stack)
+            }
             Err(error) => {
                 stack.stop().await;
                 Err(error)
@@ -401,6 +412,9 @@ impl LocalStack {
 
     /// Stops the gateway and the bridge, then every process the stack started.
     pub async fn stop(&mut self) {
+        if let Some(announcement) = self.announcement.take() {
+            let _ = std::fs::remove_file(announcement);
+        }
         let _ = self.stop_tx.send(true);
         if let Some(gateway) = self.gateway.take()
             && tokio::time::timeout(Duration::from_secs(5), gateway)
