@@ -10,12 +10,8 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use clap::Args;
 
-use crate::stack::{resolve_root, sdk_config};
+use crate::stack::{ANNOUNCEMENT, resolve_root, sdk_config};
 use crate::template::{self, LOCAL_REGION, Stack, Template};
-
-/// The file, under the default log directory (`<root>/target/ftgo`), where a running `ftgo run`
-/// writes its AWS endpoint.
-pub const ANNOUNCEMENT: &str = "endpoint";
 
 /// Where the stack is: workspace, template, stack name and endpoint.
 #[derive(Args, Debug, Clone)]

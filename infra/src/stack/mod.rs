@@ -29,6 +29,10 @@ pub(crate) use process::{Managed, build_functions, process_tree, wait_http};
 pub use process::{claim, find_root, resolve_root, shutdown_signal};
 pub use wiring::{function_environment, gateway_routes, local_bridge, local_gateway, sdk_config};
 
+/// The file, in the stack's log directory (by default `<root>/target/ftgo`), where a running
+/// stack writes its AWS endpoint for the `ftgo` commands ([`crate::target`]).
+pub const ANNOUNCEMENT: &str = "endpoint";
+
 /// Why the local stack could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum StackError {
@@ -157,7 +161,7 @@ pub struct LocalStack {
     gateway: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     bridge: Option<tokio::task::JoinHandle<()>>,
     api_addr: SocketAddr,
-    /// The file announcing the endpoint to `ftgo` commands ([`crate::target`]), once up.
+    /// The file announcing the endpoint to `ftgo` commands ([`ANNOUNCEMENT`]), once up.
     announcement: Option<PathBuf>,
 }
 
@@ -212,7 +216,7 @@ impl LocalStack {
         {
             Ok(()) => {
                 // For the `ftgo` commands run in this workspace without `AWS_ENDPOINT_URL`.
-                let announcement = log_dir.join(crate::target::ANNOUNCEMENT);
+                let announcement = log_dir.join(ANNOUNCEMENT);
                 match std::fs::write(&announcement, format!("{}\n", stack.options.endpoint())) {
                     Ok(()) => stack.announcement = Some(announcement),
                     Err(error) => tracing::warn!(%error, "the endpoint is not announced"),
