@@ -36,7 +36,8 @@ pub enum ApiCommand {
     },
     /// A consumer's order history (newest first), as a table.
     History(HistoryArgs),
-    /// Demo data: orders created over the API, some approved, picked up, delivered or cancelled.
+    /// Demo data: orders created over the API, some approved, picked up, delivered or cancelled
+    /// (the caller must be allowed all of that: the default admin token is).
     Seed(SeedArgs),
 }
 
@@ -233,8 +234,8 @@ pub struct SeedArgs {
 enum Failure {
     /// Nothing (or nothing understood) came back.
     Local(String),
-    /// The API refused: status, error code and message.
-    Http(u16, String, String),
+    /// The API refused: status, error code, message, `Retry-After`.
+    Http(u16, String, String, Option<Duration>),
 }
 
 impl Failure {
@@ -244,7 +245,7 @@ impl Failure {
                 eprintln!("ftgo: {message}");
                 ExitCode::FAILURE
             }
-            Self::Http(status, code, message) => {
+            Self::Http(status, code, message, _) => {
                 eprintln!("ftgo: {status} {code}: {message}");
                 ExitCode::from(if *status == 409 { 4 } else { 3 })
             }
@@ -520,48 +521,32 @@ impl Api {
         Ok(Self { http, base, token })
     }
 
-    /// One request; a 4xx/5xx answer is a [`Failure::Http`]. `keys`: If-Match, Idempotency-Key.
-    async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-        keys: (Option<u64>, Option<&str>),
-    ) -> Result<Value, Failure> {
-        self.exchange(method, path, body, keys)
-            .await
-            .map(|(value, _)| value)
-            .map_err(|(failure, _)| failure)
-    }
-
     /// A GET, again (after `Retry-After`, for up to a minute) while the view has not caught up
     /// with `consistentWith`.
     async fn read(&self, path: &str) -> Result<Value, Failure> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            match self.exchange(Method::GET, path, None, (None, None)).await {
-                Err((Failure::Http(409, code, _), Some(wait)))
+            match self.send(Method::GET, path, None, (None, None)).await {
+                Err(Failure::Http(409, code, _, wait))
                     if code == "VIEW_NOT_CAUGHT_UP" && Instant::now() < deadline =>
                 {
+                    let wait = wait.unwrap_or_default().max(Duration::from_millis(200));
                     tokio::time::sleep(wait.min(Duration::from_secs(2))).await;
                 }
-                other => {
-                    return other
-                        .map(|(value, _)| value)
-                        .map_err(|(failure, _)| failure);
-                }
+                other => return other,
             }
         }
     }
 
-    /// The answer as JSON, with its `Retry-After`.
-    async fn exchange(
+    /// One request, its answer as JSON; a 4xx/5xx answer is a [`Failure::Http`]. `keys`:
+    /// If-Match, Idempotency-Key.
+    async fn send(
         &self,
         method: Method,
         path: &str,
         body: Option<&Value>,
         (if_match, idempotency_key): (Option<u64>, Option<&str>),
-    ) -> Result<(Value, Option<Duration>), (Failure, Option<Duration>)> {
+    ) -> Result<Value, Failure> {
         let url = format!("{}{path}", self.base);
         let mut request = self.http.request(method, &url).bearer_auth(&self.token);
         if let Some(version) = if_match {
@@ -576,7 +561,7 @@ impl Api {
         let local = |e: reqwest::Error| {
             let cause = std::error::Error::source(&e).map(|c| format!(" ({c})"));
             let message = format!("{url}: {e}{}", cause.unwrap_or_default());
-            (Failure::Local(message), None)
+            Failure::Local(message)
         };
         let response = request.send().await.map_err(local)?;
         let status = response.status().as_u16();
@@ -588,14 +573,14 @@ impl Api {
         let text = response.text().await.map_err(local)?;
         let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
         if status < 400 {
-            return Ok((value, retry_after));
+            return Ok(value);
         }
         let error = &value["error"];
         let code = error["code"].as_str().unwrap_or("HTTP_ERROR").to_owned();
         let message = error["message"]
             .as_str()
             .map_or_else(|| value.to_string(), str::to_owned);
-        Err((Failure::Http(status, code, message), retry_after))
+        Err(Failure::Http(status, code, message, retry_after))
     }
 }
 
