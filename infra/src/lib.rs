@@ -15,11 +15,13 @@
 //! - [`ops`] and [`status`]: `ftgo status` and `ftgo dlq list|redrive`, over the services of
 //!   `ftgo-aws` (`ftgo_aws::dlq`, `ftgo_aws::projection_lag`): here the template's names, the
 //!   arguments and the printing.
+//! - [`api_cmd`]: `ftgo order`, `delivery`, `history` and `seed`, over the HTTP API.
 //! - [`stack`]: the whole local stack of `make run` (processes, readiness, shutdown).
 //!
 //! No table, bucket, queue or route is named in this crate's code: they all come from the
 //! template.
 
+pub mod api_cmd;
 pub mod bridge;
 pub mod error;
 pub mod gateway;

@@ -10,6 +10,10 @@
 //! ftgo archive    verify the archive against the event table, backfill what it misses
 //! ftgo snapshot-view  a compacted snapshot of a view table at its replay watermark
 //! ftgo token      print a local JWT for the local API gateway (`--sub <id> [--scope …] [--ttl …]`)
+//! ftgo order      create|approve|reject|cancel|revise|get over the HTTP API (`--api`, `--token`)
+//! ftgo delivery   pickup|deliver over the HTTP API
+//! ftgo history    a consumer's order history, as a table (`--all` follows every page)
+//! ftgo seed       demo orders over the HTTP API (`--orders N`)
 //! ```
 
 use std::net::SocketAddr;
@@ -68,6 +72,8 @@ enum Command {
     Dlq(ftgo_infra::ops::DlqArgs),
     /// Print a local JWT (HS256, `FTGO_LOCAL_JWT_SECRET`) for the local API gateway.
     Token(ftgo_infra::token::TokenArgs),
+    #[command(flatten)]
+    Api(ftgo_infra::api_cmd::ApiCommand),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -186,7 +192,11 @@ async fn async_main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
-    match dispatch(cli.command).await {
+    let command = match cli.command {
+        Command::Api(command) => return ftgo_infra::api_cmd::run(command).await,
+        other => other,
+    };
+    match dispatch(command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("ftgo: {message}");
@@ -205,6 +215,8 @@ async fn dispatch(command: Command) -> Result<(), String> {
         Command::Status(args) => ftgo_infra::ops::status(args).await,
         Command::Dlq(args) => ftgo_infra::ops::dlq(args).await,
         Command::Token(args) => args.run(),
+        // Exit codes of their own: run by `async_main`.
+        Command::Api(_) => Err("an API command reached dispatch".to_owned()),
         Command::Provision(args) => {
             let template = args.template.load(&args.endpoint)?;
             let sdk = sdk_config(&args.endpoint, &template.stack().region).await;

@@ -7,7 +7,8 @@
 //! process it started.
 //!
 //! Needs the repository's tools (`make .venv`: moto server, cargo-lambda); says SKIPPED without
-//! them. Builds the function binaries on the way (the first run takes minutes).
+//! them. The `ftgo order|delivery|history|seed` commands are driven against the same stack.
+//! Builds the function binaries on the way (the first run takes minutes).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -251,6 +252,8 @@ async fn the_local_stack_takes_an_order_through_delivery_over_http() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
+    the_cli_drives_the_same_api(&base);
+
     // Stopping ftgo stops everything it started.
     let started = descendants(ftgo_pid);
     assert!(
@@ -282,4 +285,136 @@ async fn the_local_stack_takes_an_order_through_delivery_over_http() {
         "processes left running after ftgo stopped: {left:?}"
     );
     let _ = std::fs::remove_dir_all(&stack.log_dir);
+}
+
+/// `ftgo` with `args` against the API at `base` (`FTGO_API`, the default admin token).
+fn ftgo(base: &str, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ftgo"))
+        .args(args)
+        .env("FTGO_API", base)
+        .env_remove("FTGO_TOKEN")
+        .output()
+        .expect("ftgo runs");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (
+        out.status.code().unwrap_or(-1),
+        text(&out.stdout),
+        text(&out.stderr),
+    )
+}
+
+/// `ftgo` that must succeed, its standard output as JSON.
+fn ftgo_json(base: &str, args: &[&str]) -> Value {
+    let (code, out, err) = ftgo(base, args);
+    assert_eq!(code, 0, "ftgo {args:?}: {err}{out}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("ftgo {args:?} printed {out:?}: {e}"))
+}
+
+/// DESIGN §10: `ftgo seed`, `order`, `delivery` and `history` over the running stack's API.
+fn the_cli_drives_the_same_api(base: &str) {
+    let (code, out, err) = ftgo(base, &["seed", "--orders", "5", "--consumer", "c-cli"]);
+    assert_eq!(code, 0, "seed: {err}{out}");
+    assert_eq!(
+        out.lines().count(),
+        6,
+        "one line an order and a summary: {out}"
+    );
+    assert!(out.ends_with("seeded 5 orders for c-cli\n"), "{out}");
+    for state in [
+        "APPROVAL_PENDING",
+        "APPROVED",
+        "PICKED_UP",
+        "DELIVERED",
+        "CANCELLED",
+    ] {
+        assert!(out.contains(state), "seed leaves an order {state}: {out}");
+    }
+
+    let item = "m-7:Paneer Tikka:3:9.99";
+    let created = ftgo_json(
+        base,
+        &[
+            "order",
+            "create",
+            "--consumer",
+            "c-cli",
+            "--restaurant",
+            "r-9",
+            "--restaurant-name",
+            "Tandoor House",
+            "--item",
+            item,
+            "--sub",
+            "c-cli",
+            "--json",
+        ],
+    );
+    let order_id = created["orderId"].as_str().expect("orderId").to_owned();
+    assert_eq!(created["status"], "APPROVAL_PENDING");
+    assert_eq!(created["orderTotal"], "29.97");
+    let (code, out, err) = ftgo(base, &["order", "approve", &order_id, "--if-match", "1"]);
+    assert_eq!(code, 0, "approve: {err}");
+    assert!(
+        out.starts_with(&format!("order {order_id} APPROVED (version 2")),
+        "{out}"
+    );
+    let picked = ftgo_json(base, &["delivery", "pickup", &order_id, "--json"]);
+    assert_eq!(picked["deliveryStatus"], "PICKED_UP");
+
+    // Read your writes: `--consistent-with` waits for the view to catch up with the pickup.
+    let token = picked["token"].as_str().expect("token");
+    let view = ftgo_json(
+        base,
+        &[
+            "order",
+            "get",
+            &order_id,
+            "--consistent-with",
+            token,
+            "--json",
+        ],
+    );
+    assert_eq!(view["status"], "APPROVED");
+    assert_eq!(view["deliveryStatus"], "PICKED_UP");
+    assert_eq!(view["restaurantName"], "Tandoor House");
+
+    // The history, two a page, every page: the six orders once the projector has them all.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let all = &["history", "c-cli", "--all", "--page-size", "2", "--json"];
+    let orders = loop {
+        let orders = ftgo_json(base, all)["orders"]
+            .as_array()
+            .cloned()
+            .expect("orders");
+        if orders.len() == 6 || Instant::now() > deadline {
+            break orders;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(orders.len(), 6, "{orders:?}");
+    assert!(orders.iter().any(|o| o["orderId"] == order_id.as_str()));
+    let (code, out, err) = ftgo(base, &["history", "c-cli", "--keyword", "paneer"]);
+    assert_eq!(code, 0, "history: {err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("ORDER") && lines[0].contains("STATUS"),
+        "{out}"
+    );
+    assert_eq!(
+        lines.len(),
+        2,
+        "the header and the one matching order: {out}"
+    );
+    assert!(
+        lines[1].starts_with(&order_id) && lines[1].contains("Tandoor House"),
+        "{out}"
+    );
+
+    // Refusals: the error code on standard error, an exit code of its own for 409.
+    let (code, _, err) = ftgo(base, &["order", "approve", "o-no-such-order"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("404 NOT_FOUND"), "{err}");
+    let (code, _, err) = ftgo(base, &["order", "approve", &order_id]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("INVALID_STATE"), "{err}");
 }
