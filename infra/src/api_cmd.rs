@@ -7,8 +7,8 @@
 //! JSON answer; otherwise a line or a table. Exit codes: 0 done, 1 not sent (bad input, no
 //! connection), 3 the API refused (4xx/5xx, its error code and message on standard error), 4 the
 //! API answered 409 (`INVALID_STATE`, `CONFLICT`, `VIEW_NOT_CAUGHT_UP`).
-//!
-//! Only plain HTTP for now: reqwest's TLS would add a crate the workspace does not have.
+//! `--api` may be `http://` (the local gateway) or `https://` (API Gateway; rustls with the
+//! platform's certificate verifier).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -493,9 +493,9 @@ struct Api {
 
 impl Api {
     fn new(args: &ApiArgs) -> Result<Self, Failure> {
-        if !args.api.starts_with("http://") {
+        if !(args.api.starts_with("http://") || args.api.starts_with("https://")) {
             return Err(Failure::Local(format!(
-                "--api {}: only http:// URLs (this build has no TLS)",
+                "--api {}: an http:// or https:// URL",
                 args.api
             )));
         }
