@@ -324,7 +324,7 @@ impl World {
 }
 
 /// The routes with an order id, as `(method, path with {id})`.
-pub const ORDER_ROUTES: [(&str, &str); 8] = [
+pub const ORDER_ROUTES: &[(&str, &str)] = &[
     ("POST", "/orders/{id}/approve"),
     ("POST", "/orders/{id}/reject"),
     ("POST", "/orders/{id}/cancel"),

@@ -31,7 +31,7 @@ pub const GET_ORDER: &str = "GET /orders/{orderId}";
 pub const GET_ORDER_HISTORY: &str = "GET /consumers/{consumerId}/orders";
 
 /// Every route key the handlers serve.
-pub const ALL: [&str; 9] = [
+pub const ALL: &[&str] = &[
     CREATE_ORDER,
     APPROVE_ORDER,
     REJECT_ORDER,
