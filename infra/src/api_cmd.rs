@@ -390,10 +390,16 @@ async fn history(args: HistoryArgs) -> Result<(), Failure> {
     let mut orders = Vec::new();
     let mut page_token = args.page_token.clone();
     loop {
-        let mut path = format!("/consumers/{}/orders?{query}", segment(&args.consumer));
+        // The filters, then this page's token, encoded the same way.
+        let mut page_query = form_urlencoded::Serializer::for_suffix(query.clone(), 0);
         if let Some(token) = &page_token {
-            path.push_str(&format!("&pageToken={}", segment(token)));
+            page_query.append_pair("pageToken", token);
         }
+        let path = format!(
+            "/consumers/{}/orders?{}",
+            segment(&args.consumer),
+            page_query.finish()
+        );
         let page = api.read(&path).await?;
         page_token = page["nextPageToken"].as_str().map(str::to_owned);
         if !args.all {

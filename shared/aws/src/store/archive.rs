@@ -382,16 +382,7 @@ impl Archive {
 
     /// Every key under `prefix`, in S3's (lexicographic) order, through every page.
     pub async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, Error> {
-        let pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(prefix)
-            .into_paginator()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| Error::sdk("ListObjectsV2 archive", e))?;
+        let pages = self.list_pages(prefix, None).await?;
         Ok(pages
             .iter()
             .flat_map(|page| page.contents())
@@ -401,17 +392,7 @@ impl Archive {
 
     /// The partition prefixes (`events/v1/bucket=N/`) that hold at least one object, in order.
     pub async fn list_partitions(&self) -> Result<Vec<String>, Error> {
-        let pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(FORMAT_PREFIX)
-            .delimiter("/")
-            .into_paginator()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| Error::sdk("ListObjectsV2 archive partitions", e))?;
+        let pages = self.list_pages(FORMAT_PREFIX, Some("/")).await?;
         let mut partitions: Vec<_> = pages
             .iter()
             .flat_map(|page| page.common_prefixes())
@@ -420,6 +401,25 @@ impl Archive {
         partitions.sort_unstable();
         partitions.dedup();
         Ok(partitions.into_iter().map(partition_prefix).collect())
+    }
+
+    /// Every page of a listing under `prefix` (grouped at `delimiter`, when given), through
+    /// the SDK's paginator.
+    async fn list_pages(
+        &self,
+        prefix: &str,
+        delimiter: Option<&str>,
+    ) -> Result<Vec<aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output>, Error> {
+        self.client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .set_delimiter(delimiter.map(str::to_owned))
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| Error::sdk("ListObjectsV2 archive", e))
     }
 
     /// The raw bytes of object `key`.
