@@ -9,6 +9,7 @@
     reason = "test code: an unwrap that fails stops the test loudly"
 )]
 
+#[allow(dead_code, reason = "the fixture serves two test targets")]
 #[path = "fixtures/aws_calls.rs"]
 mod calls;
 #[path = "aws_calls/scan.rs"]
@@ -77,9 +78,16 @@ fn the_calls_list_matches_what_each_function_calls() {
         functions.insert(function);
     }
     for function in list.keys().filter(|f| !functions.contains(*f)) {
-        problems.push(format!("{function}: listed, but there is no functions/{function}"));
+        problems.push(format!(
+            "{function}: listed, but there is no functions/{function}"
+        ));
     }
-    assert!(problems.is_empty(), "{}:\n{}", calls::LIST, problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{}:\n{}",
+        calls::LIST,
+        problems.join("\n")
+    );
 }
 
 /// A crate of two files written here: `main.rs` reaches `put_item` through a typed field and an

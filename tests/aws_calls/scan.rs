@@ -130,7 +130,8 @@ fn struct_fields(syntax: &syn::File, fields: &mut BTreeMap<(String, String), Str
         fn visit_item_struct(&mut self, item: &'ast syn::ItemStruct) {
             for field in &item.fields {
                 if let (Some(name), Some(ty)) = (&field.ident, type_name(&field.ty)) {
-                    self.0.insert((item.ident.to_string(), name.to_string()), ty);
+                    self.0
+                        .insert((item.ident.to_string(), name.to_string()), ty);
                 }
             }
         }
@@ -141,7 +142,12 @@ fn struct_fields(syntax: &syn::File, fields: &mut BTreeMap<(String, String), Str
 /// A function's typed parameters (`name: Type`), generic types left out.
 fn parameters(signature: &syn::Signature, generics: &BTreeSet<String>) -> BTreeMap<String, String> {
     let mut generics = generics.clone();
-    generics.extend(signature.generics.type_params().map(|p| p.ident.to_string()));
+    generics.extend(
+        signature
+            .generics
+            .type_params()
+            .map(|p| p.ident.to_string()),
+    );
     signature
         .inputs
         .iter()
@@ -309,7 +315,9 @@ impl<'ast> Visit<'ast> for Items<'_> {
         match item {
             syn::Item::Fn(function) => self.body(&function.sig, &function.block),
             syn::Item::Impl(block) => {
-                let outer = self.self_type.replace(type_name(&block.self_ty).unwrap_or_default());
+                let outer = self
+                    .self_type
+                    .replace(type_name(&block.self_ty).unwrap_or_default());
                 self.generics = block
                     .generics
                     .type_params()
@@ -431,7 +439,10 @@ impl Crate {
             .iter()
             .flat_map(|file| scan_file(file, module_of(src, file), sdk, &fields))
             .collect();
-        let types = items.iter().filter_map(|item| item.self_type.clone()).collect();
+        let types = items
+            .iter()
+            .filter_map(|item| item.self_type.clone())
+            .collect();
         Self {
             items,
             fields,
@@ -447,34 +458,42 @@ impl Crate {
         method: Option<(&'a Option<String>, &'a str)>,
         live: &'a BTreeSet<String>,
     ) -> impl Iterator<Item = usize> + 'a {
-        self.items.iter().enumerate().filter_map(move |(index, item)| {
-            let hit = match (path, method) {
-                // A receiver of a type of this crate: that type's methods; of any other type
-                // (unknown, or another crate's, which a binding may have shadowed): the method
-                // of that name of every live type.
-                (_, Some((Some(receiver), name))) if self.types.contains(receiver) => {
-                    item.self_type.as_ref() == Some(receiver) && item.name == name
-                }
-                (_, Some((_, name))) => {
-                    item.self_type.as_ref().is_some_and(|ty| live.contains(ty)) && item.name == name
-                }
-                (Some([.., qualifier, name]), None) if item.name == *name => {
-                    match (qualifier.as_str(), &item.self_type) {
-                        ("Self", Some(ty)) => caller.and_then(|c| c.self_type.as_ref()) == Some(ty),
-                        (q, Some(ty)) => q == ty,
-                        (q, None) => {
-                            !q.starts_with(char::is_uppercase)
-                                && (q == "crate" || q == "super" || q == "self"
-                                    || item.module.last().is_some_and(|m| m == q)
-                                    || q == "ftgo_aws" && item.module.is_empty())
+        self.items
+            .iter()
+            .enumerate()
+            .filter_map(move |(index, item)| {
+                let hit = match (path, method) {
+                    // A receiver of a type of this crate: that type's methods; of any other type
+                    // (unknown, or another crate's, which a binding may have shadowed): the method
+                    // of that name of every live type.
+                    (_, Some((Some(receiver), name))) if self.types.contains(receiver) => {
+                        item.self_type.as_ref() == Some(receiver) && item.name == name
+                    }
+                    (_, Some((_, name))) => {
+                        item.self_type.as_ref().is_some_and(|ty| live.contains(ty))
+                            && item.name == name
+                    }
+                    (Some([.., qualifier, name]), None) if item.name == *name => {
+                        match (qualifier.as_str(), &item.self_type) {
+                            ("Self", Some(ty)) => {
+                                caller.and_then(|c| c.self_type.as_ref()) == Some(ty)
+                            }
+                            (q, Some(ty)) => q == ty,
+                            (q, None) => {
+                                !q.starts_with(char::is_uppercase)
+                                    && (q == "crate"
+                                        || q == "super"
+                                        || q == "self"
+                                        || item.module.last().is_some_and(|m| m == q)
+                                        || q == "ftgo_aws" && item.module.is_empty())
+                            }
                         }
                     }
-                }
-                (Some([name]), None) => item.self_type.is_none() && item.name == *name,
-                _ => false,
-            };
-            hit.then_some(index)
-        })
+                    (Some([name]), None) => item.self_type.is_none() && item.name == *name,
+                    _ => false,
+                };
+                hit.then_some(index)
+            })
     }
 
     /// The SDK operations reachable from the entry points a function's `main.rs` names.

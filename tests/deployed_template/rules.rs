@@ -158,7 +158,9 @@ impl<'a> Deployed<'a> {
         let mut found = Vec::new();
         for (binary, listed) in list {
             let Some(function) = self.function_of_binary(binary) else {
-                found.push(format!("{binary}: no function with BuildProperties.Binary {binary}"));
+                found.push(format!(
+                    "{binary}: no function with BuildProperties.Binary {binary}"
+                ));
                 continue;
             };
             let Some(role) = self.role_of(function) else {
@@ -168,7 +170,9 @@ impl<'a> Deployed<'a> {
             for Call { resource, .. } in &listed.calls {
                 let id = resource.split('/').next().unwrap_or(resource);
                 if !self.resources.contains_key(id) {
-                    found.push(format!("{binary}: the list names {resource}, not in the template"));
+                    found.push(format!(
+                        "{binary}: the list names {resource}, not in the template"
+                    ));
                 }
             }
             for call in &listed.calls {
@@ -190,7 +194,11 @@ impl<'a> Deployed<'a> {
         self.of_type("AWS::Lambda::EventSourceMapping")
             .filter_map(|(id, mapping)| {
                 let properties = &mapping["Properties"];
-                Some((id.as_str(), reference(&properties["FunctionName"])?, properties))
+                Some((
+                    id.as_str(),
+                    reference(&properties["FunctionName"])?,
+                    properties,
+                ))
             })
             .collect()
     }
@@ -217,7 +225,9 @@ impl<'a> Deployed<'a> {
             };
             for (kind, policy) in SOURCE_READ_POLICIES {
                 if kind == service && !managed.iter().any(|arn| arn.ends_with(policy)) {
-                    found.push(format!("{id}: {role} lacks {policy} to read its {kind} source"));
+                    found.push(format!(
+                        "{id}: {role} lacks {policy} to read its {kind} source"
+                    ));
                 }
             }
             let Some(destination) = properties
@@ -231,7 +241,9 @@ impl<'a> Deployed<'a> {
                 "AWS::SNS::Topic" => "sns:Publish",
                 "AWS::S3::Bucket" => "s3:PutObject",
                 other => {
-                    found.push(format!("{id}: on-failure destination {destination} is a {other}"));
+                    found.push(format!(
+                        "{id}: on-failure destination {destination} is a {other}"
+                    ));
                     continue;
                 }
             };
@@ -274,7 +286,13 @@ impl<'a> Deployed<'a> {
 
     /// Whether an alarm watches `metric` of `namespace` with a dimension `name` whose value
     /// satisfies `value`.
-    fn alarmed(&self, namespace: &str, metric: &str, name: &str, value: impl Fn(&Value) -> bool) -> bool {
+    fn alarmed(
+        &self,
+        namespace: &str,
+        metric: &str,
+        name: &str,
+        value: impl Fn(&Value) -> bool,
+    ) -> bool {
         self.of_type("AWS::CloudWatch::Alarm").any(|(_, alarm)| {
             let p = &alarm["Properties"];
             p["Namespace"] == namespace
@@ -297,9 +315,12 @@ impl<'a> Deployed<'a> {
                 continue;
             };
             dead_letter_queues.extend(get_att(destination, "Arn"));
-            if !self.alarmed("AWS/Lambda", "DestinationDeliveryFailures", "FunctionName", |v| {
-                reference(v) == Some(function)
-            }) {
+            if !self.alarmed(
+                "AWS/Lambda",
+                "DestinationDeliveryFailures",
+                "FunctionName",
+                |v| reference(v) == Some(function),
+            ) {
                 found.push(format!(
                     "{function}: no alarm on DestinationDeliveryFailures (AWS/Lambda, FunctionName)"
                 ));
@@ -315,11 +336,14 @@ impl<'a> Deployed<'a> {
                     let p = &alarm["Properties"];
                     p["Namespace"] == "AWS/SQS"
                         && one_or_many(p.get("Dimensions")).iter().any(|d| {
-                            d["Name"] == "QueueName" && get_att(&d["Value"], "QueueName") == Some(queue)
+                            d["Name"] == "QueueName"
+                                && get_att(&d["Value"], "QueueName") == Some(queue)
                         })
                 })
             {
-                found.push(format!("{queue}: a dead-letter queue without an alarm (AWS/SQS, QueueName)"));
+                found.push(format!(
+                    "{queue}: a dead-letter queue without an alarm (AWS/SQS, QueueName)"
+                ));
             }
         }
         found
