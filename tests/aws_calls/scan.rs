@@ -139,7 +139,7 @@ fn struct_fields(syntax: &syn::File, fields: &mut BTreeMap<(String, String), Str
     Structs(fields).visit_file(syntax);
 }
 
-/// A function's typed parameters (`name: Type`), generic types left out.
+/// A function's parameters (`name: Type`); `_` for a type the syntax does not name (generic).
 fn parameters(signature: &syn::Signature, generics: &BTreeSet<String>) -> BTreeMap<String, String> {
     let mut generics = generics.clone();
     generics.extend(
@@ -156,7 +156,10 @@ fn parameters(signature: &syn::Signature, generics: &BTreeSet<String>) -> BTreeM
                 let syn::Pat::Ident(name) = &*typed.pat else {
                     return None;
                 };
-                let ty = type_name(&typed.ty).filter(|ty| !generics.contains(ty))?;
+                // A generic parameter's type is unknown: "_" is no type of the crate.
+                let ty = type_name(&typed.ty)
+                    .filter(|ty| !generics.contains(ty))
+                    .unwrap_or_else(|| "_".to_owned());
                 Some((name.ident.to_string(), ty))
             }
             syn::FnArg::Receiver(_) => None,
@@ -254,6 +257,12 @@ impl<'ast> Visit<'ast> for Body<'_> {
             .iter()
             .map(|s| s.ident.to_string())
             .collect();
+        // A parameter is a value, not a function of that name.
+        if let [name] = segments.as_slice()
+            && self.parameters.contains_key(name)
+        {
+            return;
+        }
         if let [.., qualifier, _] = segments.as_slice()
             && qualifier.starts_with(char::is_uppercase)
             && qualifier != "Self"
@@ -425,6 +434,8 @@ pub struct Crate {
     fields: BTreeMap<(String, String), String>,
     /// The types the crate implements methods on.
     types: BTreeSet<String>,
+    /// The free functions, by module and name.
+    free: BTreeSet<(Vec<String>, String)>,
 }
 
 impl Crate {
@@ -443,10 +454,16 @@ impl Crate {
             .iter()
             .filter_map(|item| item.self_type.clone())
             .collect();
+        let free = items
+            .iter()
+            .filter(|item| item.self_type.is_none())
+            .map(|item| (item.module.clone(), item.name.clone()))
+            .collect();
         Self {
             items,
             fields,
             types,
+            free,
         }
     }
 
@@ -489,7 +506,14 @@ impl Crate {
                             }
                         }
                     }
-                    (Some([name]), None) => item.self_type.is_none() && item.name == *name,
+                    // `f`: the caller's module's own `f` if it has one (a local function shadows
+                    // the others), else every free `f` (imported by `use`).
+                    (Some([name]), None) if item.self_type.is_none() && item.name == *name => {
+                        caller.is_none_or(|caller| {
+                            item.module == caller.module
+                                || !self.free.contains(&(caller.module.clone(), name.clone()))
+                        })
+                    }
                     _ => false,
                 };
                 hit.then_some(index)
