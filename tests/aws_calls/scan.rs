@@ -13,7 +13,7 @@
 //!   does not make shows up as a list entry the function "does not need" to remove, or forces
 //!   a rename.
 //!
-//! `#[cfg(test)]` items are left out.
+//! `#[cfg(test)]` items are left out, and so are the files of `#[cfg(test)] mod x;`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -34,7 +34,9 @@ struct FnItem {
     paths: Vec<Vec<String>>,
     /// `.m(...)` methods called in the body, with the receiver's type where the syntax says it
     /// (`self`, a field of `self`, a typed parameter).
-    methods: Vec<(Option<String>, String)>,
+    methods: Vec<(Option<String>, String, usize)>,
+    /// How many arguments a method of this name takes (its receiver left out).
+    arity: usize,
     /// SDK operations called in the body.
     operations: BTreeSet<Operation>,
     /// The types the item makes live: its own, its parameters', the ones it names
@@ -228,7 +230,7 @@ impl<'ast> Visit<'ast> for Body<'_> {
         match services.as_slice() {
             [] => {
                 let receiver = self.receiver_type(&call.receiver);
-                self.item.methods.push((receiver, name));
+                self.item.methods.push((receiver, name, call.args.len()));
             }
             [service] => {
                 self.item.operations.insert(((*service).clone(), name));
@@ -297,6 +299,11 @@ impl Items<'_> {
                 module: self.module.clone(),
                 self_type: self.self_type.clone(),
                 name: signature.ident.to_string(),
+                arity: signature
+                    .inputs
+                    .iter()
+                    .filter(|input| matches!(input, syn::FnArg::Typed(_)))
+                    .count(),
                 ..FnItem::default()
             },
             parameters: parameters(signature, &self.generics),
@@ -441,7 +448,28 @@ pub struct Crate {
 impl Crate {
     /// Scans every source file under `src`.
     pub fn scan(src: &Path, sdk: &SdkOperations) -> Self {
-        let files = rust_files(src);
+        // Files of `#[cfg(test)] mod x;` declarations (and their children) are test code.
+        let mut test_modules: Vec<Vec<String>> = Vec::new();
+        for file in rust_files(src) {
+            let module = module_of(src, &file);
+            for item in parse(&file).1.items {
+                if let syn::Item::Mod(declared) = item
+                    && declared.content.is_none()
+                    && is_test_only(&declared.attrs)
+                {
+                    let mut path = module.clone();
+                    path.push(declared.ident.to_string());
+                    test_modules.push(path);
+                }
+            }
+        }
+        let files: Vec<PathBuf> = rust_files(src)
+            .into_iter()
+            .filter(|file| {
+                let module = module_of(src, file);
+                !test_modules.iter().any(|test| module.starts_with(test))
+            })
+            .collect();
         let mut fields = BTreeMap::new();
         for file in &files {
             struct_fields(&parse(file).1, &mut fields);
@@ -472,7 +500,7 @@ impl Crate {
         &'a self,
         caller: Option<&'a FnItem>,
         path: Option<&'a [String]>,
-        method: Option<(&'a Option<String>, &'a str)>,
+        method: Option<(&'a Option<String>, &'a str, usize)>,
         live: &'a BTreeSet<String>,
     ) -> impl Iterator<Item = usize> + 'a {
         self.items
@@ -483,12 +511,14 @@ impl Crate {
                     // A receiver of a type of this crate: that type's methods; of any other type
                     // (unknown, or another crate's, which a binding may have shadowed): the method
                     // of that name of every live type.
-                    (_, Some((Some(receiver), name))) if self.types.contains(receiver) => {
+                    (_, Some((Some(receiver), name, _))) if self.types.contains(receiver) => {
                         item.self_type.as_ref() == Some(receiver) && item.name == name
                     }
-                    (_, Some((_, name))) => {
+                    // Rust has no overloading: a method of another arity is another method.
+                    (_, Some((_, name, arguments))) => {
                         item.self_type.as_ref().is_some_and(|ty| live.contains(ty))
                             && item.name == name
+                            && item.arity == arguments
                     }
                     (Some([.., qualifier, name]), None) if item.name == *name => {
                         match (qualifier.as_str(), &item.self_type) {
@@ -544,8 +574,9 @@ impl Crate {
                 for path in &caller.paths {
                     found.extend(self.targets(context, Some(path), None, &live));
                 }
-                for (receiver, method) in &caller.methods {
-                    found.extend(self.targets(context, None, Some((receiver, method)), &live));
+                for (receiver, method, arguments) in &caller.methods {
+                    let call = (receiver, method.as_str(), *arguments);
+                    found.extend(self.targets(context, None, Some(call), &live));
                 }
             }
             reached.extend(found);
