@@ -62,7 +62,8 @@ use crate::process::ServerProcess;
 
 pub use ftgo_infra;
 
-/// Set to `1` to make a missing Java or DynamoDB Local a test failure instead of a skip.
+/// Set to `1` to make a missing Java or DynamoDB Local a test failure instead of a skip; `CI`
+/// set (as in `.ci/run`) does the same, so CI never goes green by skipping.
 pub const REQUIRE_DYNAMODB_LOCAL_ENV: &str = "FTGO_REQUIRE_DYNAMODB_LOCAL";
 /// Overrides the moto server program (default: the repository's `infra/moto-server` launcher,
 /// else `.venv/bin/moto_server`, else `moto_server` on `PATH`).
@@ -213,7 +214,7 @@ impl Emulator {
     ///
     /// # Panics
     /// When Java and the jar are there but it fails to start, or when it is skipped and
-    /// `FTGO_REQUIRE_DYNAMODB_LOCAL=1`.
+    /// `FTGO_REQUIRE_DYNAMODB_LOCAL=1` or `CI` is set.
     pub async fn dynamodb_local() -> Result<&'static Emulator, Skipped> {
         let started = DYNAMODB_LOCAL
             .get_or_init(|| async {
@@ -597,8 +598,37 @@ pub fn repository_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// How many messages a queue holds: visible ones and in-flight ones (received, not yet deleted
+/// nor visible again), from `ApproximateNumberOfMessages` and
+/// `ApproximateNumberOfMessagesNotVisible`. "Gone from the queue" is `(0, 0)`: a receive cannot
+/// see an in-flight message, so it cannot tell gone from hidden.
+pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> (u64, u64) {
+    use aws_sdk_sqs::types::QueueAttributeName as Name;
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(Name::ApproximateNumberOfMessages)
+        .attribute_names(Name::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .expect("GetQueueAttributes");
+    let count = |name: Name| {
+        out.attributes()
+            .and_then(|a| a.get(&name))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{name} missing from {out:?}"))
+    };
+    (
+        count(Name::ApproximateNumberOfMessages),
+        count(Name::ApproximateNumberOfMessagesNotVisible),
+    )
+}
+
+/// Whether a missing DynamoDB Local may skip: not in CI (`CI` set, and not `false`/`0`), and
+/// not with `FTGO_REQUIRE_DYNAMODB_LOCAL=1`.
 fn skips_allowed() -> bool {
-    std::env::var(REQUIRE_DYNAMODB_LOCAL_ENV).map_or(true, |v| v != "1")
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+    !ci && std::env::var(REQUIRE_DYNAMODB_LOCAL_ENV).map_or(true, |v| v != "1")
 }
 
 fn moto_server() -> Result<PathBuf, HarnessError> {

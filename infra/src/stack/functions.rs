@@ -140,6 +140,14 @@ impl Supervisor {
         servers: Vec<(String, SocketAddr)>,
     ) -> Result<Self, StackError> {
         std::fs::create_dir_all(&setup.cwd)?;
+        // cargo-lambda reads the nearest `CargoLambda.toml` above the directory it runs in: an
+        // empty one here keeps the repository's (for a plain `cargo lambda watch` against
+        // `make run`'s emulator) from reaching the stack's servers, which get every variable
+        // from the stack itself.
+        std::fs::write(
+            setup.cwd.join(super::CARGO_LAMBDA_CONFIG),
+            "# The local stack's own: its servers get their environment as flags.\n",
+        )?;
         let by_function = servers
             .iter()
             .enumerate()

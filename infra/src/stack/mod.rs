@@ -28,7 +28,10 @@ use functions::{ServerSetup, Supervisor};
 use process::locate;
 pub(crate) use process::{Managed, build_functions, process_tree, wait_http};
 pub use process::{claim, find_root, resolve_root, shutdown_signal};
-pub use wiring::{function_environment, gateway_routes, local_bridge, local_gateway, sdk_config};
+pub use wiring::{
+    CARGO_LAMBDA_CONFIG, CARGO_LAMBDA_CONFIG_COMMAND, DEFAULT_AWS_ADDR, cargo_lambda_config,
+    function_environment, gateway_routes, local_bridge, local_gateway, sdk_config,
+};
 
 /// The file, in the stack's log directory (by default `<root>/target/ftgo`), where a running
 /// stack writes its AWS endpoint for the `ftgo` commands ([`crate::target`]).
@@ -109,7 +112,7 @@ pub struct StackOptions {
     #[arg(long = "api", default_value = "127.0.0.1:3000")]
     pub api_addr: SocketAddr,
     /// Address of moto server (the AWS endpoint).
-    #[arg(long = "aws", default_value = "127.0.0.1:4566")]
+    #[arg(long = "aws", default_value = DEFAULT_AWS_ADDR)]
     pub aws_addr: SocketAddr,
     /// Address of `cargo lambda watch` (the functions).
     #[arg(long = "functions", default_value = "127.0.0.1:9000")]
