@@ -241,10 +241,10 @@ async fn the_local_stack_holds_under_concurrent_commands_and_a_killed_projector(
                             .args(["-9", &pid.to_string()])
                             .status();
                     }
-                    return running;
+                    return (running, targets.len());
                 }
                 if Instant::now() > deadline {
-                    return Vec::new();
+                    return (Vec::new(), 0);
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
@@ -350,12 +350,11 @@ async fn the_local_stack_holds_under_concurrent_commands_and_a_killed_projector(
         joined.expect("a client finished");
     }
     let commands_done = Instant::now();
-    let before_kill = killer.await.expect("killer");
+    let (before_kill, kills) = killer.await.expect("killer");
     assert!(
         !before_kill.is_empty(),
         "a running order-history-projector instance was found and killed"
     );
-    let kills = 1;
     let answers = answers.lock().expect("lock").clone();
 
     // Every answer is a success or a refusal: never a 5xx, never no answer.
@@ -534,7 +533,7 @@ async fn the_local_stack_holds_under_concurrent_commands_and_a_killed_projector(
     let refused_409 = answers.iter().filter(|a| a.status == 409).count();
     let refused_412 = answers.iter().filter(|a| a.status == 412).count();
     println!(
-        "soak: {} requests from {CLIENTS} concurrent clients ({} with If-Match) on {} orders ({HOT_ORDERS} hot) in {:.1}s: {accepted_total} accepted, {refused_409} × 409, {refused_412} × 412, 0 × 5xx; {kills} projector instance killed; view equal to the fold {:.1}s and archive complete {:.1}s after the last command; {} events; (accepted, refused) per command {by_command:?}",
+        "soak: {} requests from {CLIENTS} concurrent clients ({} with If-Match) on {} orders ({HOT_ORDERS} hot) in {:.1}s: {accepted_total} accepted, {refused_409} × 409, {refused_412} × 412, 0 × 5xx; {kills} projector instance(s) killed after a direct invoke on the functions address; view equal to the fold {:.1}s and archive complete {:.1}s after the last command; {} events; (accepted, refused) per command {by_command:?}",
         answers.len(),
         answers.iter().filter(|a| a.if_match).count(),
         order_ids.len(),

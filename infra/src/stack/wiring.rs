@@ -115,7 +115,9 @@ pub fn cargo_lambda_config(template: &Template, endpoint: &str) -> String {
         "# Generated from template.yaml by `{CARGO_LAMBDA_CONFIG_COMMAND}`: do not edit.\n\
          # Every function's environment on `make run`'s emulator ({endpoint}), for a plain\n\
          # `cargo lambda watch` (cargo-lambda reads this file from the directory it runs in or\n\
-         # above). A test fails when it no longer matches the template.\n\n[env]\n"
+         # above). A test fails when it no longer matches the template. Local values only:\n\
+         # the stack deploys with SAM (`make deploy`), never with `cargo lambda deploy`.\n\n\
+         [env]\n"
     );
     for (key, value) in function_environment(template, endpoint) {
         // A JSON string is a valid TOML basic string (the same escapes); keys are variable names.
