@@ -41,6 +41,7 @@
 )]
 
 mod process;
+mod queues;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -61,6 +62,7 @@ use tokio::sync::OnceCell;
 use crate::process::ServerProcess;
 
 pub use ftgo_infra;
+pub use queues::queue_depth;
 
 /// Set to `1` to make a missing Java or DynamoDB Local a test failure instead of a skip; `CI`
 /// set (as in `.ci/run`) does the same, so CI never goes green by skipping.
@@ -596,32 +598,6 @@ pub fn repository_root() -> PathBuf {
         .parent()
         .map(Path::to_owned)
         .unwrap_or_else(|| PathBuf::from("."))
-}
-
-/// How many messages a queue holds: visible ones and in-flight ones (received, not yet deleted
-/// nor visible again), from `ApproximateNumberOfMessages` and
-/// `ApproximateNumberOfMessagesNotVisible`. "Gone from the queue" is `(0, 0)`: a receive cannot
-/// see an in-flight message, so it cannot tell gone from hidden.
-pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> (u64, u64) {
-    use aws_sdk_sqs::types::QueueAttributeName as Name;
-    let out = sqs
-        .get_queue_attributes()
-        .queue_url(queue_url)
-        .attribute_names(Name::ApproximateNumberOfMessages)
-        .attribute_names(Name::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await
-        .expect("GetQueueAttributes");
-    let count = |name: Name| {
-        out.attributes()
-            .and_then(|a| a.get(&name))
-            .and_then(|n| n.parse::<u64>().ok())
-            .unwrap_or_else(|| panic!("{name} missing from {out:?}"))
-    };
-    (
-        count(Name::ApproximateNumberOfMessages),
-        count(Name::ApproximateNumberOfMessagesNotVisible),
-    )
 }
 
 /// Whether a missing DynamoDB Local may skip: not in CI (`CI` set, and not `false`/`0`), and
