@@ -13,7 +13,7 @@ mod read_side;
 
 use ftgo_aws::dlq::{self, DeadLetterQueue, Letter, Redriven};
 use ftgo_domain::order::{OrderEvent, OrderStatus};
-use ftgo_tests::{Emulator, TestStack, unique_id};
+use ftgo_tests::{Emulator, TestStack, queue_depth, unique_id};
 use read_side::{ReadSide, at, order_created, order_history, record_of};
 
 fn projector_dlq(stack: &TestStack) -> DeadLetterQueue {
@@ -99,6 +99,12 @@ async fn a_poison_record_is_listed_with_its_reason_kept_until_fixed_then_redrive
         Some(OrderStatus::Approved)
     );
     assert!(dlq::list(&sqs, &queue).await.expect("list").is_empty());
+    // Gone, not merely in flight: neither visible nor received-and-hidden.
+    assert_eq!(
+        queue_depth(&sqs, &queue.url).await,
+        (0, 0),
+        "(visible, in flight)"
+    );
 }
 
 #[tokio::test]
@@ -188,4 +194,10 @@ async fn a_lambda_on_failure_message_is_reread_from_the_stream_and_applied_idemp
         Some(OrderStatus::Cancelled)
     );
     assert!(dlq::list(&sqs, &queue).await.expect("list").is_empty());
+    // Gone, not merely in flight: neither visible nor received-and-hidden.
+    assert_eq!(
+        queue_depth(&sqs, &queue.url).await,
+        (0, 0),
+        "(visible, in flight)"
+    );
 }

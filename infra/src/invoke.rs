@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use tokio::sync::watch;
+use tokio::time::Instant;
 
 /// What one synchronous invocation answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,11 +105,18 @@ pub trait Invoker: Send + Sync + 'static {
 
 /// Invokes functions through a Lambda runtime emulator's invoke API, such as
 /// `cargo lambda watch`.
+///
+/// An emulator that is being replaced (see [`crate::stack::functions`]) is waited for, within
+/// the invoker's patience (on the local stack, the function's `Timeout`): while its readiness
+/// says it is down, and while its port refuses connections (a request that never reached it is
+/// safe to send again). An invocation the emulator had already taken is never sent twice.
 #[derive(Clone, Debug)]
 pub struct RuntimeInvoker {
     client: reqwest::Client,
     base_url: String,
     timeout: Duration,
+    patience: Duration,
+    ready: Option<watch::Receiver<bool>>,
 }
 
 impl RuntimeInvoker {
@@ -122,6 +131,90 @@ impl RuntimeInvoker {
             client,
             base_url: base_url.into().trim_end_matches('/').to_owned(),
             timeout,
+            patience: Duration::ZERO,
+            ready: None,
+        }
+    }
+
+    /// Waits up to `patience` for an emulator that is down or refuses connections, instead of
+    /// failing at once.
+    pub fn with_patience(mut self, patience: Duration) -> Self {
+        self.patience = patience;
+        self
+    }
+
+    /// Sends nothing while `ready` says the emulator is down (being restarted); waits for it
+    /// within the patience ([`RuntimeInvoker::with_patience`]).
+    pub fn with_readiness(mut self, ready: watch::Receiver<bool>) -> Self {
+        self.ready = Some(ready);
+        self
+    }
+
+    /// Sends one invocation request for `function` (`payload` with `headers`) and returns the
+    /// emulator's raw answer, waiting for an emulator that is down or restarting within the
+    /// patience. Only a request that never reached the emulator is sent again.
+    pub async fn forward(
+        &self,
+        function: &str,
+        headers: http::HeaderMap,
+        payload: Bytes,
+    ) -> Result<reqwest::Response, InvokeError> {
+        let url = self.url(function);
+        let deadline = Instant::now() + self.patience;
+        let mut ready = self.ready.clone();
+        loop {
+            if let Some(ready) = ready.as_mut() {
+                match tokio::time::timeout_at(deadline, ready.wait_for(|up| *up)).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(_)) => {
+                        return Err(InvokeError::Unreachable {
+                            url,
+                            reason: "the local stack is stopping".to_owned(),
+                        });
+                    }
+                    Err(_) => {
+                        return Err(InvokeError::Unreachable {
+                            url,
+                            reason: format!(
+                                "its server was not back within {:?} (the function's Timeout)",
+                                self.patience
+                            ),
+                        });
+                    }
+                }
+            }
+            let sent = self
+                .client
+                .post(&url)
+                .headers(headers.clone())
+                .timeout(self.timeout)
+                .body(payload.clone())
+                .send()
+                .await;
+            match sent {
+                Ok(response) => return Ok(response),
+                // Refused: nothing reached the emulator, so sending again is safe.
+                Err(error) if error.is_connect() && Instant::now() < deadline => {
+                    tracing::debug!(%function, %error, "the function's server is not up; waiting");
+                    tokio::time::sleep_until(deadline.min(Instant::now() + RETRY_PAUSE)).await;
+                }
+                Err(error) => return Err(self.failed(function, &url, &error)),
+            }
+        }
+    }
+
+    /// A timeout or a broken connection, while sending or while reading the answer.
+    fn failed(&self, function: &str, url: &str, error: &reqwest::Error) -> InvokeError {
+        if error.is_timeout() {
+            InvokeError::Timeout {
+                function: function.to_owned(),
+                after: self.timeout,
+            }
+        } else {
+            InvokeError::Unreachable {
+                url: url.to_owned(),
+                reason: error.to_string(),
+            }
         }
     }
 
@@ -141,30 +234,13 @@ impl Invoker for RuntimeInvoker {
         payload: Bytes,
     ) -> BoxFuture<'a, Result<Invocation, InvokeError>> {
         Box::pin(async move {
-            let url = self.url(function);
-            let sent = self
-                .client
-                .post(&url)
-                .header(http::header::CONTENT_TYPE, "application/json")
-                .timeout(self.timeout)
-                .body(payload)
-                .send()
-                .await;
-            // A timeout or a broken connection, while sending or while reading the answer.
-            let failed = |e: reqwest::Error| {
-                if e.is_timeout() {
-                    InvokeError::Timeout {
-                        function: function.to_owned(),
-                        after: self.timeout,
-                    }
-                } else {
-                    InvokeError::Unreachable {
-                        url: url.clone(),
-                        reason: e.to_string(),
-                    }
-                }
-            };
-            let response = sent.map_err(&failed)?;
+            let mut headers = http::HeaderMap::new();
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+            let response = self.forward(function, headers, payload).await?;
+            let failed = |e: reqwest::Error| self.failed(function, &self.url(function), &e);
             let status = response.status().as_u16();
             let header_error = response
                 .headers()
@@ -176,6 +252,9 @@ impl Invoker for RuntimeInvoker {
         })
     }
 }
+
+/// How long a request refused by a restarting emulator waits before it is sent again.
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
 
 /// Invokes each function on the emulator that serves it: functions with a server of their own
 /// (see [`crate::stack::functions`]) there, every other one on the shared emulator. A timed-out
@@ -204,6 +283,11 @@ impl RoutedInvoker {
     /// The invoker serving `function`.
     pub fn route(&self, function: &str) -> &RuntimeInvoker {
         self.own.get(function).unwrap_or(&self.shared)
+    }
+
+    /// The invoker of a function with a server of its own, if it has one.
+    pub fn own(&self, function: &str) -> Option<&RuntimeInvoker> {
+        self.own.get(function)
     }
 }
 

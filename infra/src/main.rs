@@ -9,6 +9,8 @@
 //! ftgo verify-view  compare a view table with the fold of the events
 //! ftgo archive    verify the archive against the event table, backfill what it misses
 //! ftgo snapshot-view  a compacted snapshot of a view table at its replay watermark
+//! ftgo lambda-config  write CargoLambda.toml (every function's environment for a plain
+//!                 `cargo lambda watch` against `make run`'s emulator) from the template
 //! ftgo token      print a local JWT for the local API gateway (`--sub <id> [--scope …] [--ttl …]`)
 //! ftgo order      create|approve|reject|cancel|revise|get over the HTTP API (`--api`, `--token`)
 //! ftgo delivery   pickup|deliver over the HTTP API
@@ -70,6 +72,9 @@ enum Command {
     Status(ftgo_infra::ops::StatusArgs),
     /// Look at (`list`) and re-drive (`redrive`) the dead-letter queues.
     Dlq(ftgo_infra::ops::DlqArgs),
+    /// Write CargoLambda.toml from the template: every function's environment on `make run`'s
+    /// emulator, for a plain `cargo lambda watch` (`--check`: exit 1 when it has drifted).
+    LambdaConfig(LambdaConfigArgs),
     /// Print a local JWT (HS256, `FTGO_LOCAL_JWT_SECRET`) for the local API gateway.
     Token(ftgo_infra::token::TokenArgs),
     #[command(flatten)]
@@ -117,6 +122,15 @@ struct RunArgs {
     /// Also stop when standard input closes (for supervisors and tests).
     #[arg(long)]
     exit_on_stdin_close: bool,
+}
+
+#[derive(Args, Debug)]
+struct LambdaConfigArgs {
+    #[command(flatten)]
+    template: TemplateArgs,
+    /// Only check that the file matches the template; change nothing.
+    #[arg(long)]
+    check: bool,
 }
 
 #[derive(Args, Debug)]
@@ -215,6 +229,7 @@ async fn dispatch(command: Command) -> Result<(), String> {
         Command::Status(args) => ftgo_infra::ops::status(args).await,
         Command::Dlq(args) => ftgo_infra::ops::dlq(args).await,
         Command::Token(args) => args.run(),
+        Command::LambdaConfig(args) => lambda_config(&args),
         // Exit codes of their own: run by `async_main`.
         Command::Api(_) => Err("an API command reached dispatch".to_owned()),
         Command::Provision(args) => {
@@ -290,4 +305,30 @@ async fn run(args: RunArgs) -> Result<(), String> {
 
 fn created(yes: bool) -> &'static str {
     if yes { " (created)" } else { " (exists)" }
+}
+
+/// `ftgo lambda-config`: writes (or `--check`s) `<root>/CargoLambda.toml` from the template.
+fn lambda_config(args: &LambdaConfigArgs) -> Result<(), String> {
+    let endpoint = format!("http://{}", ftgo_infra::stack::DEFAULT_AWS_ADDR);
+    let template = args.template.load(&endpoint)?;
+    let want = ftgo_infra::stack::cargo_lambda_config(&template, &endpoint);
+    let path = args
+        .template
+        .root()?
+        .join(ftgo_infra::stack::CARGO_LAMBDA_CONFIG);
+    let got = std::fs::read_to_string(&path).unwrap_or_default();
+    if got == want {
+        println!("{} matches the template", path.display());
+        return Ok(());
+    }
+    if args.check {
+        return Err(format!(
+            "{} has drifted from the template; run `{}`",
+            path.display(),
+            ftgo_infra::stack::CARGO_LAMBDA_CONFIG_COMMAND
+        ));
+    }
+    std::fs::write(&path, want).map_err(|e| format!("{}: {e}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(())
 }

@@ -11,6 +11,9 @@
     reason = "a test's set-up stops the test loudly"
 )]
 
+#[path = "common/required.rs"]
+mod required;
+
 mod bridge;
 
 use std::sync::{Arc, Mutex};
@@ -275,31 +278,39 @@ async fn the_bridge_feeds_streams_and_queues_with_lambdas_semantics() {
     }
     let worker_event = &delivered("worker")[0][0];
     assert_eq!(worker_event["eventSource"], "aws:sqs");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let left = sqs
-        .get_queue_attributes()
-        .queue_url(&jobs)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(
-            aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
-        )
-        .send()
-        .await
-        .expect("attributes");
-    let count = |name| {
-        left.attributes()
-            .and_then(|a| a.get(&name))
-            .and_then(|v| v.parse::<u32>().ok())
-            .unwrap_or(u32::MAX)
-    };
-    assert_eq!(
-        count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages),
-        0
-    );
-    assert_eq!(
-        count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-        0
-    );
+    // Every message is deleted once handled: none visible, none in flight (a receive could not
+    // tell gone from in flight), within a deadline rather than after a fixed pause.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = sqs
+            .get_queue_attributes()
+            .queue_url(&jobs)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(
+                aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+            )
+            .send()
+            .await
+            .expect("attributes");
+        let count = |name| {
+            left.attributes()
+                .and_then(|a| a.get(&name))
+                .and_then(|v| v.parse::<u32>().ok())
+                .unwrap_or(u32::MAX)
+        };
+        let (visible, in_flight) = (
+            count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages),
+            count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        );
+        if (visible, in_flight) == (0, 0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the jobs queue still holds {visible} visible and {in_flight} in-flight messages"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     bridge.stop().await;
     drop(moto);

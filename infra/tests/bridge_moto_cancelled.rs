@@ -8,6 +8,9 @@
     reason = "a test's set-up stops the test loudly"
 )]
 
+#[path = "common/required.rs"]
+mod required;
+
 mod bridge;
 
 use std::sync::{Arc, Mutex};

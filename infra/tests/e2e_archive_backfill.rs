@@ -15,6 +15,9 @@
     reason = "a test's set-up stops the test loudly"
 )]
 
+#[path = "common/required.rs"]
+mod required;
+
 mod local_stack;
 
 use std::collections::BTreeSet;
@@ -48,11 +51,9 @@ fn archive_verify(endpoint: &str) -> (bool, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_archiver_dead_letter_on_the_local_stack_is_backfilled_without_a_person() {
     let root = root();
-    for tool in [".venv/bin/moto_server", ".venv/bin/cargo-lambda"] {
-        if !root.join(tool).is_file() {
-            eprintln!("SKIPPED: {tool} is missing (run `make .venv`); the test did not run");
-            return;
-        }
+    let tools = [".venv/bin/moto_server", ".venv/bin/cargo-lambda"];
+    if !required::tools_present(&root, &tools, "the backfill end-to-end test") {
+        return;
     }
     let (api, aws, functions) = (free_port(), free_port(), free_port());
     let mut stack = Running::start_with(api, aws, functions, 1, "e2e-backfill");
@@ -165,22 +166,7 @@ async fn an_archiver_dead_letter_on_the_local_stack_is_backfilled_without_a_pers
             .expect("check")
             .missing
             .is_empty();
-        let attributes = sqs
-            .get_queue_attributes()
-            .queue_url(&dlq)
-            .attribute_names(QueueAttributeName::All)
-            .send()
-            .await
-            .expect("GetQueueAttributes");
-        let count = |name: QueueAttributeName| {
-            attributes
-                .attributes()
-                .and_then(|a| a.get(&name))
-                .and_then(|n| n.parse::<u64>().ok())
-                .unwrap_or(u64::MAX)
-        };
-        let left = count(QueueAttributeName::ApproximateNumberOfMessages)
-            + count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible);
+        let left = messages_left(&sqs, &dlq).await;
         if repaired && left == 0 {
             break;
         }
@@ -235,15 +221,32 @@ async fn an_archiver_dead_letter_on_the_local_stack_is_backfilled_without_a_pers
     );
     let (ok, text) = archive_verify(&endpoint);
     assert!(ok, "verify passes after `ftgo archive backfill`:\n{text}");
-    let left = sqs
-        .receive_message()
-        .queue_url(&given_up)
-        .send()
-        .await
-        .expect("ReceiveMessage");
-    assert!(left.messages().is_empty(), "cleared: {left:?}");
+    // Cleared, not merely in flight: neither visible nor received-and-hidden.
+    assert_eq!(messages_left(&sqs, &given_up).await, 0, "cleared");
 
     let status = stack.stop().expect("ftgo stops on SIGTERM");
     assert!(status.success(), "ftgo exited with {status}");
     let _ = std::fs::remove_dir_all(&stack.log_dir);
+}
+
+/// Messages on the queue, visible or in flight (`ApproximateNumberOfMessages` +
+/// `ApproximateNumberOfMessagesNotVisible`): a receive cannot see in-flight ones.
+async fn messages_left(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> u64 {
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .expect("GetQueueAttributes");
+    let count = |name: QueueAttributeName| {
+        attributes
+            .attributes()
+            .and_then(|a| a.get(&name))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{name} missing: {attributes:?}"))
+    };
+    count(QueueAttributeName::ApproximateNumberOfMessages)
+        + count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
 }

@@ -7,13 +7,16 @@
 //! process it started.
 //!
 //! Needs the repository's tools (`make .venv`: moto server, cargo-lambda); says SKIPPED without
-//! them. The `ftgo order|delivery|history|seed` commands are driven against the same stack.
+//! them, and fails in CI ([`required`]). The `ftgo order|delivery|history|seed` commands are driven against the same stack.
 //! Builds the function binaries on the way (the first run takes minutes).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
     reason = "a test's set-up stops the test loudly"
 )]
+
+#[path = "common/required.rs"]
+mod required;
 
 mod local_stack;
 
@@ -52,13 +55,9 @@ async fn post(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_local_stack_takes_an_order_through_delivery_over_http() {
     let root = root();
-    for tool in [".venv/bin/moto_server", ".venv/bin/cargo-lambda"] {
-        if !root.join(tool).is_file() {
-            eprintln!(
-                "SKIPPED: {tool} is missing (run `make .venv`); the end-to-end test did not run"
-            );
-            return;
-        }
+    let tools = [".venv/bin/moto_server", ".venv/bin/cargo-lambda"];
+    if !required::tools_present(&root, &tools, "the end-to-end test") {
+        return;
     }
     let (api, aws, functions) = (free_port(), free_port(), free_port());
     let mut stack = Running::start(api, aws, functions);

@@ -2,9 +2,12 @@
 //!
 //! `ftgo run` on free ports; 16 clients send random commands (create, approve, reject, cancel,
 //! revise, pickup, deliver; some with `If-Match`) to a few hot orders and to orders they create;
-//! a running `order-history-projector` instance is killed (`kill -9`) mid-run. Then:
+//! mid-run the projector is invoked directly on the stack's functions address (as
+//! `cargo lambda invoke` does with an `events/` sample), then every running
+//! `order-history-projector` instance is killed (`kill -9`). Then:
 //!
-//! - no answer is a 5xx (or anything but 200/201, 409, 412); a 412 only answers an `If-Match`;
+//! - no answer is a 5xx (or anything but 200/201, 409, 412); a 412 only answers an `If-Match`:
+//!   one function's dead instance never touches another function (issue 15, defect 7);
 //! - every accepted command's event is in the event table exactly once: per stream, the
 //!   versions the 2xx answers named are exactly 1..n and the table holds exactly 1..n;
 //! - the view equals the fold of the event table for every order (the stream kept flowing);
@@ -15,12 +18,15 @@
 //! It prints what it reached (requests, concurrency, kills, seconds to converge). Bounded: a
 //! few hundred requests, at most 90 s to converge (`FTGO_SOAK_REQUESTS_PER_CLIENT=100` runs a
 //! longer one by hand). Needs the repository's tools (`make .venv`);
-//! says SKIPPED without them.
+//! says SKIPPED without them, and fails without them in CI.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
     reason = "a test's set-up stops the test loudly"
 )]
+
+#[path = "common/required.rs"]
+mod required;
 
 mod local_stack;
 
@@ -148,11 +154,9 @@ fn processes_named(pid: u32, name: &str) -> Vec<u32> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_local_stack_holds_under_concurrent_commands_and_a_killed_projector() {
     let root = root();
-    for tool in [".venv/bin/python", ".venv/bin/cargo-lambda"] {
-        if !root.join(tool).exists() {
-            eprintln!("SKIPPED: {tool} is missing (run `make .venv`); the soak test did not run");
-            return;
-        }
+    let tools = [".venv/bin/python", ".venv/bin/cargo-lambda"];
+    if !required::tools_present(&root, &tools, "the soak test") {
+        return;
     }
     let (api, aws, functions) = (free_port(), free_port(), free_port());
     let mut stack = Running::start_with(api, aws, functions, 4, "soak");
@@ -188,17 +192,35 @@ async fn the_local_stack_holds_under_concurrent_commands_and_a_killed_projector(
     }
     let hot: Vec<String> = orders.lock().expect("lock").clone();
 
-    // The killer: once a third of the requests are answered, kill -9 a running projector
-    // instance; answers the pids of every projector instance running at that moment.
+    // The killer: once a third of the requests are answered, invoke the projector directly on
+    // the functions address, then kill -9 every running projector instance (the one that
+    // served the direct invoke among them); answers the pids running at that moment.
     let requests_per_client = requests_per_client();
     let total = CLIENTS * requests_per_client;
     let done = Arc::new(AtomicUsize::new(0));
+    let direct = std::fs::read(root.join("events/order-history-projector/order-lifecycle.json"))
+        .expect("the projector's sample event");
     let killer = {
         let done = Arc::clone(&done);
+        let http = client.http.clone();
         tokio::spawn(async move {
             while done.load(Ordering::SeqCst) < total / 3 {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
+            let answer = http
+                .post(format!(
+                    "http://127.0.0.1:{functions}/2015-03-31/functions/order-history-projector/invocations"
+                ))
+                .body(direct)
+                .send()
+                .await
+                .expect("a direct invoke of the projector is answered");
+            let status = answer.status().as_u16();
+            let body = answer.text().await.unwrap_or_default();
+            assert!(
+                status == 200 && body.contains("batchItemFailures"),
+                "direct invoke: {status} {body}"
+            );
             let deadline = Instant::now() + Duration::from_secs(30);
             loop {
                 // An instance that has run for a while: the supervisor (which looks twice a
@@ -208,14 +230,21 @@ async fn the_local_stack_holds_under_concurrent_commands_and_a_killed_projector(
                 let seen = processes_named(ftgo_pid, "order-history-projector");
                 tokio::time::sleep(Duration::from_millis(1500)).await;
                 let running = processes_named(ftgo_pid, "order-history-projector");
-                if let Some(pid) = seen.iter().find(|pid| running.contains(pid)) {
-                    let _ = std::process::Command::new("kill")
-                        .args(["-9", &pid.to_string()])
-                        .status();
-                    return running;
+                let targets: Vec<u32> = seen
+                    .iter()
+                    .filter(|pid| running.contains(pid))
+                    .copied()
+                    .collect();
+                if !targets.is_empty() {
+                    for pid in &targets {
+                        let _ = std::process::Command::new("kill")
+                            .args(["-9", &pid.to_string()])
+                            .status();
+                    }
+                    return (running, targets.len());
                 }
                 if Instant::now() > deadline {
-                    return Vec::new();
+                    return (Vec::new(), 0);
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
@@ -321,12 +350,11 @@ async fn the_local_stack_holds_under_concurrent_commands_and_a_killed_projector(
         joined.expect("a client finished");
     }
     let commands_done = Instant::now();
-    let before_kill = killer.await.expect("killer");
+    let (before_kill, kills) = killer.await.expect("killer");
     assert!(
         !before_kill.is_empty(),
         "a running order-history-projector instance was found and killed"
     );
-    let kills = 1;
     let answers = answers.lock().expect("lock").clone();
 
     // Every answer is a success or a refusal: never a 5xx, never no answer.
@@ -505,7 +533,7 @@ async fn the_local_stack_holds_under_concurrent_commands_and_a_killed_projector(
     let refused_409 = answers.iter().filter(|a| a.status == 409).count();
     let refused_412 = answers.iter().filter(|a| a.status == 412).count();
     println!(
-        "soak: {} requests from {CLIENTS} concurrent clients ({} with If-Match) on {} orders ({HOT_ORDERS} hot) in {:.1}s: {accepted_total} accepted, {refused_409} × 409, {refused_412} × 412, 0 × 5xx; {kills} projector instance killed; view equal to the fold {:.1}s and archive complete {:.1}s after the last command; {} events; (accepted, refused) per command {by_command:?}",
+        "soak: {} requests from {CLIENTS} concurrent clients ({} with If-Match) on {} orders ({HOT_ORDERS} hot) in {:.1}s: {accepted_total} accepted, {refused_409} × 409, {refused_412} × 412, 0 × 5xx; {kills} projector instance(s) killed after a direct invoke on the functions address; view equal to the fold {:.1}s and archive complete {:.1}s after the last command; {} events; (accepted, refused) per command {by_command:?}",
         answers.len(),
         answers.iter().filter(|a| a.if_match).count(),
         order_ids.len(),

@@ -41,6 +41,7 @@
 )]
 
 mod process;
+mod queues;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -61,8 +62,10 @@ use tokio::sync::OnceCell;
 use crate::process::ServerProcess;
 
 pub use ftgo_infra;
+pub use queues::queue_depth;
 
-/// Set to `1` to make a missing Java or DynamoDB Local a test failure instead of a skip.
+/// Set to `1` to make a missing Java or DynamoDB Local a test failure instead of a skip; `CI`
+/// set (as in `.ci/run`) does the same, so CI never goes green by skipping.
 pub const REQUIRE_DYNAMODB_LOCAL_ENV: &str = "FTGO_REQUIRE_DYNAMODB_LOCAL";
 /// Overrides the moto server program (default: the repository's `infra/moto-server` launcher,
 /// else `.venv/bin/moto_server`, else `moto_server` on `PATH`).
@@ -213,7 +216,7 @@ impl Emulator {
     ///
     /// # Panics
     /// When Java and the jar are there but it fails to start, or when it is skipped and
-    /// `FTGO_REQUIRE_DYNAMODB_LOCAL=1`.
+    /// `FTGO_REQUIRE_DYNAMODB_LOCAL=1` or `CI` is set.
     pub async fn dynamodb_local() -> Result<&'static Emulator, Skipped> {
         let started = DYNAMODB_LOCAL
             .get_or_init(|| async {
@@ -597,8 +600,11 @@ pub fn repository_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// Whether a missing DynamoDB Local may skip: not in CI (`CI` set, and not `false`/`0`), and
+/// not with `FTGO_REQUIRE_DYNAMODB_LOCAL=1`.
 fn skips_allowed() -> bool {
-    std::env::var(REQUIRE_DYNAMODB_LOCAL_ENV).map_or(true, |v| v != "1")
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+    !ci && std::env::var(REQUIRE_DYNAMODB_LOCAL_ENV).map_or(true, |v| v != "1")
 }
 
 fn moto_server() -> Result<PathBuf, HarnessError> {

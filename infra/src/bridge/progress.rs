@@ -256,8 +256,24 @@ mod tests {
             std::time::Duration::from_millis(20),
             stop_rx,
         ));
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        let first = std::fs::read_to_string(&path).expect("written");
+        // Waits (at most 5 s) until the file's content satisfies `done`.
+        let written = |done: fn(&str) -> bool| {
+            let path = path.clone();
+            async move {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+                loop {
+                    if let Ok(text) = std::fs::read_to_string(&path)
+                        && done(&text)
+                    {
+                        return text;
+                    }
+                    assert!(std::time::Instant::now() < deadline, "never written");
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+            }
+        };
+        let first = written(|text| text.contains("\"shardId\"")).await;
+        // Absence cannot be waited for: several write intervals pass without a rewrite.
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         assert_eq!(
             std::fs::read_to_string(&path).expect("still there"),
@@ -265,10 +281,8 @@ mod tests {
             "unchanged progress is not rewritten (updatedAt stays)"
         );
         p.shard_processed("f", "t", "s", "7", Utc::now());
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        let second: Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).expect("rewritten"))
-                .expect("json");
+        let second = written(|text| text.contains("\"7\"")).await;
+        let second: Value = serde_json::from_str(&second).expect("json");
         assert_eq!(second["streams"][0]["lastProcessedSequenceNumber"], "7");
         let _ = stop_tx.send(true);
         task.await.expect("stops");

@@ -12,14 +12,19 @@
 //! So the stack runs its servers from an empty directory (`--manifest-path` names the
 //! workspace), always with `--ignore-changes`, and supervises them here:
 //!
-//! - one server on the stack's functions address serves every function (the HTTP API's
-//!   functions, and anyone invoking at `/2015-03-31/functions/<name>/invocations`);
-//! - each function the event-source bridge invokes gets a server of its own on a free port, so
-//!   that replacing its instances never disturbs an HTTP request;
+//! - every function gets a server of its own on a free port, as every Lambda function gets
+//!   execution environments of its own: replacing one function's instances never touches
+//!   another function's. The stack's functions address is a front
+//!   ([`crate::stack::front`]) that passes each invocation to its function's server, so anyone
+//!   invoking at `/2015-03-31/functions/<name>/invocations` (`cargo lambda invoke`) reaches the
+//!   same instances as the HTTP API and the bridge do;
 //! - every half second the supervisor looks at the instance processes under each server: when
 //!   one that was running has gone, or the bridge reports an invocation cut at the function's
-//!   `Timeout` (Lambda discards such an environment), that server is restarted — fresh pool,
-//!   fresh instances; the invocation that was in flight fails and the bridge retries it;
+//!   `Timeout` (Lambda discards such an environment), that function's server is restarted —
+//!   fresh pool, fresh instances; the invocations it had taken fail (as on a dead sandbox) and
+//!   the bridge retries them;
+//! - while a server restarts its readiness says so, and invocations of that function wait for
+//!   it, within the function's `Timeout`, instead of failing ([`crate::invoke::RuntimeInvoker`]);
 //! - with reload on, the supervisor polls the sources' modification times (`shared/`,
 //!   `functions/`, `Cargo.toml`, `Cargo.lock`) instead of watching them, rebuilds on a change
 //!   and restarts every server.
@@ -33,11 +38,13 @@ use tokio::sync::{mpsc, watch};
 
 use super::{Managed, StackError, build_functions, process_tree, wait_http};
 
-/// One `cargo lambda watch`.
+/// One `cargo lambda watch`, serving one function.
 struct Server {
-    /// What it serves, for logs: `all functions` or a function's name.
-    label: String,
+    /// The function (binary) it serves.
+    function: String,
     addr: SocketAddr,
+    /// Whether it serves now (false while it is restarted).
+    ready: watch::Sender<bool>,
     managed: Option<Managed>,
     /// The instance processes seen running under it, with their binary's name.
     instances: HashMap<process_tree::Proc, String>,
@@ -52,10 +59,11 @@ struct Server {
 const RESTART_STREAK: Duration = Duration::from_secs(10);
 
 impl Server {
-    fn new(label: String, addr: SocketAddr) -> Self {
+    fn new(function: String, addr: SocketAddr) -> Self {
         Self {
-            label,
+            function,
             addr,
+            ready: watch::Sender::new(false),
             managed: None,
             instances: HashMap::new(),
             streak: 0,
@@ -109,29 +117,50 @@ pub(crate) struct ServerSetup {
 pub(crate) struct Supervisor {
     setup: ServerSetup,
     servers: Vec<Server>,
-    /// Function → index of the server the bridge invokes it on.
-    dedicated: HashMap<String, usize>,
+    /// Function → index of its server.
+    by_function: HashMap<String, usize>,
+}
+
+/// Where one function is served, and whether its server serves now.
+#[derive(Clone, Debug)]
+pub(crate) struct Served {
+    /// The function (binary).
+    pub function: String,
+    /// Its server's invoke address.
+    pub addr: SocketAddr,
+    /// False while its server is restarted.
+    pub ready: watch::Receiver<bool>,
 }
 
 impl Supervisor {
-    /// Starts the shared server on `main` and one server per function of `dedicated` (with its
-    /// address), and waits until each answers.
+    /// Starts one server per function of `servers` (with its address), and waits until each
+    /// answers.
     pub(crate) async fn start(
         setup: ServerSetup,
-        main: SocketAddr,
-        dedicated: Vec<(String, SocketAddr)>,
+        servers: Vec<(String, SocketAddr)>,
     ) -> Result<Self, StackError> {
         std::fs::create_dir_all(&setup.cwd)?;
-        let mut servers = vec![Server::new("all functions".to_owned(), main)];
-        let mut routes = HashMap::new();
-        for (function, addr) in dedicated {
-            routes.insert(function.clone(), servers.len());
-            servers.push(Server::new(function, addr));
-        }
+        // cargo-lambda reads the nearest `CargoLambda.toml` above the directory it runs in: an
+        // empty one here keeps the repository's (for a plain `cargo lambda watch` against
+        // `make run`'s emulator) from reaching the stack's servers, which get every variable
+        // from the stack itself.
+        std::fs::write(
+            setup.cwd.join(super::CARGO_LAMBDA_CONFIG),
+            "# The local stack's own: its servers get their environment as flags.\n",
+        )?;
+        let by_function = servers
+            .iter()
+            .enumerate()
+            .map(|(i, (function, _))| (function.clone(), i))
+            .collect();
+        let servers = servers
+            .into_iter()
+            .map(|(function, addr)| Server::new(function, addr))
+            .collect();
         let mut supervisor = Self {
             setup,
             servers,
-            dedicated: routes,
+            by_function,
         };
         for i in 0..supervisor.servers.len() {
             if let Err(error) = supervisor.spawn(i).await {
@@ -183,7 +212,7 @@ impl Supervisor {
     }
 
     async fn spawn(&mut self, i: usize) -> Result<(), StackError> {
-        let addr = self.servers[i].addr;
+        let (addr, function) = (self.servers[i].addr, self.servers[i].function.clone());
         let args = self.args(addr);
         let mut managed = Managed::spawn(
             "cargo lambda watch",
@@ -193,10 +222,7 @@ impl Supervisor {
             &self.setup.env,
             self.setup.log.as_deref(),
         )?;
-        let probe = match self.setup.binaries.first() {
-            Some(b) => format!("http://{addr}/2015-03-31/functions/{b}/invocations"),
-            None => format!("http://{addr}/"),
-        };
+        let probe = format!("http://{addr}/2015-03-31/functions/{function}/invocations");
         let ready = wait_http(
             "cargo lambda watch",
             &probe,
@@ -208,39 +234,46 @@ impl Supervisor {
         server.instances.clear();
         server.managed = Some(managed);
         ready?;
-        tracing::debug!(serves = %server.label, %addr, "cargo lambda watch is up");
+        server.ready.send_replace(true);
+        tracing::debug!(serves = %server.function, %addr, "cargo lambda watch is up");
         Ok(())
     }
 
-    /// The address each dedicated function is served on.
-    pub(crate) fn dedicated_addrs(&self) -> Vec<(String, SocketAddr)> {
-        self.dedicated
+    /// Where each function is served, with its readiness.
+    pub(crate) fn served(&self) -> Vec<Served> {
+        self.servers
             .iter()
-            .map(|(f, i)| (f.clone(), self.servers[*i].addr))
+            .map(|s| Served {
+                function: s.function.clone(),
+                addr: s.addr,
+                ready: s.ready.subscribe(),
+            })
             .collect()
     }
 
     /// Restarts server `i`, retrying until it answers or `stop` is set.
     async fn restart(&mut self, i: usize, why: &str, stop: &watch::Receiver<bool>) {
-        tracing::warn!(serves = %self.servers[i].label, addr = %self.servers[i].addr, %why, "restarting cargo lambda watch for fresh function instances");
+        // Invocations of this function wait from now on until it serves again.
+        self.servers[i].ready.send_replace(false);
+        tracing::warn!(serves = %self.servers[i].function, addr = %self.servers[i].addr, %why, "restarting cargo lambda watch for fresh function instances");
         if let Some(mut managed) = self.servers[i].managed.take() {
             managed.stop(Duration::from_secs(5)).await;
         }
         let delay = self.servers[i].restart_delay();
         if !delay.is_zero() {
-            tracing::warn!(serves = %self.servers[i].label, ?delay, "restarted moments ago; backing off");
+            tracing::warn!(serves = %self.servers[i].function, ?delay, "restarted moments ago; backing off");
             tokio::time::sleep(delay).await;
         }
         let mut attempt = 0u32;
         while !*stop.borrow() {
             match self.spawn(i).await {
                 Ok(()) => {
-                    tracing::info!(serves = %self.servers[i].label, "cargo lambda watch restarted");
+                    tracing::info!(serves = %self.servers[i].function, "cargo lambda watch restarted");
                     return;
                 }
                 Err(error) => {
                     attempt += 1;
-                    tracing::error!(serves = %self.servers[i].label, %error, attempt, "cargo lambda watch did not come back; retrying");
+                    tracing::error!(serves = %self.servers[i].function, %error, attempt, "cargo lambda watch did not come back; retrying");
                     if let Some(mut managed) = self.servers[i].managed.take() {
                         managed.stop(Duration::from_secs(5)).await;
                     }
@@ -301,9 +334,13 @@ impl Supervisor {
             tokio::select! {
                 _ = tick.tick() => {}
                 Some(function) = timeouts.recv() => {
-                    let i = self.dedicated.get(&function).copied().unwrap_or(0);
-                    let why = format!("an invocation of {function} was cut at its Timeout");
-                    self.restart(i, &why, &stop).await;
+                    match self.by_function.get(&function).copied() {
+                        Some(i) => {
+                            let why = format!("an invocation of {function} was cut at its Timeout");
+                            self.restart(i, &why, &stop).await;
+                        }
+                        None => tracing::warn!(%function, "a timeout reported for a function the stack does not serve"),
+                    }
                 }
                 changed = stop.changed() => {
                     if changed.is_err() || *stop.borrow() {
@@ -344,6 +381,7 @@ impl Supervisor {
     /// Stops every server.
     pub(crate) async fn stop(&mut self) {
         for server in &mut self.servers {
+            server.ready.send_replace(false);
             if let Some(mut managed) = server.managed.take() {
                 managed.stop(Duration::from_secs(10)).await;
             }

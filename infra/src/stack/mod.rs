@@ -1,18 +1,19 @@
 //! The whole local stack of `make run` (DESIGN §7): moto server as the AWS endpoint, the
-//! template's resources provisioned on it, `cargo lambda watch` serving every function, the local
-//! API gateway and the event-source bridge — started in that order, announced when everything
+//! template's resources provisioned on it, a `cargo lambda watch` for each function behind one
+//! functions address, the local API gateway and the event-source bridge — started in that order, announced when everything
 //! answers, and stopped (every process it started, and only those) on Ctrl-C or SIGTERM.
 //!
 //! Also the glue from the [`Template`] to the gateway's routes, the bridge's event sources and
 //! the functions' environment, which the `ftgo` subcommands share.
 
+mod front;
 pub mod functions;
 mod process;
 #[cfg(test)]
 mod tests;
 mod wiring;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener as StdTcpListener};
 use std::path::{Path, PathBuf};
@@ -27,7 +28,10 @@ use functions::{ServerSetup, Supervisor};
 use process::locate;
 pub(crate) use process::{Managed, build_functions, process_tree, wait_http};
 pub use process::{claim, find_root, resolve_root, shutdown_signal};
-pub use wiring::{function_environment, gateway_routes, local_bridge, local_gateway, sdk_config};
+pub use wiring::{
+    CARGO_LAMBDA_CONFIG, CARGO_LAMBDA_CONFIG_COMMAND, DEFAULT_AWS_ADDR, cargo_lambda_config,
+    function_environment, gateway_routes, local_bridge, local_gateway, sdk_config,
+};
 
 /// The file, in the stack's log directory (by default `<root>/target/ftgo`), where a running
 /// stack writes its AWS endpoint for the `ftgo` commands ([`crate::target`]).
@@ -108,7 +112,7 @@ pub struct StackOptions {
     #[arg(long = "api", default_value = "127.0.0.1:3000")]
     pub api_addr: SocketAddr,
     /// Address of moto server (the AWS endpoint).
-    #[arg(long = "aws", default_value = "127.0.0.1:4566")]
+    #[arg(long = "aws", default_value = DEFAULT_AWS_ADDR)]
     pub aws_addr: SocketAddr,
     /// Address of `cargo lambda watch` (the functions).
     #[arg(long = "functions", default_value = "127.0.0.1:9000")]
@@ -159,6 +163,8 @@ pub struct LocalStack {
     supervisor: Option<tokio::task::JoinHandle<()>>,
     stop_tx: tokio::sync::watch::Sender<bool>,
     gateway: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// The functions address ([`front`]).
+    front: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     bridge: Option<tokio::task::JoinHandle<()>>,
     api_addr: SocketAddr,
     /// The file announcing the endpoint to `ftgo` commands ([`ANNOUNCEMENT`]), once up.
@@ -177,7 +183,7 @@ impl LocalStack {
         // Ports first: a clear message beats a half-started stack.
         let api_listener = claim(options.api_addr)?;
         drop(claim(options.aws_addr)?);
-        drop(claim(options.functions_addr)?);
+        let functions_listener = claim(options.functions_addr)?;
         let api_addr = api_listener.local_addr()?;
 
         // The repository's launcher (moto with DynamoDB's request isolation) when present.
@@ -200,6 +206,7 @@ impl LocalStack {
             supervisor: None,
             stop_tx,
             gateway: None,
+            front: None,
             bridge: None,
             api_addr,
             announcement: None,
@@ -207,7 +214,7 @@ impl LocalStack {
         match stack
             .bring_up(
                 &template,
-                api_listener,
+                [api_listener, functions_listener],
                 &moto_server,
                 &cargo_lambda,
                 &log_dir,
@@ -233,7 +240,7 @@ impl LocalStack {
     async fn bring_up(
         &mut self,
         template: &Template,
-        api_listener: StdTcpListener,
+        [api_listener, functions_listener]: [StdTcpListener; 2],
         moto_server: &Path,
         cargo_lambda: &Path,
         log_dir: &Path,
@@ -289,21 +296,16 @@ impl LocalStack {
             build_functions(&root, &binaries).await?;
         }
         let env = function_environment(template, &endpoint);
-        // Each function the bridge invokes gets a server of its own (see `functions`).
-        let mut dedicated = Vec::new();
-        let streams = template.stream_sources().iter().filter(|s| s.enabled);
-        let queues = template.queue_sources().iter().filter(|q| q.enabled);
-        for function in streams
-            .map(|s| s.binary.clone())
-            .chain(queues.map(|q| q.binary.clone()))
-        {
-            if dedicated.iter().any(|(f, _)| *f == function) {
-                continue;
-            }
+        // Every function gets a server of its own (see `functions`), on a free port.
+        let mut servers = Vec::new();
+        for function in &binaries {
             let port = claim(SocketAddr::new(options.functions_addr.ip(), 0))?
                 .local_addr()?
                 .port();
-            dedicated.push((function, SocketAddr::new(options.functions_addr.ip(), port)));
+            servers.push((
+                function.clone(),
+                SocketAddr::new(options.functions_addr.ip(), port),
+            ));
         }
         let setup = ServerSetup {
             program: cargo_lambda.to_path_buf(),
@@ -316,23 +318,43 @@ impl LocalStack {
             reload: !options.no_reload,
             startup_timeout: timeout,
         };
-        let supervisor = Supervisor::start(setup, options.functions_addr, dedicated).await?;
-        let functions_url = options.functions_url();
-        tracing::info!(url = %functions_url, functions = binaries.len(), "functions are served");
-        let own = supervisor
-            .dedicated_addrs()
+        let supervisor = Supervisor::start(setup, servers).await?;
+        // An invocation meeting a restarting server waits for it, within the function's Timeout.
+        let own: HashMap<String, RuntimeInvoker> = supervisor
+            .served()
             .into_iter()
-            .map(|(function, addr)| {
-                (
-                    function,
-                    RuntimeInvoker::new(format!("http://{addr}"), INVOKE_TIMEOUT),
-                )
+            .map(|served| {
+                let patience = template
+                    .functions()
+                    .iter()
+                    .find(|f| f.binary == served.function)
+                    .map_or(Duration::ZERO, |f| {
+                        Duration::from_secs(u64::from(f.timeout))
+                    });
+                let invoker =
+                    RuntimeInvoker::new(format!("http://{}", served.addr), INVOKE_TIMEOUT)
+                        .with_patience(patience)
+                        .with_readiness(served.ready);
+                (served.function, invoker)
             })
             .collect();
         let (timeouts_tx, timeouts_rx) = tokio::sync::mpsc::unbounded_channel();
         self.supervisor = Some(tokio::spawn(
             supervisor.run(timeouts_rx, self.stop_tx.subscribe()),
         ));
+        functions_listener.set_nonblocking(true)?;
+        let functions_listener = tokio::net::TcpListener::from_std(functions_listener)?;
+        let front = front::router(own.clone());
+        let mut stop = self.stop_tx.subscribe();
+        self.front = Some(tokio::spawn(async move {
+            axum::serve(functions_listener, front)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await
+        }));
+        let functions_url = options.functions_url();
+        tracing::info!(url = %functions_url, functions = binaries.len(), "functions are served");
 
         // 4. Gateway and bridge, in this process.
         let invoker = Arc::new(RoutedInvoker::new(
@@ -429,6 +451,9 @@ impl LocalStack {
         }
         if let Some(bridge) = self.bridge.take() {
             let _ = tokio::time::timeout(Duration::from_secs(15), bridge).await;
+        }
+        if let Some(front) = self.front.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), front).await;
         }
         if let Some(supervisor) = self.supervisor.take() {
             // It stops every server it runs when the stop signal is set.

@@ -53,6 +53,30 @@ fn functions_get_the_template_environment_and_the_emulator() {
 }
 
 #[test]
+fn the_repositorys_cargo_lambda_toml_is_derived_from_the_template() {
+    // A plain `cargo lambda watch` reads it: it must say what the template says, on the
+    // emulator `make run` starts.
+    let endpoint = format!("http://{DEFAULT_AWS_ADDR}");
+    let path = template::default_template_path();
+    let t = Template::load(&path, Stack::local().with_endpoint(&endpoint)).expect("template");
+    let want = cargo_lambda_config(&t, &endpoint);
+    let file = path.parent().expect("root").join(CARGO_LAMBDA_CONFIG);
+    let got = std::fs::read_to_string(&file).unwrap_or_default();
+    assert!(
+        got == want,
+        "{} has drifted from template.yaml; run `{CARGO_LAMBDA_CONFIG_COMMAND}`",
+        file.display()
+    );
+    for f in t.functions() {
+        for (key, value) in &f.environment {
+            let line = format!("{key} = {}", serde_json::Value::String(value.clone()));
+            assert!(want.lines().any(|l| l == line), "{line}");
+        }
+    }
+    assert!(want.contains(&format!("AWS_ENDPOINT_URL = \"{endpoint}\"")));
+}
+
+#[test]
 fn a_taken_port_is_named_with_a_hint() {
     let taken = StdTcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = taken.local_addr().expect("addr");
@@ -116,8 +140,14 @@ async fn stopping_a_managed_process_stops_its_group() {
     )
     .expect("spawn");
     let pgid = managed.pgid().expect("pgid");
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let below = process_tree::descendants(pgid);
+    // The guard has started the command (waited for, not assumed after a pause).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut below = process_tree::descendants(pgid);
+    while below.is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        below = process_tree::descendants(pgid);
+    }
+    assert!(!below.is_empty(), "the guard runs the command");
     managed.stop(Duration::from_secs(5)).await;
     assert!(managed.exited().is_some());
     assert!(!below.iter().any(process_tree::Proc::alive));

@@ -95,3 +95,34 @@ pub fn function_environment(template: &Template, endpoint: &str) -> BTreeMap<Str
     }
     env
 }
+
+/// The AWS endpoint address of `make run` (`ftgo run`'s default `--aws`).
+pub const DEFAULT_AWS_ADDR: &str = "127.0.0.1:4566";
+
+/// cargo-lambda's configuration file, which `cargo lambda watch` reads from the directory it
+/// runs in or the nearest one above (its `[env]` is every function's base environment).
+pub const CARGO_LAMBDA_CONFIG: &str = "CargoLambda.toml";
+
+/// The command that writes [`CARGO_LAMBDA_CONFIG`] from the template.
+pub const CARGO_LAMBDA_CONFIG_COMMAND: &str = "cargo run -p ftgo-infra --bin ftgo -- lambda-config";
+
+/// The repository's [`CARGO_LAMBDA_CONFIG`]: the local stack's environment of every function
+/// ([`function_environment`]) for `template` resolved at `endpoint`, so that a plain
+/// `cargo lambda watch` starts every function with its environment against `make run`'s
+/// emulator. Derived from the template only, never edited by hand.
+pub fn cargo_lambda_config(template: &Template, endpoint: &str) -> String {
+    let mut out = format!(
+        "# Generated from template.yaml by `{CARGO_LAMBDA_CONFIG_COMMAND}`: do not edit.\n\
+         # Every function's environment on `make run`'s emulator ({endpoint}), for a plain\n\
+         # `cargo lambda watch` (cargo-lambda reads this file from the directory it runs in or\n\
+         # above). A test fails when it no longer matches the template. Local values only:\n\
+         # the stack deploys with SAM (`make deploy`), never with `cargo lambda deploy`.\n\n\
+         [env]\n"
+    );
+    for (key, value) in function_environment(template, endpoint) {
+        // A JSON string is a valid TOML basic string (the same escapes); keys are variable names.
+        let value = serde_json::Value::String(value).to_string();
+        out.push_str(&format!("{key} = {value}\n"));
+    }
+    out
+}

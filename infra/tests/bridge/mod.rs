@@ -58,10 +58,7 @@ impl Drop for Moto {
 /// cancelled transaction rolled back in place). `None` (reported) when `.venv` is missing.
 pub fn moto() -> Option<Moto> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    if !root.join(".venv/bin/python").exists() {
-        eprintln!(
-            "SKIPPED: .venv is missing (run `make .venv`); the bridge's moto tests did not run"
-        );
+    if !crate::required::tools_present(&root, &[".venv/bin/python"], "the bridge's moto test") {
         return None;
     }
     start_moto(&root.join("infra/moto-server"))
@@ -71,34 +68,38 @@ pub fn moto() -> Option<Moto> {
 pub fn plain_moto() -> Option<Moto> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let server = root.join(".venv/bin/moto_server");
-    if !server.is_file() {
-        eprintln!(
-            "SKIPPED: {} is missing (run `make .venv`)",
-            server.display()
-        );
+    if !crate::required::tools_present(&root, &[".venv/bin/moto_server"], "the bridge's moto test")
+    {
         return None;
     }
     start_moto(&server)
 }
 
 fn start_moto(server: &std::path::Path) -> Option<Moto> {
+    // Present but failing to start is a failure everywhere, never a skip.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
-        .ok()?;
+        .expect("a free port for moto server");
     let child = Command::new(server)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .ok()?;
-    let moto = Moto {
+        .unwrap_or_else(|e| panic!("moto server ({}) does not start: {e}", server.display()));
+    let mut moto = Moto {
         child,
         endpoint: format!("http://127.0.0.1:{port}"),
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = moto.child.try_wait() {
+            panic!(
+                "moto server ({}) exited at start ({status})",
+                server.display()
+            );
+        }
         assert!(Instant::now() < deadline, "moto server did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
