@@ -13,22 +13,34 @@
 //! * A cancelled transaction is told apart by its reasons: a failed condition or a
 //!   `TransactionConflict` is a lost race ([`Error::Conflict`]), throttling is
 //!   [`Error::Unavailable`], anything else (a `ValidationError`) an internal [`Error::Aws`].
+//! * A write whose outcome is unknown after the SDK's retries (timeout, lost answer, 5xx,
+//!   throttling, `TransactionInProgressException`) is settled before it is answered: resent
+//!   under the same `ClientRequestToken`, then read back by its first event's key ([`settle`]).
+//!   A write that landed is never answered as a failure; one that did not is
+//!   [`Error::Unavailable`] (503), never a conflict.
+//! * Loading with an `Idempotency-Key` ([`EventStore::load_keyed`]) also finds the events an
+//!   earlier call with that key wrote, and the state they left ([`Earlier`]).
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem,
 };
 use ftgo_domain::Aggregate;
-use ftgo_domain::event::StoredEvent;
+use ftgo_domain::event::{KeyStamp, StoredEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{events_table, snapshots_table};
 use crate::error::Error;
+
+pub mod settle;
+
+pub use settle::SettlePolicy;
 
 /// DynamoDB's cap on the items of one transaction.
 pub const MAX_TRANSACTION_ITEMS: usize = 100;
@@ -144,6 +156,18 @@ pub struct Loaded<A> {
     pub snapshot_version: u64,
 }
 
+/// What an earlier call with the same `Idempotency-Key` wrote, found while loading: the state
+/// its events left and the version they ended at — the first call's answer.
+#[derive(Debug, Clone)]
+pub struct Earlier<A> {
+    /// The aggregate right after that call's events.
+    pub aggregate: A,
+    /// The version of that call's last event.
+    pub version: u64,
+    /// The digest of that call's request body.
+    pub request: String,
+}
+
 /// How a snapshot is stored.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -159,6 +183,7 @@ pub struct EventStore {
     client: Client,
     events_table: String,
     snapshots_table: String,
+    settle: SettlePolicy,
 }
 
 impl EventStore {
@@ -172,7 +197,14 @@ impl EventStore {
             client,
             events_table: events_table.into(),
             snapshots_table: snapshots_table.into(),
+            settle: SettlePolicy::default(),
         }
+    }
+
+    /// The same store, settling unknown append outcomes under `policy`.
+    pub fn with_settle_policy(mut self, policy: SettlePolicy) -> Self {
+        self.settle = policy;
+        self
     }
 
     /// The events of `stream_id` with version in `after + 1 ..= up_to` (all when `up_to` is
@@ -227,21 +259,46 @@ impl EventStore {
 
     /// Loads aggregate `id` of type `A`: its snapshot, if any decodes, then the events after it.
     pub async fn load<A: Aggregate>(&self, id: &str) -> Result<Loaded<A>, Error> {
+        Ok(self.load_keyed(id, None).await?.0)
+    }
+
+    /// Loads aggregate `id` as [`EventStore::load`] does and, given a `key`, what an earlier
+    /// call with that `Idempotency-Key` wrote among the events read. Events older than the
+    /// snapshot the load starts from are not read: a key that old is not found here.
+    pub async fn load_keyed<A: Aggregate>(
+        &self,
+        id: &str,
+        key: Option<&KeyStamp>,
+    ) -> Result<(Loaded<A>, Option<Earlier<A>>), Error> {
         let stream_id = A::TYPE.stream_id(id);
         let (mut aggregate, snapshot_version) = match self.read_snapshot::<A>(&stream_id).await? {
             Some((state, version)) => (state, version),
             None => (A::default(), 0),
         };
         let mut version = snapshot_version;
+        let mut earlier = None;
         for stored in self.read_stream(&stream_id, snapshot_version, None).await? {
             aggregate.apply(&stored.decode::<A::Event>()?);
             version = stored.version;
+            if let (Some(key), Some(stamp)) = (key, &stored.metadata.idempotency)
+                && stamp.key == key.key
+            {
+                // The last event of that call's write decides (a command may append several).
+                earlier = Some(Earlier {
+                    aggregate: aggregate.clone(),
+                    version,
+                    request: stamp.request.clone(),
+                });
+            }
         }
-        Ok(Loaded {
-            aggregate,
-            version,
-            snapshot_version,
-        })
+        Ok((
+            Loaded {
+                aggregate,
+                version,
+                snapshot_version,
+            },
+            earlier,
+        ))
     }
 
     /// The stored snapshot of `stream_id`, or `None` when there is none or it does not decode
@@ -352,7 +409,55 @@ impl EventStore {
                     event.stream_id, event.version
                 )))
             }
+            Err(e) if settle::outcome_unknown(&e) => {
+                let error = Error::sdk("PutItem ftgo-events", e);
+                tracing::warn!(stream = %event.stream_id, version = event.version, %error, "append outcome unknown; reading it back");
+                self.read_back(event, error).await
+            }
             Err(e) => Err(Error::sdk("PutItem ftgo-events", e)),
+        }
+    }
+
+    /// Settles a write of `first` (an append's first event) whose outcome is unknown after
+    /// `error`: a consistent read of its `(streamId, version)` tells whether it landed.
+    async fn read_back(&self, first: &StoredEvent, error: Error) -> Result<Appended, Error> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.events_table)
+            .key(
+                events_table::STREAM_ID,
+                AttributeValue::S(first.stream_id.clone()),
+            )
+            .key(
+                events_table::VERSION,
+                AttributeValue::N(first.version.to_string()),
+            )
+            .projection_expression("#e")
+            .expression_attribute_names("#e", events_table::EVENT_ID)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::Unavailable {
+                service: "GetItem ftgo-events",
+                message: format!(
+                    "the append's outcome is unknown ({error}) and reading it back failed: {}",
+                    Error::sdk("GetItem ftgo-events", e)
+                ),
+            })?;
+        match output.item.as_ref().and_then(stored_event_id) {
+            Some(stored) if stored == first.event_id => {
+                tracing::info!(stream = %first.stream_id, version = first.version, "append read back: it landed");
+                Ok(Appended::AlreadyStored)
+            }
+            Some(_) => Err(Error::Conflict(format!(
+                "{} version {} exists already",
+                first.stream_id, first.version
+            ))),
+            None => Err(Error::Unavailable {
+                service: "append ftgo-events",
+                message: format!("the write did not land ({error}); retry"),
+            }),
         }
     }
 
@@ -402,13 +507,47 @@ impl EventStore {
                 .map_err(|e| Error::Codec(e.to_string()))?;
             items.push(TransactWriteItem::builder().condition_check(check).build());
         }
-        let result = self
+        let request = self
             .client
             .transact_write_items()
             .set_transact_items(Some(items))
-            .send()
-            .await;
-        match result {
+            .client_request_token(settle::transaction_token(events, guards));
+        self.send_transaction(request, events).await
+    }
+
+    /// Sends a transaction, and resends it under its token while its outcome is unknown and
+    /// the settle budget lasts; then reads it back.
+    async fn send_transaction(
+        &self,
+        request: TransactWriteItemsFluentBuilder,
+        events: &[StoredEvent],
+    ) -> Result<Appended, Error> {
+        let started = tokio::time::Instant::now();
+        let mut resend = 0;
+        loop {
+            let error = match self.transact(request.clone(), events).await {
+                Ok(appended) => return Ok(appended),
+                Err(Sent::Settled(error)) => return Err(error),
+                Err(Sent::Unknown(error)) => error,
+            };
+            let delay = self.settle.backoff(resend);
+            if started.elapsed() + delay >= self.settle.budget {
+                tracing::warn!(stream = %events[0].stream_id, %error, resend, "transaction outcome still unknown; reading it back");
+                return self.read_back(&events[0], error).await;
+            }
+            tracing::info!(stream = %events[0].stream_id, %error, resend, "transaction outcome unknown; resending it under its token");
+            tokio::time::sleep(delay).await;
+            resend += 1;
+        }
+    }
+
+    /// One send of a transaction and what its answer says.
+    async fn transact(
+        &self,
+        request: TransactWriteItemsFluentBuilder,
+        events: &[StoredEvent],
+    ) -> Result<Appended, Sent> {
+        match request.send().await {
             Ok(_) => Ok(Appended::Written),
             Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => {
                 let reasons: Vec<Reason> = match e.err() {
@@ -425,20 +564,37 @@ impl EventStore {
                         tracing::info!(stream = %events[0].stream_id, "append found its own events stored (a retried transaction that landed)");
                         Ok(Appended::AlreadyStored)
                     }
-                    Cancellation::Conflict(reason) => Err(Error::Conflict(reason)),
-                    Cancellation::Throttled(message) => Err(Error::Unavailable {
+                    Cancellation::Conflict(reason) => Err(Sent::Settled(Error::Conflict(reason))),
+                    // Cancelled for throttling: this attempt wrote nothing, but an earlier
+                    // attempt the SDK retried may have landed.
+                    Cancellation::Throttled(message) => Err(Sent::Unknown(Error::Unavailable {
                         service: "TransactWriteItems ftgo-events",
                         message,
-                    }),
-                    Cancellation::Invalid(message) => Err(Error::Aws {
+                    })),
+                    Cancellation::Invalid(message) => Err(Sent::Settled(Error::Aws {
                         service: "TransactWriteItems ftgo-events",
                         message,
-                    }),
+                    })),
                 }
             }
-            Err(e) => Err(Error::sdk("TransactWriteItems ftgo-events", e)),
+            Err(e) if settle::outcome_unknown(&e) => Err(Sent::Unknown(Error::sdk(
+                "TransactWriteItems ftgo-events",
+                e,
+            ))),
+            Err(e) => Err(Sent::Settled(Error::sdk(
+                "TransactWriteItems ftgo-events",
+                e,
+            ))),
         }
     }
+}
+
+/// Why one send of a transaction did not succeed.
+enum Sent {
+    /// Its answer settles it: a lost race, a refused request.
+    Settled(Error),
+    /// It may have landed, or may still land.
+    Unknown(Error),
 }
 
 #[cfg(test)]
