@@ -57,6 +57,9 @@ impl RetryPolicy {
     }
 }
 
+/// The most `Idempotency-Key` digests a snapshot records (64 characters each).
+const MAX_SNAPSHOT_KEYS: usize = 1_000;
+
 /// Who asks, and under which expectation.
 #[derive(Debug, Clone, Default)]
 pub struct CommandContext {
@@ -258,6 +261,7 @@ impl CommandService {
                         aggregate: A::default(),
                         version: 0,
                         snapshot_version: 0,
+                        keys: Vec::new(),
                     },
                     None,
                 ),
@@ -311,7 +315,9 @@ impl CommandService {
             // was lost) succeeded: answer as if the write had just landed.
             match self.store.append(&stored, &guards).await {
                 Ok(_appended) => {
-                    self.snapshot_if_due(id, &aggregate, loaded.version, version)
+                    let mut keys = loaded.keys;
+                    keys.extend(key.map(|key| key.key.clone()));
+                    self.snapshot_if_due(id, &aggregate, loaded.version, version, keys)
                         .await;
                     return Ok(Outcome {
                         aggregate_id: id.to_owned(),
@@ -343,11 +349,17 @@ impl CommandService {
         aggregate: &A,
         before: u64,
         after: u64,
+        mut keys: Vec<String>,
     ) {
         if before / self.snapshot_interval == after / self.snapshot_interval {
             return;
         }
-        if let Err(error) = self.store.write_snapshot(id, aggregate, after).await {
+        // The keys of the events since the previous snapshot (bounded, so that the item stays
+        // far below DynamoDB's 400 KB even when earlier snapshots failed).
+        keys.dedup();
+        let excess = keys.len().saturating_sub(MAX_SNAPSHOT_KEYS);
+        keys.drain(..excess);
+        if let Err(error) = self.store.write_snapshot(id, aggregate, after, keys).await {
             tracing::warn!(stream = %A::TYPE.stream_id(id), %error, "snapshot not written");
         }
     }

@@ -154,6 +154,9 @@ pub struct Loaded<A> {
     pub version: u64,
     /// The version of the snapshot the load started from (0: none).
     pub snapshot_version: u64,
+    /// The `Idempotency-Key` digests of the events read after that snapshot: what the next
+    /// snapshot records, so that a key just behind it is still found.
+    pub keys: Vec<String>,
 }
 
 /// What an earlier call with the same `Idempotency-Key` wrote, found while loading: the state
@@ -175,6 +178,9 @@ struct SnapshotItem<A> {
     stream_id: String,
     version: u64,
     state: A,
+    /// The `Idempotency-Key` digests of the events since the previous snapshot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    keys: Vec<String>,
 }
 
 /// The event store over the event and snapshot tables.
@@ -263,42 +269,29 @@ impl EventStore {
     }
 
     /// Loads aggregate `id` as [`EventStore::load`] does and, given a `key`, what an earlier
-    /// call with that `Idempotency-Key` wrote among the events read. Events older than the
-    /// snapshot the load starts from are not read: a key that old is not found here.
+    /// call with that `Idempotency-Key` wrote. The events after the snapshot are searched; when
+    /// the snapshot records the key among those it folded since the previous one, the stream is
+    /// read from its start instead. A key older than the snapshot before the latest is not found.
     pub async fn load_keyed<A: Aggregate>(
         &self,
         id: &str,
         key: Option<&KeyStamp>,
     ) -> Result<(Loaded<A>, Option<Earlier<A>>), Error> {
         let stream_id = A::TYPE.stream_id(id);
-        let (mut aggregate, snapshot_version) = match self.read_snapshot::<A>(&stream_id).await? {
-            Some((state, version)) => (state, version),
+        let snapshot = self.read_snapshot::<A>(&stream_id).await?;
+        let behind_snapshot = |keys: &[String]| key.is_some_and(|key| keys.contains(&key.key));
+        let (aggregate, snapshot_version) = match snapshot {
+            Some(snapshot) if !behind_snapshot(&snapshot.keys) => {
+                (snapshot.state, snapshot.version)
+            }
+            Some(_) => {
+                tracing::info!(stream_id, "the key wrote just before the snapshot; reading the whole stream");
+                (A::default(), 0)
+            }
             None => (A::default(), 0),
         };
-        let mut version = snapshot_version;
-        let mut earlier = None;
-        for stored in self.read_stream(&stream_id, snapshot_version, None).await? {
-            aggregate.apply(&stored.decode::<A::Event>()?);
-            version = stored.version;
-            if let (Some(key), Some(stamp)) = (key, &stored.metadata.idempotency)
-                && stamp.key == key.key
-            {
-                // The last event of that call's write decides (a command may append several).
-                earlier = Some(Earlier {
-                    aggregate: aggregate.clone(),
-                    version,
-                    request: stamp.request.clone(),
-                });
-            }
-        }
-        Ok((
-            Loaded {
-                aggregate,
-                version,
-                snapshot_version,
-            },
-            earlier,
-        ))
+        let events = self.read_stream(&stream_id, snapshot_version, None).await?;
+        fold_keyed(aggregate, snapshot_version, &events, key)
     }
 
     /// The stored snapshot of `stream_id`, or `None` when there is none or it does not decode
@@ -306,7 +299,7 @@ impl EventStore {
     async fn read_snapshot<A: Aggregate>(
         &self,
         stream_id: &str,
-    ) -> Result<Option<(A, u64)>, Error> {
+    ) -> Result<Option<SnapshotItem<A>>, Error> {
         let output = self
             .client
             .get_item()
@@ -323,7 +316,7 @@ impl EventStore {
             return Ok(None);
         };
         match serde_dynamo::from_item::<_, SnapshotItem<A>>(item) {
-            Ok(snapshot) => Ok(Some((snapshot.state, snapshot.version))),
+            Ok(snapshot) => Ok(Some(snapshot)),
             Err(error) => {
                 tracing::warn!(stream_id, %error, "snapshot does not decode; replaying the whole stream");
                 Ok(None)
@@ -332,17 +325,20 @@ impl EventStore {
     }
 
     /// Stores `aggregate` as the snapshot of its stream at `version`, unless a newer one is
-    /// there already.
+    /// there already, with the `Idempotency-Key` digests (`keys`) of the events it folded since
+    /// the previous snapshot.
     pub async fn write_snapshot<A: Aggregate>(
         &self,
         id: &str,
         aggregate: &A,
         version: u64,
+        keys: Vec<String>,
     ) -> Result<(), Error> {
         let item = serde_dynamo::to_item(SnapshotItem {
             stream_id: A::TYPE.stream_id(id),
             version,
             state: aggregate,
+            keys,
         })?;
         let result = self
             .client
@@ -587,6 +583,46 @@ impl EventStore {
             ))),
         }
     }
+}
+
+/// Folds `events` onto `aggregate` (at `snapshot_version`) and finds what the call with `key`
+/// wrote among them: the state right after its last event.
+fn fold_keyed<A: Aggregate>(
+    mut aggregate: A,
+    snapshot_version: u64,
+    events: &[StoredEvent],
+    key: Option<&KeyStamp>,
+) -> Result<(Loaded<A>, Option<Earlier<A>>), Error> {
+    let mut version = snapshot_version;
+    let mut earlier = None;
+    let mut keys: Vec<String> = Vec::new();
+    for stored in events {
+        aggregate.apply(&stored.decode::<A::Event>()?);
+        version = stored.version;
+        let Some(stamp) = &stored.metadata.idempotency else {
+            continue;
+        };
+        if keys.last() != Some(&stamp.key) {
+            keys.push(stamp.key.clone());
+        }
+        if key.is_some_and(|key| key.key == stamp.key) {
+            // The last event of that call's write decides (a command may append several).
+            earlier = Some(Earlier {
+                aggregate: aggregate.clone(),
+                version,
+                request: stamp.request.clone(),
+            });
+        }
+    }
+    Ok((
+        Loaded {
+            aggregate,
+            version,
+            snapshot_version,
+            keys,
+        },
+        earlier,
+    ))
 }
 
 /// Why one send of a transaction did not succeed.
