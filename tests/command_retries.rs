@@ -7,9 +7,9 @@
     reason = "test code: an unwrap that fails stops the test loudly, which is what a test wants"
 )]
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
@@ -21,10 +21,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use ftgo_aws::commands::{CommandContext, CommandService, RetryPolicy};
 use ftgo_aws::config::{Config, idempotency_table};
 use ftgo_aws::faults::{FaultKind, FaultLayer, FaultPlan, Rule};
-use ftgo_aws::store::event_store::{EventStore, SettlePolicy};
-use ftgo_aws::store::idempotency::IdempotencyStore;
 use ftgo_aws::lambda::{delivery_commands, idempotent, order_commands};
 use ftgo_aws::lambda_http::{self, Body, Request, Response};
+use ftgo_aws::store::event_store::{EventStore, SettlePolicy};
+use ftgo_aws::store::idempotency::IdempotencyStore;
 use ftgo_domain::delivery::{Delivery, DeliveryCommand, DeliveryStatus};
 use ftgo_domain::order::{Order, OrderCommand, OrderStatus};
 use ftgo_domain::{AggregateType, DomainError};
@@ -315,7 +315,9 @@ async fn as_a_client(
             seen.last().map(|s| s.status),
             Some(StatusCode::SERVICE_UNAVAILABLE | StatusCode::CONFLICT)
         )
-        && seen.last().is_some_and(|s| s.body["error"]["code"] != "INVALID_STATE")
+        && seen
+            .last()
+            .is_some_and(|s| s.body["error"]["code"] != "INVALID_STATE")
     {
         seen.push(send(service, request()).await);
     }
@@ -353,7 +355,8 @@ async fn a_transaction_in_progress_beyond_the_sdk_retries_answers_its_success_ne
         let layer = FaultLayer::new(FaultPlan::scripted().in_progress_retries(in_progress));
         let (service, _) = faulty_service(&layer).await;
         let order_id = approved(&service).await;
-        layer.push_rule(Rule::new(FaultKind::TransactionInProgress).operation("TransactWriteItems"));
+        layer
+            .push_rule(Rule::new(FaultKind::TransactionInProgress).operation("TransactWriteItems"));
         let key = unique_id("pickup");
         let pickup = || sample("delivery-commands", "pickup.json", &order_id, Some(&key));
         let seen = as_a_client(&service, &layer, pickup).await;
@@ -412,7 +415,14 @@ async fn a_transition_retried_after_its_answers_were_lost_answers_its_first_answ
             .times(4),
     );
     let key = unique_id("approve");
-    let approve = || sample("order-commands", "approve-order.json", &order_id, Some(&key));
+    let approve = || {
+        sample(
+            "order-commands",
+            "approve-order.json",
+            &order_id,
+            Some(&key),
+        )
+    };
     let seen = as_a_client(&service, &layer, approve).await;
     assert_eq!(layer.counts().total(), 4, "{}", layer.counts());
     let last = seen.last().unwrap();
@@ -562,7 +572,10 @@ async fn a_cancel_and_a_pickup_forced_to_interleave_never_both_succeed_with_snap
         };
         resume_tx.send(()).unwrap();
         let first = first.await.unwrap();
-        assert!(other.is_ok(), "{paused:?}: the unpaused command wins: {other:?}");
+        assert!(
+            other.is_ok(),
+            "{paused:?}: the unpaused command wins: {other:?}"
+        );
         assert!(
             matches!(
                 first,
@@ -600,7 +613,14 @@ async fn a_key_just_behind_the_snapshot_is_still_found() {
     let service = CommandService::from_config(&moto.sdk_config().await, &config).expect("service");
     let order_id = create(&service).await;
     let key = unique_id("approve");
-    let approve = || sample("order-commands", "approve-order.json", &order_id, Some(&key));
+    let approve = || {
+        sample(
+            "order-commands",
+            "approve-order.json",
+            &order_id,
+            Some(&key),
+        )
+    };
     let first = send(&service, approve()).await;
     assert_eq!(first.status, StatusCode::OK, "{:?}", first.body);
     forget_record(&service, &config.idempotency_table, &approve()).await;

@@ -22,8 +22,6 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use ftgo_domain::event::StoredEvent;
 use sha2::{Digest, Sha256};
 
-use super::StreamHead;
-
 /// How long and how often an append whose outcome is unknown is resent before it is read back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SettlePolicy {
@@ -94,17 +92,21 @@ where
 /// a resend of this append is the same transaction, and any other append (even one of the same
 /// event ids, e.g. a client's retry of the same `Idempotency-Key` at another time) is not —
 /// DynamoDB answers `IdempotentParameterMismatch` to a token reused with other parameters.
-pub fn transaction_token(events: &[StoredEvent], guards: &[StreamHead]) -> String {
+/// `guards` are the guarded streams' ids and the heads they must still end at.
+pub fn transaction_token<'a>(
+    events: &[StoredEvent],
+    guards: impl IntoIterator<Item = (&'a str, u64)>,
+) -> String {
     let mut hash = Sha256::new();
     for event in events {
         let json = serde_json::to_string(event).unwrap_or_default();
         hash.update((json.len() as u64).to_be_bytes());
         hash.update(json.as_bytes());
     }
-    for guard in guards {
-        hash.update((guard.stream_id.len() as u64).to_be_bytes());
-        hash.update(guard.stream_id.as_bytes());
-        hash.update(guard.version.to_be_bytes());
+    for (stream_id, version) in guards {
+        hash.update((stream_id.len() as u64).to_be_bytes());
+        hash.update(stream_id.as_bytes());
+        hash.update(version.to_be_bytes());
     }
     // At most 36 characters, as DynamoDB allows.
     hash.finalize()[..18]
@@ -140,26 +142,14 @@ mod tests {
 
     #[test]
     fn the_token_is_the_same_for_a_resend_and_differs_for_any_other_append() {
-        let guard = StreamHead {
-            stream_id: "Delivery#o-1".into(),
-            version: 0,
-        };
-        let token = transaction_token(&[event("e-1", "r-1")], std::slice::from_ref(&guard));
+        let guard = [("Delivery#o-1", 0)];
+        let token = transaction_token(&[event("e-1", "r-1")], guard);
         assert!((1..=36).contains(&token.len()), "{token}");
-        assert_eq!(
-            token,
-            transaction_token(&[event("e-1", "r-1")], std::slice::from_ref(&guard))
-        );
+        assert_eq!(token, transaction_token(&[event("e-1", "r-1")], guard));
         // Same event id, another request (a client's retry): another transaction.
-        assert_ne!(
-            token,
-            transaction_token(&[event("e-1", "r-2")], std::slice::from_ref(&guard))
-        );
-        let moved = StreamHead {
-            version: 1,
-            ..guard
-        };
-        assert_ne!(token, transaction_token(&[event("e-1", "r-1")], &[moved]));
+        assert_ne!(token, transaction_token(&[event("e-1", "r-2")], guard));
+        let moved = [("Delivery#o-1", 1)];
+        assert_ne!(token, transaction_token(&[event("e-1", "r-1")], moved));
     }
 
     #[test]
