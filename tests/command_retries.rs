@@ -464,11 +464,14 @@ impl Intercept for PauseFirstTransaction {
             .is_some();
         if transaction && self.armed.swap(false, Ordering::SeqCst) {
             self.paused.send(())?;
-            // A sync hook: this blocks one worker thread of the multi-threaded test runtime.
-            self.resume
-                .lock()
-                .unwrap()
-                .recv_timeout(Duration::from_secs(30))?;
+            // A sync hook: wait without stalling the tasks queued on this worker (the runtime
+            // hands them to another thread meanwhile).
+            tokio::task::block_in_place(|| {
+                self.resume
+                    .lock()
+                    .unwrap()
+                    .recv_timeout(Duration::from_secs(30))
+            })?;
         }
         Ok(())
     }
@@ -570,7 +573,9 @@ async fn a_cancel_and_a_pickup_forced_to_interleave_never_both_succeed_with_snap
                 .await
                 .map(|o| o.version),
         };
-        resume_tx.send(()).unwrap();
+        resume_tx
+            .send(())
+            .expect("the paused command still waits for its append");
         let first = first.await.unwrap();
         assert!(
             other.is_ok(),
