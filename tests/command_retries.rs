@@ -16,6 +16,7 @@ use aws_config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
 use aws_sdk_dynamodb::error::BoxError;
+use aws_sdk_dynamodb::operation::put_item::PutItemInput;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
 use aws_sdk_dynamodb::types::AttributeValue;
 use ftgo_aws::commands::{CommandContext, CommandService, RetryPolicy};
@@ -439,18 +440,18 @@ async fn a_transition_retried_after_its_answers_were_lost_answers_its_first_answ
 
 // ---- A cancel and a pickup forced to interleave, snapshots on. ----
 
-/// Pauses the first `TransactWriteItems` of its client before it is sent — after the command
-/// read both aggregates and decided — until the test lets it go.
+/// Pauses the first write (`TransactWriteItems` or `PutItem`) of its client before it is sent —
+/// after the command read both aggregates and decided — until the test lets it go.
 #[derive(Debug)]
-struct PauseFirstTransaction {
+struct PauseFirstWrite {
     armed: AtomicBool,
     paused: SyncSender<()>,
     resume: Mutex<Receiver<()>>,
 }
 
-impl Intercept for PauseFirstTransaction {
+impl Intercept for PauseFirstWrite {
     fn name(&self) -> &'static str {
-        "PauseFirstTransaction"
+        "PauseFirstWrite"
     }
 
     fn read_before_execution(
@@ -458,11 +459,10 @@ impl Intercept for PauseFirstTransaction {
         context: &BeforeSerializationInterceptorContextRef<'_>,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let transaction = context
-            .input()
-            .downcast_ref::<TransactWriteItemsInput>()
-            .is_some();
-        if transaction && self.armed.swap(false, Ordering::SeqCst) {
+        let input = context.input();
+        let write = input.downcast_ref::<TransactWriteItemsInput>().is_some()
+            || input.downcast_ref::<PutItemInput>().is_some();
+        if write && self.armed.swap(false, Ordering::SeqCst) {
             self.paused.send(())?;
             // A sync hook: wait without stalling the tasks queued on this worker (the runtime
             // hands them to another thread meanwhile).
@@ -535,7 +535,7 @@ async fn a_cancel_and_a_pickup_forced_to_interleave_never_both_succeed_with_snap
     for paused in [Paused::Cancel, Paused::PickUp] {
         let (paused_tx, paused_rx) = sync_channel(1);
         let (resume_tx, resume_rx) = sync_channel(1);
-        let gate = PauseFirstTransaction {
+        let gate = PauseFirstWrite {
             armed: AtomicBool::new(true),
             paused: paused_tx,
             resume: Mutex::new(resume_rx),
