@@ -125,6 +125,7 @@ async fn if_match_with_another_version_answers_version_mismatch_and_writes_nothi
         let stale = CommandContext {
             request_id: unique_id("request"),
             expected_version: Some(7),
+            key: None,
         };
         let result = service
             .order_action(&order_id, OrderCommand::Approve, &stale)
@@ -142,6 +143,7 @@ async fn if_match_with_another_version_answers_version_mismatch_and_writes_nothi
         let current = CommandContext {
             request_id: unique_id("request"),
             expected_version: Some(1),
+            key: None,
         };
         assert_eq!(
             service

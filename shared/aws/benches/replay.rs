@@ -45,6 +45,7 @@ fn stored<E: DomainEvent>(
         Metadata {
             correlation_id: format!("req-{n}"),
             causation_id: None,
+            idempotency: None,
         },
     )
     .expect("event records")

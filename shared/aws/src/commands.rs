@@ -1,10 +1,16 @@
 //! The command application service: load the aggregate, let it decide, append its events
 //! conditionally, and on a lost race reload, re-decide and retry a bounded number of times.
+//!
+//! A command with an `Idempotency-Key` ([`CommandContext::key`]) is bound to its write
+//! ([`key_binding`]): its ids derive from the key, its events carry the key's digests, and the
+//! load before every decision looks for them. When an earlier call with that key wrote, the
+//! command is not decided again: it answers what that call answered (or 422 when that call had
+//! another body) — whatever happened to the idempotency record in between.
 
 use std::time::Duration;
 
 use ftgo_domain::delivery::{Delivery, DeliveryCommand};
-use ftgo_domain::event::{EventStamp, Metadata, StoredEvent};
+use ftgo_domain::event::{EventStamp, KeyStamp, Metadata, StoredEvent};
 use ftgo_domain::guard::{CrossAggregate, Reading};
 use ftgo_domain::order::{CreateOrder, Order, OrderCommand};
 use ftgo_domain::token::ConsistencyToken;
@@ -13,8 +19,10 @@ use rand::Rng;
 use time::OffsetDateTime;
 
 use crate::error::Error;
-use crate::store::event_store::{EventStore, Loaded, StreamHead};
+use crate::store::event_store::{Earlier, EventStore, Loaded, StreamHead};
 use crate::store::idempotency::IdempotencyStore;
+
+pub mod key_binding;
 
 /// How often and how patiently a command retries after losing a race.
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +57,9 @@ impl RetryPolicy {
     }
 }
 
+/// The most `Idempotency-Key` digests a snapshot records (64 characters each).
+const MAX_SNAPSHOT_KEYS: usize = 1_000;
+
 /// Who asks, and under which expectation.
 #[derive(Debug, Clone, Default)]
 pub struct CommandContext {
@@ -56,6 +67,9 @@ pub struct CommandContext {
     pub request_id: String,
     /// The client's `If-Match`: the version the aggregate must be at.
     pub expected_version: Option<u64>,
+    /// The request's `Idempotency-Key`, when it has one: the command's ids derive from it and
+    /// its events carry it.
+    pub key: Option<KeyStamp>,
 }
 
 /// The result of a command that succeeded.
@@ -131,13 +145,17 @@ impl CommandService {
         self.idempotency.as_ref()
     }
 
-    /// Places a new order under a fresh time-ordered id.
+    /// Places a new order under a fresh time-ordered id, or, with an `Idempotency-Key`, under
+    /// the id that key derives (so that its retries meet the same order).
     pub async fn create_order(
         &self,
         command: CreateOrder,
         context: &CommandContext,
     ) -> Result<Outcome<Order>, Error> {
-        let order_id = uuid::Uuid::now_v7().to_string();
+        let order_id = match &context.key {
+            Some(key) => key_binding::order_id(key),
+            None => uuid::Uuid::now_v7().to_string(),
+        };
         self.execute::<Order>(&order_id, context, Stream::New, None, |_| {
             Ok(OrderCommand::Create(command.clone()))
         })
@@ -232,18 +250,26 @@ impl CommandService {
         depends_on: Option<AggregateType>,
         command: impl Fn(Option<&OtherAggregate>) -> Result<A::Command, Error>,
     ) -> Result<Outcome<A>, Error> {
+        let key = context.key.as_ref();
         let mut attempt = 0;
         loop {
-            let loaded: Loaded<A> = match stream {
+            let (loaded, earlier): (Loaded<A>, _) = match stream {
                 // A fresh id has no events yet: decide (and validate) without a read. The
                 // conditional append still refuses a taken version.
-                Stream::New if attempt == 0 => Loaded {
-                    aggregate: A::default(),
-                    version: 0,
-                    snapshot_version: 0,
-                },
-                _ => self.store.load(id).await?,
+                Stream::New if attempt == 0 => (
+                    Loaded {
+                        aggregate: A::default(),
+                        version: 0,
+                        snapshot_version: 0,
+                        keys: Vec::new(),
+                    },
+                    None,
+                ),
+                _ => self.store.load_keyed(id, key).await?,
             };
+            if let Some(earlier) = earlier {
+                return answered_before(id, key, earlier);
+            }
             if let Some(expected) = context.expected_version
                 && expected != loaded.version
             {
@@ -261,18 +287,23 @@ impl CommandService {
             let mut stored = Vec::with_capacity(events.len());
             for (offset, event) in (1..).zip(&events) {
                 aggregate.apply(event);
+                let version = loaded.version + offset;
                 let stamp = EventStamp {
-                    event_id: uuid::Uuid::now_v7().to_string(),
+                    event_id: match key {
+                        Some(key) => key_binding::event_id(key, &A::TYPE.stream_id(id), version),
+                        None => uuid::Uuid::now_v7().to_string(),
+                    },
                     occurred_at: OffsetDateTime::now_utc(),
                 };
                 let metadata = Metadata {
                     correlation_id: context.request_id.clone(),
                     causation_id: None,
+                    idempotency: key.cloned(),
                 };
                 stored.push(StoredEvent::record(
                     A::TYPE,
                     id,
-                    loaded.version + offset,
+                    version,
                     event,
                     stamp,
                     metadata,
@@ -284,7 +315,9 @@ impl CommandService {
             // was lost) succeeded: answer as if the write had just landed.
             match self.store.append(&stored, &guards).await {
                 Ok(_appended) => {
-                    self.snapshot_if_due(id, &aggregate, loaded.version, version)
+                    let mut keys = loaded.keys;
+                    keys.extend(key.map(|key| key.key.clone()));
+                    self.snapshot_if_due(id, &aggregate, loaded.version, version, keys)
                         .await;
                     return Ok(Outcome {
                         aggregate_id: id.to_owned(),
@@ -316,14 +349,38 @@ impl CommandService {
         aggregate: &A,
         before: u64,
         after: u64,
+        mut keys: Vec<String>,
     ) {
         if before / self.snapshot_interval == after / self.snapshot_interval {
             return;
         }
-        if let Err(error) = self.store.write_snapshot(id, aggregate, after).await {
+        // The keys of the events since the previous snapshot (bounded, so that the item stays
+        // far below DynamoDB's 400 KB even when earlier snapshots failed).
+        keys.dedup();
+        let excess = keys.len().saturating_sub(MAX_SNAPSHOT_KEYS);
+        keys.drain(..excess);
+        if let Err(error) = self.store.write_snapshot(id, aggregate, after, keys).await {
             tracing::warn!(stream = %A::TYPE.stream_id(id), %error, "snapshot not written");
         }
     }
+}
+
+/// The answer to a keyed command whose key already wrote `earlier` to stream `id`: that
+/// call's outcome when it asked the same, 422 when it had another body.
+fn answered_before<A: Aggregate>(
+    id: &str,
+    key: Option<&KeyStamp>,
+    earlier: Earlier<A>,
+) -> Result<Outcome<A>, Error> {
+    if key.is_some_and(|key| key.request != earlier.request) {
+        return Err(Error::IdempotencyKeyReused);
+    }
+    tracing::info!(stream = %A::TYPE.stream_id(id), version = earlier.version, "the key wrote before; answering that write");
+    Ok(Outcome {
+        aggregate_id: id.to_owned(),
+        aggregate: earlier.aggregate,
+        version: earlier.version,
+    })
 }
 
 impl CommandService {

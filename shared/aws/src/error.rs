@@ -22,6 +22,9 @@ pub enum Error {
         /// What the stream holds.
         actual: u64,
     },
+    /// The command's `Idempotency-Key` was used before with another request body (HTTP 422).
+    #[error("Idempotency-Key: this key was used with another request body")]
+    IdempotencyKeyReused,
     /// A stored item could not be (de)serialised.
     #[error("item codec: {0}")]
     Codec(String),

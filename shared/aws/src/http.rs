@@ -95,6 +95,11 @@ impl From<Error> for ApiError {
             }
             Error::Domain(DomainError::NotFound(message)) => ApiError::not_found(message),
             Error::Conflict(message) => ApiError::new(StatusCode::CONFLICT, "CONFLICT", message),
+            Error::IdempotencyKeyReused => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "IDEMPOTENCY_KEY_REUSED",
+                error.to_string(),
+            ),
             Error::VersionMismatch { .. } => {
                 crate::telemetry::count(crate::telemetry::names::COMMAND_CONFLICTS, 1);
                 ApiError::new(

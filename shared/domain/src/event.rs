@@ -57,6 +57,21 @@ pub struct Metadata {
     /// The id of the message or event that caused this one, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub causation_id: Option<String>,
+    /// The `Idempotency-Key` the command ran under, when it had one: a retry of the same key
+    /// finds its first write by it (DESIGN §3 "Retries are safe").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency: Option<KeyStamp>,
+}
+
+/// The `Idempotency-Key` of the command that wrote an event, as digests (the key itself never
+/// reaches the table): which key of which caller on which route, and what it asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyStamp {
+    /// SHA-256 (hex) of caller, method, path and key.
+    pub key: String,
+    /// SHA-256 (hex) of the request body.
+    pub request: String,
 }
 
 /// One event as stored in the event table and the archive (camelCase attribute names).

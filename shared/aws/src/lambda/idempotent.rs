@@ -162,12 +162,9 @@ fn deadline(request: &Request) -> Option<OffsetDateTime> {
 fn decided(decision: Decision) -> Response<Body> {
     match decision {
         Decision::Replay(stored) => replay(stored),
-        Decision::Reused => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "IDEMPOTENCY_KEY_REUSED",
-            "Idempotency-Key: this key was used with another request body",
-        )
-        .into_response(),
+        Decision::Reused => {
+            ApiError::from(crate::error::Error::IdempotencyKeyReused).into_response()
+        }
         Decision::InProgress => ApiError {
             retry_after: Some(IN_PROGRESS_RETRY_AFTER_SECONDS),
             ..ApiError::new(

@@ -43,11 +43,12 @@ where
     tracing::Instrument::instrument(answer, span).await
 }
 
-/// The context of a command on an existing aggregate: the request id (recorded as the events'
-/// correlation id) and the `If-Match` version, if sent.
+/// The context of a command: the request id (recorded as the events' correlation id), the
+/// `If-Match` version, if sent, and the `Idempotency-Key`, if sent, bound to the write.
 fn command_context(request: &Request) -> Result<CommandContext, ApiError> {
     Ok(CommandContext {
         request_id: request_id(request),
         expected_version: if_match(request)?,
+        key: idempotent::identity(request)?.map(|identity| identity.stamp()),
     })
 }

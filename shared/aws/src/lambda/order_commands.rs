@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::command_context;
 use crate::auth::{authorize, authorize_on_order, caller};
 use crate::commands::{CommandContext, CommandService, Outcome};
-use crate::http::{ApiError, json_body, json_response, no_route, request_id, with_etag};
+use crate::http::{ApiError, json_body, json_response, no_route, with_etag};
 use crate::routes::path_parameter;
 
 /// Body of `POST /orders`.
@@ -214,8 +214,8 @@ async fn create(
     let command = json_body::<CreateOrderRequest>(request)?.into_command()?;
     authorize(caller, Action::CreateOrder, Some(&command.consumer_id))?;
     let context = CommandContext {
-        request_id: request_id(request),
         expected_version: None,
+        ..super::command_context(request)?
     };
     let outcome = service.create_order(command, &context).await?;
     let mut response = with_etag(

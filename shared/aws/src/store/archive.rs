@@ -540,6 +540,7 @@ mod tests {
             metadata: Metadata {
                 correlation_id: "req-1".into(),
                 causation_id: None,
+                idempotency: None,
             },
         }
     }

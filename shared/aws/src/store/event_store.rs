@@ -13,22 +13,36 @@
 //! * A cancelled transaction is told apart by its reasons: a failed condition or a
 //!   `TransactionConflict` is a lost race ([`Error::Conflict`]), throttling is
 //!   [`Error::Unavailable`], anything else (a `ValidationError`) an internal [`Error::Aws`].
+//! * A write whose outcome is unknown after the SDK's retries (timeout, lost answer, 5xx,
+//!   throttling, `TransactionInProgressException`) is settled before it is answered: resent
+//!   under the same `ClientRequestToken`, then read back by its first event's key ([`settle`]).
+//!   A write that landed is never answered as a failure; one that did not is
+//!   [`Error::Unavailable`] (503), never a conflict.
+//! * Loading with an `Idempotency-Key` ([`EventStore::load_keyed`]) also finds the events an
+//!   earlier call with that key wrote, and the state they left ([`Earlier`]).
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem,
+    AttributeValue, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 use ftgo_domain::Aggregate;
-use ftgo_domain::event::StoredEvent;
+use ftgo_domain::event::{KeyStamp, StoredEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{events_table, snapshots_table};
 use crate::error::Error;
+
+mod cancellation;
+pub mod settle;
+
+use cancellation::stored_event_id;
+pub use cancellation::{Cancellation, Reason, classify_cancellation};
+pub use settle::SettlePolicy;
 
 /// DynamoDB's cap on the items of one transaction.
 pub const MAX_TRANSACTION_ITEMS: usize = 100;
@@ -53,86 +67,6 @@ pub enum Appended {
     AlreadyStored,
 }
 
-/// What a cancelled `TransactWriteItems` means, read from its cancellation reasons.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Cancellation {
-    /// A stored item carries one of this append's event ids: the transaction landed earlier.
-    OwnWrite,
-    /// A condition failed or another transaction touched an item: a lost race.
-    Conflict(String),
-    /// DynamoDB throttled the transaction: retry later.
-    Throttled(String),
-    /// DynamoDB refused the request itself (`ValidationError`, size limits, unknown codes): a
-    /// defect, never to be answered as a conflict.
-    Invalid(String),
-}
-
-/// One cancellation reason as DynamoDB reports it: its code and, for a failed condition with
-/// `ALL_OLD`, the `eventId` of the item it found.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Reason {
-    /// `None`, `ConditionalCheckFailed`, `TransactionConflict`, `ThrottlingError`, ...
-    pub code: Option<String>,
-    /// The stored item's `eventId`, when the reason carries the item.
-    pub stored_event_id: Option<String>,
-}
-
-impl Reason {
-    fn from_sdk(reason: &CancellationReason) -> Self {
-        Self {
-            code: reason.code().map(str::to_owned),
-            stored_event_id: reason.item().and_then(stored_event_id),
-        }
-    }
-}
-
-/// The `eventId` of a stored event item.
-fn stored_event_id(item: &HashMap<String, AttributeValue>) -> Option<String> {
-    match item.get(events_table::EVENT_ID) {
-        Some(AttributeValue::S(id)) => Some(id.clone()),
-        _ => None,
-    }
-}
-
-/// Classifies a cancelled transaction that wrote `own_event_ids` (in its first items).
-///
-/// Any stored item with one of our event ids proves the transaction committed before (a
-/// transaction is all or nothing, and event ids are unique), whatever the other reasons say.
-/// Otherwise a validation error wins (it is a defect), then a lost race (failed condition or
-/// `TransactionConflict`: reloading settles it), then throttling.
-pub fn classify_cancellation(reasons: &[Reason], own_event_ids: &[&str]) -> Cancellation {
-    let own = reasons.iter().any(|r| {
-        r.code.as_deref() == Some("ConditionalCheckFailed")
-            && r.stored_event_id
-                .as_deref()
-                .is_some_and(|id| own_event_ids.contains(&id))
-    });
-    if own {
-        return Cancellation::OwnWrite;
-    }
-    let codes: Vec<&str> = reasons
-        .iter()
-        .filter_map(|r| r.code.as_deref())
-        .filter(|code| *code != "None")
-        .collect();
-    let summary = codes.join(", ");
-    let has = |wanted: &[&str]| codes.iter().any(|code| wanted.contains(code));
-    let known = [
-        "ConditionalCheckFailed",
-        "TransactionConflict",
-        "ThrottlingError",
-        "ProvisionedThroughputExceeded",
-        "RequestLimitExceeded",
-    ];
-    if codes.is_empty() || codes.iter().any(|code| !known.contains(code)) {
-        Cancellation::Invalid(format!("transaction cancelled: [{summary}]"))
-    } else if has(&["ConditionalCheckFailed", "TransactionConflict"]) {
-        Cancellation::Conflict(format!("transaction cancelled: {summary}"))
-    } else {
-        Cancellation::Throttled(format!("transaction cancelled: {summary}"))
-    }
-}
-
 /// An aggregate folded from its snapshot and events, with the version it reached.
 #[derive(Debug, Clone)]
 pub struct Loaded<A> {
@@ -142,6 +76,21 @@ pub struct Loaded<A> {
     pub version: u64,
     /// The version of the snapshot the load started from (0: none).
     pub snapshot_version: u64,
+    /// The `Idempotency-Key` digests of the events read after that snapshot: what the next
+    /// snapshot records, so that a key just behind it is still found.
+    pub keys: Vec<String>,
+}
+
+/// What an earlier call with the same `Idempotency-Key` wrote, found while loading: the state
+/// its events left and the version they ended at — the first call's answer.
+#[derive(Debug, Clone)]
+pub struct Earlier<A> {
+    /// The aggregate right after that call's events.
+    pub aggregate: A,
+    /// The version of that call's last event.
+    pub version: u64,
+    /// The digest of that call's request body.
+    pub request: String,
 }
 
 /// How a snapshot is stored.
@@ -151,6 +100,9 @@ struct SnapshotItem<A> {
     stream_id: String,
     version: u64,
     state: A,
+    /// The `Idempotency-Key` digests of the events since the previous snapshot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    keys: Vec<String>,
 }
 
 /// The event store over the event and snapshot tables.
@@ -159,6 +111,7 @@ pub struct EventStore {
     client: Client,
     events_table: String,
     snapshots_table: String,
+    settle: SettlePolicy,
 }
 
 impl EventStore {
@@ -172,7 +125,14 @@ impl EventStore {
             client,
             events_table: events_table.into(),
             snapshots_table: snapshots_table.into(),
+            settle: SettlePolicy::default(),
         }
+    }
+
+    /// The same store, settling unknown append outcomes under `policy`.
+    pub fn with_settle_policy(mut self, policy: SettlePolicy) -> Self {
+        self.settle = policy;
+        self
     }
 
     /// The events of `stream_id` with version in `after + 1 ..= up_to` (all when `up_to` is
@@ -227,21 +187,36 @@ impl EventStore {
 
     /// Loads aggregate `id` of type `A`: its snapshot, if any decodes, then the events after it.
     pub async fn load<A: Aggregate>(&self, id: &str) -> Result<Loaded<A>, Error> {
+        Ok(self.load_keyed(id, None).await?.0)
+    }
+
+    /// Loads aggregate `id` as [`EventStore::load`] does and, given a `key`, what an earlier
+    /// call with that `Idempotency-Key` wrote. The events after the snapshot are searched; when
+    /// the snapshot records the key among those it folded since the previous one, the stream is
+    /// read from its start instead. A key older than the snapshot before the latest is not found.
+    pub async fn load_keyed<A: Aggregate>(
+        &self,
+        id: &str,
+        key: Option<&KeyStamp>,
+    ) -> Result<(Loaded<A>, Option<Earlier<A>>), Error> {
         let stream_id = A::TYPE.stream_id(id);
-        let (mut aggregate, snapshot_version) = match self.read_snapshot::<A>(&stream_id).await? {
-            Some((state, version)) => (state, version),
+        let snapshot = self.read_snapshot::<A>(&stream_id).await?;
+        let behind_snapshot = |keys: &[String]| key.is_some_and(|key| keys.contains(&key.key));
+        let (aggregate, snapshot_version) = match snapshot {
+            Some(snapshot) if !behind_snapshot(&snapshot.keys) => {
+                (snapshot.state, snapshot.version)
+            }
+            Some(_) => {
+                tracing::info!(
+                    stream_id,
+                    "the key wrote just before the snapshot; reading the whole stream"
+                );
+                (A::default(), 0)
+            }
             None => (A::default(), 0),
         };
-        let mut version = snapshot_version;
-        for stored in self.read_stream(&stream_id, snapshot_version, None).await? {
-            aggregate.apply(&stored.decode::<A::Event>()?);
-            version = stored.version;
-        }
-        Ok(Loaded {
-            aggregate,
-            version,
-            snapshot_version,
-        })
+        let events = self.read_stream(&stream_id, snapshot_version, None).await?;
+        fold_keyed(aggregate, snapshot_version, &events, key)
     }
 
     /// The stored snapshot of `stream_id`, or `None` when there is none or it does not decode
@@ -249,7 +224,7 @@ impl EventStore {
     async fn read_snapshot<A: Aggregate>(
         &self,
         stream_id: &str,
-    ) -> Result<Option<(A, u64)>, Error> {
+    ) -> Result<Option<SnapshotItem<A>>, Error> {
         let output = self
             .client
             .get_item()
@@ -266,7 +241,7 @@ impl EventStore {
             return Ok(None);
         };
         match serde_dynamo::from_item::<_, SnapshotItem<A>>(item) {
-            Ok(snapshot) => Ok(Some((snapshot.state, snapshot.version))),
+            Ok(snapshot) => Ok(Some(snapshot)),
             Err(error) => {
                 tracing::warn!(stream_id, %error, "snapshot does not decode; replaying the whole stream");
                 Ok(None)
@@ -275,17 +250,20 @@ impl EventStore {
     }
 
     /// Stores `aggregate` as the snapshot of its stream at `version`, unless a newer one is
-    /// there already.
+    /// there already, with the `Idempotency-Key` digests (`keys`) of the events it folded since
+    /// the previous snapshot.
     pub async fn write_snapshot<A: Aggregate>(
         &self,
         id: &str,
         aggregate: &A,
         version: u64,
+        keys: Vec<String>,
     ) -> Result<(), Error> {
         let item = serde_dynamo::to_item(SnapshotItem {
             stream_id: A::TYPE.stream_id(id),
             version,
             state: aggregate,
+            keys,
         })?;
         let result = self
             .client
@@ -352,7 +330,55 @@ impl EventStore {
                     event.stream_id, event.version
                 )))
             }
+            Err(e) if settle::outcome_unknown(&e) => {
+                let error = Error::sdk("PutItem ftgo-events", e);
+                tracing::warn!(stream = %event.stream_id, version = event.version, %error, "append outcome unknown; reading it back");
+                self.read_back(event, error).await
+            }
             Err(e) => Err(Error::sdk("PutItem ftgo-events", e)),
+        }
+    }
+
+    /// Settles a write of `first` (an append's first event) whose outcome is unknown after
+    /// `error`: a consistent read of its `(streamId, version)` tells whether it landed.
+    async fn read_back(&self, first: &StoredEvent, error: Error) -> Result<Appended, Error> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.events_table)
+            .key(
+                events_table::STREAM_ID,
+                AttributeValue::S(first.stream_id.clone()),
+            )
+            .key(
+                events_table::VERSION,
+                AttributeValue::N(first.version.to_string()),
+            )
+            .projection_expression("#e")
+            .expression_attribute_names("#e", events_table::EVENT_ID)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::Unavailable {
+                service: "GetItem ftgo-events",
+                message: format!(
+                    "the append's outcome is unknown ({error}) and reading it back failed: {}",
+                    Error::sdk("GetItem ftgo-events", e)
+                ),
+            })?;
+        match output.item.as_ref().and_then(stored_event_id) {
+            Some(stored) if stored == first.event_id => {
+                tracing::info!(stream = %first.stream_id, version = first.version, "append read back: it landed");
+                Ok(Appended::AlreadyStored)
+            }
+            Some(_) => Err(Error::Conflict(format!(
+                "{} version {} exists already",
+                first.stream_id, first.version
+            ))),
+            None => Err(Error::Unavailable {
+                service: "append ftgo-events",
+                message: format!("the write did not land ({error}); retry"),
+            }),
         }
     }
 
@@ -402,13 +428,50 @@ impl EventStore {
                 .map_err(|e| Error::Codec(e.to_string()))?;
             items.push(TransactWriteItem::builder().condition_check(check).build());
         }
-        let result = self
+        let request = self
             .client
             .transact_write_items()
             .set_transact_items(Some(items))
-            .send()
-            .await;
-        match result {
+            .client_request_token(settle::transaction_token(
+                events,
+                guards.iter().map(|g| (g.stream_id.as_str(), g.version)),
+            ));
+        self.send_transaction(request, events).await
+    }
+
+    /// Sends a transaction, and resends it under its token while its outcome is unknown and
+    /// the settle budget lasts; then reads it back.
+    async fn send_transaction(
+        &self,
+        request: TransactWriteItemsFluentBuilder,
+        events: &[StoredEvent],
+    ) -> Result<Appended, Error> {
+        let started = tokio::time::Instant::now();
+        let mut resend = 0;
+        loop {
+            let error = match self.transact(request.clone(), events).await {
+                Ok(appended) => return Ok(appended),
+                Err(Sent::Settled(error)) => return Err(error),
+                Err(Sent::Unknown(error)) => error,
+            };
+            let delay = self.settle.backoff(resend);
+            if started.elapsed() + delay >= self.settle.budget {
+                tracing::warn!(stream = %events[0].stream_id, %error, resend, "transaction outcome still unknown; reading it back");
+                return self.read_back(&events[0], error).await;
+            }
+            tracing::info!(stream = %events[0].stream_id, %error, resend, "transaction outcome unknown; resending it under its token");
+            tokio::time::sleep(delay).await;
+            resend += 1;
+        }
+    }
+
+    /// One send of a transaction and what its answer says.
+    async fn transact(
+        &self,
+        request: TransactWriteItemsFluentBuilder,
+        events: &[StoredEvent],
+    ) -> Result<Appended, Sent> {
+        match request.send().await {
             Ok(_) => Ok(Appended::Written),
             Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => {
                 let reasons: Vec<Reason> = match e.err() {
@@ -425,114 +488,131 @@ impl EventStore {
                         tracing::info!(stream = %events[0].stream_id, "append found its own events stored (a retried transaction that landed)");
                         Ok(Appended::AlreadyStored)
                     }
-                    Cancellation::Conflict(reason) => Err(Error::Conflict(reason)),
-                    Cancellation::Throttled(message) => Err(Error::Unavailable {
+                    Cancellation::Conflict(reason) => Err(Sent::Settled(Error::Conflict(reason))),
+                    // Cancelled for throttling: this attempt wrote nothing, but an earlier
+                    // attempt the SDK retried may have landed.
+                    Cancellation::Throttled(message) => Err(Sent::Unknown(Error::Unavailable {
                         service: "TransactWriteItems ftgo-events",
                         message,
-                    }),
-                    Cancellation::Invalid(message) => Err(Error::Aws {
+                    })),
+                    Cancellation::Invalid(message) => Err(Sent::Settled(Error::Aws {
                         service: "TransactWriteItems ftgo-events",
                         message,
-                    }),
+                    })),
                 }
             }
-            Err(e) => Err(Error::sdk("TransactWriteItems ftgo-events", e)),
+            Err(e) if settle::outcome_unknown(&e) => Err(Sent::Unknown(Error::sdk(
+                "TransactWriteItems ftgo-events",
+                e,
+            ))),
+            Err(e) => Err(Sent::Settled(Error::sdk(
+                "TransactWriteItems ftgo-events",
+                e,
+            ))),
         }
     }
+}
+
+/// Folds `events` onto `aggregate` (at `snapshot_version`) and finds what the call with `key`
+/// wrote among them: the state right after its last event.
+fn fold_keyed<A: Aggregate>(
+    mut aggregate: A,
+    snapshot_version: u64,
+    events: &[StoredEvent],
+    key: Option<&KeyStamp>,
+) -> Result<(Loaded<A>, Option<Earlier<A>>), Error> {
+    let mut version = snapshot_version;
+    let mut earlier = None;
+    let mut keys: Vec<String> = Vec::new();
+    for stored in events {
+        aggregate.apply(&stored.decode::<A::Event>()?);
+        version = stored.version;
+        let Some(stamp) = &stored.metadata.idempotency else {
+            continue;
+        };
+        if keys.last() != Some(&stamp.key) {
+            keys.push(stamp.key.clone());
+        }
+        if key.is_some_and(|key| key.key == stamp.key) {
+            // The last event of that call's write decides (a command may append several).
+            earlier = Some(Earlier {
+                aggregate: aggregate.clone(),
+                version,
+                request: stamp.request.clone(),
+            });
+        }
+    }
+    Ok((
+        Loaded {
+            aggregate,
+            version,
+            snapshot_version,
+            keys,
+        },
+        earlier,
+    ))
+}
+
+/// Why one send of a transaction did not succeed.
+enum Sent {
+    /// Its answer settles it: a lost race, a refused request.
+    Settled(Error),
+    /// It may have landed, or may still land.
+    Unknown(Error),
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ftgo_domain::delivery::{Delivery, DeliveryEvent, DeliveryStatus};
+    use ftgo_domain::event::{EventStamp, Metadata};
 
-    fn reason(code: &str, stored: Option<&str>) -> Reason {
-        Reason {
-            code: Some(code.to_owned()),
-            stored_event_id: stored.map(str::to_owned),
-        }
+    fn delivery_event(version: u64, event: DeliveryEvent, key: Option<&str>) -> StoredEvent {
+        StoredEvent::record(
+            ftgo_domain::AggregateType::Delivery,
+            "o-1",
+            version,
+            &event,
+            EventStamp {
+                event_id: format!("e-{version}"),
+                occurred_at: time::OffsetDateTime::UNIX_EPOCH,
+            },
+            Metadata {
+                idempotency: key.map(|key| KeyStamp {
+                    key: key.to_owned(),
+                    request: format!("body-of-{key}"),
+                }),
+                ..Metadata::default()
+            },
+        )
+        .unwrap()
     }
 
     #[test]
-    fn a_stored_item_with_our_event_id_is_our_own_write() {
-        let reasons = [
-            reason("ConditionalCheckFailed", Some("e-1")),
-            reason("ConditionalCheckFailed", Some("e-2")),
-            reason("None", None),
+    fn a_keyed_fold_finds_the_state_its_key_left_and_lists_the_keys_it_read() {
+        let events = [
+            delivery_event(1, DeliveryEvent::DeliveryPickedUp {}, Some("k-1")),
+            delivery_event(2, DeliveryEvent::DeliveryDelivered {}, Some("k-2")),
         ];
+        let key = KeyStamp {
+            key: "k-1".into(),
+            request: "whatever".into(),
+        };
+        let (loaded, earlier) = fold_keyed(Delivery::default(), 0, &events, Some(&key)).unwrap();
+        assert_eq!(loaded.version, 2);
+        assert_eq!(loaded.aggregate.status, Some(DeliveryStatus::Delivered));
+        assert_eq!(loaded.keys, ["k-1", "k-2"]);
+        let earlier = earlier.expect("found");
+        // The answer of the first call: the state right after its event, not the current one.
         assert_eq!(
-            classify_cancellation(&reasons, &["e-1", "e-2"]),
-            Cancellation::OwnWrite
+            (
+                earlier.version,
+                earlier.aggregate.status,
+                earlier.request.as_str()
+            ),
+            (1, Some(DeliveryStatus::PickedUp), "body-of-k-1")
         );
-        // Even when the guard also fails now (the other stream moved on since).
-        let reasons = [
-            reason("ConditionalCheckFailed", Some("e-1")),
-            reason("ConditionalCheckFailed", Some("delivery-7")),
-        ];
-        assert_eq!(
-            classify_cancellation(&reasons, &["e-1"]),
-            Cancellation::OwnWrite
-        );
-    }
-
-    #[test]
-    fn another_writers_item_or_a_transaction_conflict_is_a_lost_race() {
-        let taken = [
-            reason("ConditionalCheckFailed", Some("theirs")),
-            reason("None", None),
-        ];
-        assert!(matches!(
-            classify_cancellation(&taken, &["mine"]),
-            Cancellation::Conflict(_)
-        ));
-        let racing = [reason("None", None), reason("TransactionConflict", None)];
-        assert!(matches!(
-            classify_cancellation(&racing, &["mine"]),
-            Cancellation::Conflict(_)
-        ));
-        // A failed condition without the item (no ALL_OLD) is still a conflict.
-        let bare = [reason("ConditionalCheckFailed", None)];
-        assert!(matches!(
-            classify_cancellation(&bare, &["mine"]),
-            Cancellation::Conflict(_)
-        ));
-    }
-
-    #[test]
-    fn throttling_is_not_a_conflict() {
-        for code in ["ThrottlingError", "ProvisionedThroughputExceeded"] {
-            let reasons = [reason("None", None), reason(code, None)];
-            assert!(
-                matches!(
-                    classify_cancellation(&reasons, &["mine"]),
-                    Cancellation::Throttled(_)
-                ),
-                "{code}"
-            );
-        }
-    }
-
-    #[test]
-    fn validation_errors_and_unknown_codes_are_never_a_conflict() {
-        for code in [
-            "ValidationError",
-            "ItemCollectionSizeLimitExceeded",
-            "Mystery",
-        ] {
-            let reasons = [
-                reason(code, None),
-                reason("ConditionalCheckFailed", Some("x")),
-            ];
-            assert!(
-                matches!(
-                    classify_cancellation(&reasons, &["mine"]),
-                    Cancellation::Invalid(_)
-                ),
-                "{code}"
-            );
-        }
-        assert!(matches!(
-            classify_cancellation(&[], &["mine"]),
-            Cancellation::Invalid(_)
-        ));
+        let (_, none) = fold_keyed(Delivery::default(), 0, &events, None).unwrap();
+        assert!(none.is_none());
     }
 }

@@ -23,6 +23,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use ftgo_domain::event::KeyStamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -145,6 +146,16 @@ impl IdempotentRequest {
     }
 }
 
+impl IdempotentRequest {
+    /// What the command's events carry of this key, so that a retry finds its first write.
+    pub fn stamp(&self) -> KeyStamp {
+        KeyStamp {
+            key: self.record_key.clone(),
+            request: self.payload_hash.clone(),
+        }
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -251,6 +262,12 @@ impl IdempotencyStore {
                 continue;
             };
             let record: Record = serde_dynamo::from_item(item)?;
+            // Our own claim: the `PutItem` landed, its answer was lost, and the SDK's retry of
+            // the very same request (same owner) met the record it had just written.
+            if record.owner == owner && record.status == Status::InProgress {
+                tracing::info!("claim found its own record (a retried PutItem that landed)");
+                return Ok(Claim::Acquired { owner });
+            }
             match record.decide(&request.payload_hash, now) {
                 Decision::Proceed => continue,
                 decision => return Ok(Claim::Decided(decision)),
