@@ -8,7 +8,10 @@
 #                protected data, TLS-only bucket, throttled and logged API; offline) and the
 #                structure rules (tests/structure.rs: no file over 800 lines, no import circle)
 #   make bench   benchmarks
-#   make deploy  sam build && sam deploy (--guided the first time, without samconfig.toml)
+#   make deploy  sam build && sam deploy, no prompt: ENV=dev (default) or prod (samconfig.toml),
+#                STACK=<name> (default ftgo-<env>), PARAMS="Name=value ..." (added to the env's
+#                parameters), DRY_RUN=1 (creates the change set and stops: nothing is changed).
+#                docs/DEPLOY.md walks from clone to a deployed stack and back.
 #
 # Tools (moto server, cargo-lambda, SAM CLI) live in a Python virtual environment inside the
 # repository, pinned in infra/requirements.txt; AWS's DynamoDB Local comes from the npm package
@@ -65,13 +68,21 @@ lint: .venv
 bench:
 	cargo bench --workspace
 
+# One environment of samconfig.toml; PARAMS are appended to its parameter_overrides (sam's own
+# --parameter-overrides would replace them, not add to them).
+ENV ?= dev
+STACK ?=
+PARAMS ?=
+DRY_RUN ?=
+ENV_PARAMS = $(shell $(VENV)/bin/python -c 'import sys, tomllib; print(tomllib.load(open("samconfig.toml", "rb"))[sys.argv[1]]["deploy"]["parameters"]["parameter_overrides"])' $(ENV))
+DEPLOY_FLAGS := --config-env $(ENV) \
+  $(if $(STACK),--stack-name $(STACK) --s3-prefix $(STACK)) \
+  $(if $(PARAMS),--parameter-overrides $(ENV_PARAMS) $(PARAMS)) \
+  $(if $(DRY_RUN),--no-execute-changeset)
+
 deploy: .venv
-	$(TOOLS_PATH) sam build --template $(TEMPLATE)
-	@if [ -f samconfig.toml ]; then \
-	  $(TOOLS_PATH) sam deploy; \
-	else \
-	  $(TOOLS_PATH) sam deploy --guided; \
-	fi
+	$(TOOLS_PATH) sam build --template $(TEMPLATE) --config-env $(ENV)
+	$(TOOLS_PATH) sam deploy $(DEPLOY_FLAGS)
 
 run: .venv
 	$(TOOLS_PATH) cargo run -p ftgo-infra --bin ftgo -- run

@@ -10,8 +10,12 @@
 //! * **Tables**: `SSESpecification.SSEEnabled`, `DeletionProtectionEnabled` (true, or a parameter
 //!   defaulting to true), and point-in-time recovery — unless `Metadata.NoPointInTimeRecovery`
 //!   says why the table can do without (rebuilt from the event log). A table that needs PITR
-//!   is the source of truth: `DeletionPolicy` and `UpdateReplacePolicy` `Retain`.
-//! * **Buckets**: versioning, every public-access block, default encryption, `Retain`, and a
+//!   is the source of truth: `DeletionPolicy` and `UpdateReplacePolicy` `Retain` — or
+//!   `!If [<condition>, Retain, …]` whose condition holds for the parameters' defaults (a deploy
+//!   that sets nothing keeps the data; an environment may opt out, as dev does) under the
+//!   `AWS::LanguageExtensions` transform (without it CloudFormation takes no intrinsic there).
+//! * **Buckets**: versioning, every public-access block, default encryption, `Retain` (as for
+//!   tables), and a
 //!   bucket policy denying any request without `aws:SecureTransport`.
 //! * **Queues**: encrypted (`SqsManagedSseEnabled` or a KMS key).
 //! * **HTTP APIs**: default route throttling and JSON access logs; no route on SAM's implicit
@@ -123,7 +127,7 @@ fn violations(document: &Value) -> Vec<String> {
                             "no point-in-time recovery, and no Metadata.NoPointInTimeRecovery saying why it needs none",
                         );
                     }
-                    if !retained(resource) {
+                    if !retained(resource, document) {
                         fail(
                             "a table that is not rebuildable needs DeletionPolicy and UpdateReplacePolicy Retain",
                         );
@@ -154,7 +158,7 @@ fn violations(document: &Value) -> Vec<String> {
                 if props.get("BucketEncryption").is_none() {
                     fail("no BucketEncryption");
                 }
-                if !retained(resource) {
+                if !retained(resource, document) {
                     fail("no DeletionPolicy and UpdateReplacePolicy Retain");
                 }
                 if !has_tls_only_policy(resources, id) {
@@ -285,10 +289,98 @@ fn reference(value: &Value) -> Option<&str> {
     }
 }
 
-fn retained(resource: &Value) -> bool {
-    ["DeletionPolicy", "UpdateReplacePolicy"]
+/// `DeletionPolicy` and `UpdateReplacePolicy` keep the resource when the stack's parameters keep
+/// their defaults: `Retain`, or `Fn::If [<condition>, Retain, …]` with the condition true then
+/// (and the `AWS::LanguageExtensions` transform, which lets CloudFormation take an intrinsic
+/// there).
+fn retained(resource: &Value, document: &Value) -> bool {
+    ["DeletionPolicy", "UpdateReplacePolicy"].iter().all(|key| {
+        let policy = resource.get(*key);
+        if policy.and_then(Value::as_str) == Some("Retain") {
+            return true;
+        }
+        let Some((function, Value::Sequence(branches))) = policy.and_then(intrinsic) else {
+            return false;
+        };
+        if function != "If" {
+            return false;
+        }
+        let [condition, when_true, _] = branches.as_slice() else {
+            return false;
+        };
+        has_language_extensions(document)
+            && when_true.as_str() == Some("Retain")
+            && condition
+                .as_str()
+                .is_some_and(|name| condition_by_default(document, name))
+    })
+}
+
+fn has_language_extensions(document: &Value) -> bool {
+    let transform = document.get("Transform");
+    one_or_many(transform)
         .iter()
-        .all(|key| resource.get(*key).and_then(Value::as_str) == Some("Retain"))
+        .any(|t| t.as_str() == Some("AWS::LanguageExtensions"))
+}
+
+/// An intrinsic function as `(name without "Fn::", argument)`, short (`!If`) or long form.
+fn intrinsic(value: &Value) -> Option<(String, &Value)> {
+    match value {
+        Value::Tagged(tagged) => {
+            let tag = tagged.tag.to_string();
+            Some((tag.trim_start_matches('!').to_owned(), &tagged.value))
+        }
+        Value::Mapping(m) if m.len() == 1 => {
+            let (key, argument) = m.iter().next()?;
+            let key = key.as_str()?;
+            Some((key.strip_prefix("Fn::").unwrap_or(key).to_owned(), argument))
+        }
+        _ => None,
+    }
+}
+
+/// The named condition of `Conditions`, evaluated with every parameter at its `Default`
+/// (`Equals`, `Not`, `And`, `Or`, `Condition`; anything else, or a parameter without a default,
+/// is not known to hold).
+fn condition_by_default(document: &Value, name: &str) -> bool {
+    fn holds(document: &Value, value: &Value, depth: usize) -> Option<bool> {
+        if depth > 16 {
+            return None;
+        }
+        let (function, argument) = intrinsic(value)?;
+        let all = || argument.as_sequence().into_iter().flatten();
+        match function.as_str() {
+            "Equals" => {
+                let [a, b] = argument.as_sequence()?.as_slice() else {
+                    return None;
+                };
+                Some(by_default(document, a)? == by_default(document, b)?)
+            }
+            "Not" => Some(!holds(document, argument.as_sequence()?.first()?, depth + 1)?),
+            "And" => all().try_fold(true, |ok, c| Some(ok && holds(document, c, depth + 1)?)),
+            "Or" => all().try_fold(false, |ok, c| Some(ok || holds(document, c, depth + 1)?)),
+            "Condition" => {
+                let named = document.get("Conditions")?.get(argument.as_str()?)?;
+                holds(document, named, depth + 1)
+            }
+            _ => None,
+        }
+    }
+    fn by_default(document: &Value, value: &Value) -> Option<String> {
+        match intrinsic(value) {
+            Some((function, name)) if function == "Ref" => {
+                let parameter = document.get("Parameters")?.get(name.as_str()?)?;
+                Some(scalar(parameter.get("Default")?))
+            }
+            Some(_) => None,
+            None => Some(scalar(value)),
+        }
+    }
+    document
+        .get("Conditions")
+        .and_then(|c| c.get(name))
+        .and_then(|c| holds(document, c, 0))
+        == Some(true)
 }
 
 fn is_true(value: Option<&Value>) -> bool {
@@ -518,6 +610,70 @@ fn a_source_of_truth_table_without_pitr_or_retain_fails_the_check() {
                 .expect("resource")
                 .insert("DeletionPolicy".into(), "Delete".into());
             id
+        },
+        "Retain",
+    );
+}
+
+/// The parameter and value a source-of-truth table's `!If` `DeletionPolicy` retains for.
+fn retaining_condition(document: &Value) -> String {
+    let (_, table) = source_of_truth(&mut document.clone());
+    let policy = table.get("DeletionPolicy").expect("DeletionPolicy").clone();
+    let Some((function, Value::Sequence(branches))) = intrinsic(&policy) else {
+        panic!("expected the source of truth's DeletionPolicy to be an !If, got {policy:?}");
+    };
+    assert_eq!(function, "If", "{policy:?}");
+    text(&branches[0]).to_owned()
+}
+
+#[test]
+fn a_retain_that_does_not_hold_by_default_fails_the_check() {
+    let document = repository_template();
+    let condition = retaining_condition(&document);
+    assert!(
+        condition_by_default(&document, &condition),
+        "{condition} holds for the defaults"
+    );
+    assert_caught(
+        "the branches of the !If swapped (Delete by default)",
+        |doc| {
+            let (id, table) = source_of_truth(doc);
+            let swapped = yaml(&format!("!If [{condition}, Delete, Retain]"));
+            let table = table.as_mapping_mut().expect("resource");
+            table.insert("DeletionPolicy".into(), swapped);
+            id
+        },
+        "Retain",
+    );
+    assert_caught(
+        "the condition false for the defaults (every parameter's Default changed)",
+        |doc| {
+            let parameters = doc
+                .get_mut("Parameters")
+                .and_then(Value::as_mapping_mut)
+                .expect("Parameters");
+            for (_, parameter) in parameters.iter_mut() {
+                if let Some(p) = parameter.as_mapping_mut()
+                    && p.get("AllowedValues").and_then(Value::as_sequence).is_some()
+                {
+                    let values = p["AllowedValues"].as_sequence().expect("values").clone();
+                    let default = p.get("Default").cloned();
+                    if let Some(other) = values.into_iter().find(|v| Some(v) != default.as_ref()) {
+                        p.insert("Default".into(), other);
+                    }
+                }
+            }
+            source_of_truth(doc).0
+        },
+        "Retain",
+    );
+    assert_caught(
+        "an !If DeletionPolicy without the AWS::LanguageExtensions transform",
+        |doc| {
+            doc.as_mapping_mut()
+                .expect("document")
+                .insert("Transform".into(), "AWS::Serverless-2016-10-31".into());
+            source_of_truth(doc).0
         },
         "Retain",
     );
