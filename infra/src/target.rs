@@ -73,7 +73,7 @@ impl StackArgs {
             }
         };
         let mut stack = Stack::named(&self.stack);
-        if let Some(endpoint) = endpoint {
+        if let Some(endpoint) = &endpoint {
             stack = stack.with_endpoint(endpoint);
         }
         if let Some(region) = sdk.region() {

@@ -617,7 +617,8 @@ fn a_source_of_truth_table_without_pitr_or_retain_fails_the_check() {
 
 /// The parameter and value a source-of-truth table's `!If` `DeletionPolicy` retains for.
 fn retaining_condition(document: &Value) -> String {
-    let (_, table) = source_of_truth(&mut document.clone());
+    let mut document = document.clone();
+    let (_, table) = source_of_truth(&mut document);
     let policy = table.get("DeletionPolicy").expect("DeletionPolicy").clone();
     let Some((function, Value::Sequence(branches))) = intrinsic(&policy) else {
         panic!("expected the source of truth's DeletionPolicy to be an !If, got {policy:?}");
