@@ -63,7 +63,11 @@ impl StackOutputs {
         cloudformation: &aws_sdk_cloudformation::Client,
         name: &str,
     ) -> Result<Option<Self>, String> {
-        let answer = cloudformation.describe_stacks().stack_name(name).send().await;
+        let answer = cloudformation
+            .describe_stacks()
+            .stack_name(name)
+            .send()
+            .await;
         let stacks = match answer {
             Ok(output) => output.stacks.unwrap_or_default(),
             // CloudFormation answers a missing stack with a ValidationError "Stack with id <name>
@@ -139,19 +143,28 @@ mod tests {
         let template = Template::load_default(Stack::named("ftgo-prod")).expect("template");
         let url = "https://sqs.eu-west-1.amazonaws.com/111122223333/ftgo-prod-ProjectorDlq-X1";
         let outputs = StackOutputs::from_pairs([
-            ("OrderHistoryProjectorFunctionName", "ftgo-prod-Projector-1AB"),
+            (
+                "OrderHistoryProjectorFunctionName",
+                "ftgo-prod-Projector-1AB",
+            ),
             ("EventsTableName", "events-elsewhere"),
             ("ProjectorDlqUrl", url),
         ]);
         let deployed = template.clone().with_outputs(&outputs);
         let projector = deployed.function("OrderHistoryProjectorFunction");
-        assert_eq!(projector.map(|f| f.name.as_str()), Some("ftgo-prod-Projector-1AB"));
+        assert_eq!(
+            projector.map(|f| f.name.as_str()),
+            Some("ftgo-prod-Projector-1AB")
+        );
         assert_eq!(
             deployed.table("EventsTable").map(|t| t.name.as_str()),
             Some("events-elsewhere")
         );
         let dlq = deployed.queue("ProjectorDlq").expect("ProjectorDlq");
-        assert_eq!((dlq.url.as_str(), dlq.name.as_str()), (url, "ftgo-prod-ProjectorDlq-X1"));
+        assert_eq!(
+            (dlq.url.as_str(), dlq.name.as_str()),
+            (url, "ftgo-prod-ProjectorDlq-X1")
+        );
         let dead = deployed.dead_letter_queues();
         let dead = dead.iter().find(|q| q.logical_id == "ProjectorDlq");
         assert_eq!(dead.map(|q| q.url.as_str()), Some(url), "dlq list reads it");
@@ -179,6 +192,9 @@ mod tests {
         missing.extend(names.map(|id| name_key(id)).filter(|k| !has(k)));
         let urls = template.queues().iter().map(|q| url_key(&q.logical_id));
         missing.extend(urls.filter(|k| !has(k)));
-        assert!(missing.is_empty(), "template.yaml lacks Outputs {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "template.yaml lacks Outputs {missing:?}"
+        );
     }
 }

@@ -108,7 +108,10 @@ async fn a_stack_cloudformation_does_not_know_keeps_the_template_names_at_an_emu
                 "OrderHistoryProjectorFunction".to_owned(),
                 "order-history-projector".to_owned()
             ),
-            ("EventArchiverFunction".to_owned(), "event-archiver".to_owned()),
+            (
+                "EventArchiverFunction".to_owned(),
+                "event-archiver".to_owned()
+            ),
         ]
     );
     let dlq = template.queue("ProjectorDlq").expect("ProjectorDlq");

@@ -34,7 +34,9 @@ fn manifest_licenses(root_files: impl Fn(&str) -> String) -> Vec<(&'static str, 
     vec![
         (
             "Cargo.toml [workspace.package] license",
-            cargo.get("workspace.package", "license").unwrap_or_default(),
+            cargo
+                .get("workspace.package", "license")
+                .unwrap_or_default(),
         ),
         (
             "package.json license",
@@ -100,7 +102,10 @@ fn one_licence_file_and_every_manifest_agrees_with_it() {
         "LICENSE is not the whole text"
     );
     let wrong = disagreements(read);
-    assert!(wrong.is_empty(), "manifests not saying {LICENSE_ID}: {wrong:?}");
+    assert!(
+        wrong.is_empty(),
+        "manifests not saying {LICENSE_ID}: {wrong:?}"
+    );
 }
 
 #[test]

@@ -356,7 +356,11 @@ fn condition_by_default(document: &Value, name: &str) -> bool {
                 };
                 Some(by_default(document, a)? == by_default(document, b)?)
             }
-            "Not" => Some(!holds(document, argument.as_sequence()?.first()?, depth + 1)?),
+            "Not" => Some(!holds(
+                document,
+                argument.as_sequence()?.first()?,
+                depth + 1,
+            )?),
             "And" => all().try_fold(true, |ok, c| Some(ok && holds(document, c, depth + 1)?)),
             "Or" => all().try_fold(false, |ok, c| Some(ok || holds(document, c, depth + 1)?)),
             "Condition" => {
@@ -655,7 +659,9 @@ fn a_retain_that_does_not_hold_by_default_fails_the_check() {
                 .expect("Parameters");
             for (_, parameter) in parameters.iter_mut() {
                 if let Some(p) = parameter.as_mapping_mut()
-                    && p.get("AllowedValues").and_then(Value::as_sequence).is_some()
+                    && p.get("AllowedValues")
+                        .and_then(Value::as_sequence)
+                        .is_some()
                 {
                     let values = p["AllowedValues"].as_sequence().expect("values").clone();
                     let default = p.get("Default").cloned();
