@@ -7,6 +7,8 @@
 #                policy (infra/tests/template_policy.rs: IAM without wildcards, encrypted and
 #                protected data, TLS-only bucket, throttled and logged API; offline) and the
 #                structure rules (tests/structure.rs: no file over 800 lines, no import circle)
+#                and the repository's own (infra/tests/repository.rs: one licence everywhere,
+#                no path outside the repository)
 #   make bench   benchmarks
 #   make deploy  sam build && sam deploy, no prompt: ENV=dev (default) or prod (samconfig.toml),
 #                STACK=<name> (default ftgo-<env>), PARAMS="Name=value ..." (added to the env's
@@ -63,7 +65,7 @@ lint: .venv
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(VENV)/bin/sam validate --lint --template $(TEMPLATE)
-	cargo test --workspace --test template_policy --test structure
+	cargo test --workspace --test template_policy --test structure --test repository
 
 bench:
 	cargo bench --workspace

@@ -1,5 +1,4 @@
-//! The repository stands on its own (offline, part of `make lint` through `--test repository`
-//! is not required: `cargo test -p ftgo-infra --test repository`):
+//! The repository stands on its own (offline; `make lint` runs it):
 //!
 //! * one licence: `LICENSE` holds the Apache License 2.0, and every manifest says `Apache-2.0`
 //!   (the workspace `Cargo.toml`, `package.json`, `openapi.yaml`'s `info.license`);
