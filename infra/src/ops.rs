@@ -1,7 +1,8 @@
 //! The operations subcommands of `ftgo`: `status` and `dlq list|redrive` (reading and
 //! re-driving is [`ftgo_aws::dlq`]'s; here the template's queues and the printing).
 //!
-//! Resource names come from the template for the stack (`--stack`, default `ftgo`); the AWS
+//! Resource names come from the template for the stack (`--stack`, default `ftgo`), replaced by
+//! the deployed stack's `Outputs` when CloudFormation knows it ([`crate::deployed`]); the AWS
 //! endpoint, region and credentials are the SDK's own settings (`AWS_ENDPOINT_URL`,
 //! `AWS_PROFILE`, `AWS_REGION`, ...), else the local stack `make run` announced
 //! ([`crate::target`]). With an endpoint the target is an emulator, and test credentials are
@@ -54,8 +55,9 @@ pub struct StatusArgs {
     #[arg(long)]
     no_projection: bool,
     /// The deployed name of a stream consumer, for its `IteratorAge` when there is no bridge
-    /// progress (AWS): `<logical-id>=<name>`, repeatable. Default: the template's name
-    /// (`FunctionName`, else the binary); CloudFormation's generated names need this flag.
+    /// progress (AWS): `<logical-id>=<name>`, repeatable. Rarely needed: the default is the
+    /// stack's output `<logical-id>Name`, else the template's name (`FunctionName`, else the
+    /// binary).
     #[arg(long = "function-name", value_name = "LOGICAL_ID=NAME", value_parser = logical_name)]
     function_names: Vec<(String, String)>,
 }

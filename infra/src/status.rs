@@ -8,8 +8,9 @@
 //!   stack without the bridge), each consumer's latest maximum `IteratorAge` (CloudWatch
 //!   `AWS/Lambda`, dimension `FunctionName`, over the last [`ITERATOR_AGE_WINDOW_SECS`]),
 //!   "unknown" when CloudWatch has no datapoint. The deployed function name is the override
-//!   given (`--function-name <logical-id>=<name>`), else the template's (`FunctionName`, else
-//!   the local binary name); CloudFormation's generated names are not looked up;
+//!   given (`--function-name <logical-id>=<name>`), else the deployed stack's output
+//!   `<logical-id>Name` (CloudFormation's generated name, [`crate::deployed`]), else the
+//!   template's (`FunctionName`, else the local binary name);
 //! * **projection**: the event table against the order-history view, stream by stream: how many
 //!   events the view does not have yet, and the projection lag (now − `occurredAt` of the oldest
 //!   event the view misses; 0 when caught up), as [`ftgo_aws::projection_lag`] computes it. This

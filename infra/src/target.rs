@@ -2,6 +2,11 @@
 //! settings (`AWS_ENDPOINT_URL`, `AWS_PROFILE`, `AWS_REGION`, ...), so that one command works on
 //! the local stack and in AWS. Without `--endpoint` or `AWS_ENDPOINT_URL`, a local stack that
 //! `ftgo run` (`make run`) announced in this workspace and that answers is used; otherwise AWS.
+//!
+//! Names: the template's, resolved for `--stack`, with the deployed stack's `Outputs` in their
+//! place when CloudFormation knows the stack ([`crate::deployed`]): CloudFormation's generated
+//! function names included. In AWS the stack must exist; with an emulator endpoint (the local
+//! stack is provisioned without CloudFormation) the template's names stand alone.
 
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -10,6 +15,7 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use clap::Args;
 
+use crate::deployed::{StackOutputs, missing_stack};
 use crate::stack::{ANNOUNCEMENT, resolve_root, sdk_config};
 use crate::template::{self, LOCAL_REGION, Stack, Template};
 
@@ -47,7 +53,8 @@ impl StackArgs {
         configured.or_else(|| announced_endpoint(&self.root().ok()?))
     }
 
-    /// The template resolved for the stack, and the SDK configuration to reach it.
+    /// The template resolved for the stack, with the deployed stack's names when CloudFormation
+    /// knows it, and the SDK configuration to reach it.
     pub async fn connect(&self) -> Result<(Template, SdkConfig), String> {
         let path = match &self.template {
             Some(path) => path.clone(),
@@ -66,14 +73,27 @@ impl StackArgs {
             }
         };
         let mut stack = Stack::named(&self.stack);
-        if let Some(endpoint) = endpoint {
+        if let Some(endpoint) = &endpoint {
             stack = stack.with_endpoint(endpoint);
         }
         if let Some(region) = sdk.region() {
             stack.region = region.to_string();
         }
+        let region = stack.region.clone();
         let template =
             Template::load(&path, stack).map_err(|e| format!("{}: {e}", path.display()))?;
+        let cloudformation = aws_sdk_cloudformation::Client::new(&sdk);
+        let outputs = StackOutputs::describe(&cloudformation, &self.stack).await;
+        let template = match (outputs, &endpoint) {
+            (Ok(Some(outputs)), _) => template.with_outputs(&outputs),
+            (Ok(None), None) => return Err(missing_stack(&self.stack, &region)),
+            (Err(e), None) => return Err(e),
+            (Ok(None), Some(_)) => template,
+            (Err(e), Some(_)) => {
+                tracing::debug!(error = %e, "no CloudFormation at the endpoint: the template's names");
+                template
+            }
+        };
         Ok((template, sdk))
     }
 }

@@ -10,8 +10,12 @@
 //! * **Tables**: `SSESpecification.SSEEnabled`, `DeletionProtectionEnabled` (true, or a parameter
 //!   defaulting to true), and point-in-time recovery — unless `Metadata.NoPointInTimeRecovery`
 //!   says why the table can do without (rebuilt from the event log). A table that needs PITR
-//!   is the source of truth: `DeletionPolicy` and `UpdateReplacePolicy` `Retain`.
-//! * **Buckets**: versioning, every public-access block, default encryption, `Retain`, and a
+//!   is the source of truth: `DeletionPolicy` and `UpdateReplacePolicy` `Retain` — or
+//!   `!If [<condition>, Retain, …]` whose condition holds for the parameters' defaults (a deploy
+//!   that sets nothing keeps the data; an environment may opt out, as dev does) under the
+//!   `AWS::LanguageExtensions` transform (without it CloudFormation takes no intrinsic there).
+//! * **Buckets**: versioning, every public-access block, default encryption, `Retain` (as for
+//!   tables), and a
 //!   bucket policy denying any request without `aws:SecureTransport`.
 //! * **Queues**: encrypted (`SqsManagedSseEnabled` or a KMS key).
 //! * **HTTP APIs**: default route throttling and JSON access logs; no route on SAM's implicit
@@ -23,6 +27,10 @@
     reason = "a test's set-up stops the test loudly"
 )]
 
+#[path = "template_policy/conditions.rs"]
+mod conditions;
+
+use conditions::{condition_by_default, intrinsic, retained};
 use ftgo_infra::template::{Stack, Template, default_template_path};
 use serde_yaml_ng::{Mapping, Value};
 
@@ -123,7 +131,7 @@ fn violations(document: &Value) -> Vec<String> {
                             "no point-in-time recovery, and no Metadata.NoPointInTimeRecovery saying why it needs none",
                         );
                     }
-                    if !retained(resource) {
+                    if !retained(resource, document) {
                         fail(
                             "a table that is not rebuildable needs DeletionPolicy and UpdateReplacePolicy Retain",
                         );
@@ -154,7 +162,7 @@ fn violations(document: &Value) -> Vec<String> {
                 if props.get("BucketEncryption").is_none() {
                     fail("no BucketEncryption");
                 }
-                if !retained(resource) {
+                if !retained(resource, document) {
                     fail("no DeletionPolicy and UpdateReplacePolicy Retain");
                 }
                 if !has_tls_only_policy(resources, id) {
@@ -283,12 +291,6 @@ fn reference(value: &Value) -> Option<&str> {
         Value::Mapping(m) => m.get("Ref").and_then(Value::as_str),
         _ => None,
     }
-}
-
-fn retained(resource: &Value) -> bool {
-    ["DeletionPolicy", "UpdateReplacePolicy"]
-        .iter()
-        .all(|key| resource.get(*key).and_then(Value::as_str) == Some("Retain"))
 }
 
 fn is_true(value: Option<&Value>) -> bool {
@@ -518,6 +520,73 @@ fn a_source_of_truth_table_without_pitr_or_retain_fails_the_check() {
                 .expect("resource")
                 .insert("DeletionPolicy".into(), "Delete".into());
             id
+        },
+        "Retain",
+    );
+}
+
+/// The parameter and value a source-of-truth table's `!If` `DeletionPolicy` retains for.
+fn retaining_condition(document: &Value) -> String {
+    let mut document = document.clone();
+    let (_, table) = source_of_truth(&mut document);
+    let policy = table.get("DeletionPolicy").expect("DeletionPolicy").clone();
+    let Some((function, Value::Sequence(branches))) = intrinsic(&policy) else {
+        panic!("expected the source of truth's DeletionPolicy to be an !If, got {policy:?}");
+    };
+    assert_eq!(function, "If", "{policy:?}");
+    text(&branches[0]).to_owned()
+}
+
+#[test]
+fn a_retain_that_does_not_hold_by_default_fails_the_check() {
+    let document = repository_template();
+    let condition = retaining_condition(&document);
+    assert!(
+        condition_by_default(&document, &condition),
+        "{condition} holds for the defaults"
+    );
+    assert_caught(
+        "the branches of the !If swapped (Delete by default)",
+        |doc| {
+            let (id, table) = source_of_truth(doc);
+            let swapped = yaml(&format!("!If [{condition}, Delete, Retain]"));
+            let table = table.as_mapping_mut().expect("resource");
+            table.insert("DeletionPolicy".into(), swapped);
+            id
+        },
+        "Retain",
+    );
+    assert_caught(
+        "the condition false for the defaults (every parameter's Default changed)",
+        |doc| {
+            let parameters = doc
+                .get_mut("Parameters")
+                .and_then(Value::as_mapping_mut)
+                .expect("Parameters");
+            for (_, parameter) in parameters.iter_mut() {
+                if let Some(p) = parameter.as_mapping_mut()
+                    && p.get("AllowedValues")
+                        .and_then(Value::as_sequence)
+                        .is_some()
+                {
+                    let values = p["AllowedValues"].as_sequence().expect("values").clone();
+                    let default = p.get("Default").cloned();
+                    if let Some(other) = values.into_iter().find(|v| Some(v) != default.as_ref()) {
+                        p.insert("Default".into(), other);
+                    }
+                }
+            }
+            source_of_truth(doc).0
+        },
+        "Retain",
+    );
+    assert_caught(
+        "an !If DeletionPolicy without the AWS::LanguageExtensions transform",
+        |doc| {
+            doc.as_mapping_mut()
+                .expect("document")
+                .insert("Transform".into(), "AWS::Serverless-2016-10-31".into());
+            source_of_truth(doc).0
         },
         "Retain",
     );

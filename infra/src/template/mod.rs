@@ -156,6 +156,18 @@ impl Template {
         self.functions().iter().find(|f| f.logical_id == logical_id)
     }
 
+    pub(crate) fn functions_mut(&mut self) -> &mut [Function] {
+        &mut self.built.functions
+    }
+
+    pub(crate) fn tables_mut(&mut self) -> &mut [Table] {
+        &mut self.built.tables
+    }
+
+    pub(crate) fn queues_mut(&mut self) -> &mut [Queue] {
+        &mut self.built.queues
+    }
+
     /// The function whose binary (local function name) is `binary`.
     pub fn function_by_binary(&self, binary: &str) -> Option<&Function> {
         self.functions().iter().find(|f| f.binary == binary)
