@@ -189,12 +189,19 @@ fn main() {
     let peak = status_kib("VmHWM");
 
     assert_eq!(backfilled, lost_events, "exactly the lost events are found");
-    println!("archive_backfill: one dead letter, one day of {EVENTS} events");
+    println!(
+        "archive_backfill: one dead letter (a batch that arrived within one day) out of {EVENTS} events over {DAYS} days, {} build",
+        if cfg!(debug_assertions) {
+            "debug (unoptimised: `cargo bench` gives release numbers)"
+        } else {
+            "release"
+        }
+    );
     println!(
         "  input: synthetic events generated on the fly, in-memory store (pages of {PAGE_ITEMS}, the sweep's filter applied as DynamoDB does); no network"
     );
     println!(
-        "  range {:?}..={:?}: {} archive objects, {} archived ids; {} items passed the filter, {} in range",
+        "  covering range {:?}..={:?} (the day before the first arrival, and the day): {} archive objects, {} archived ids; {} items passed the filter, {} in range",
         range.from,
         range.to,
         objects.len(),
