@@ -21,6 +21,7 @@ use aws_lambda_events::dynamodb::EventRecord;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use ftgo_aws::archive_backfill::ArchiveBackfill;
 use ftgo_aws::config::Config;
+use ftgo_aws::lambda::archive_backfiller::Backfiller;
 use ftgo_aws::lambda::event_archiver::Archiver;
 use ftgo_aws::lambda_runtime::{Context, LambdaEvent};
 use ftgo_aws::on_failure::OnFailureRecord;
@@ -43,6 +44,7 @@ struct Side {
     read: ReadSide,
     archiver: Archiver,
     backfill: ArchiveBackfill,
+    backfiller: Backfiller,
     archive: Archive,
 }
 
@@ -57,14 +59,16 @@ impl Side {
             Config::from_lookup(|name| env.get(name).cloned()).expect("configuration")
         };
         let archiver = Archiver::from_config(&sdk, &config("event-archiver")).expect("archiver");
-        let backfill =
-            ArchiveBackfill::from_config(&sdk, &config("archive-backfiller")).expect("backfill");
+        let backfiller =
+            Backfiller::from_config(&sdk, &config("archive-backfiller")).expect("backfiller");
+        let backfill = backfiller.backfill.clone();
         let archive = Archive::new(moto.s3().await, stack.bucket_name("EventArchiveBucket"));
         Self {
             stack,
             read,
             archiver,
             backfill,
+            backfiller,
             archive,
         }
     }
@@ -85,7 +89,7 @@ impl Side {
     /// Pushes `event` through the `archive-backfiller` handler.
     async fn backfiller(&self, event: SqsEvent) -> SqsBatchResponse {
         ftgo_aws::lambda::archive_backfiller::handle(
-            &self.backfill,
+            &self.backfiller,
             LambdaEvent::new(event, Context::default()),
         )
         .await
@@ -258,6 +262,10 @@ async fn a_repair_that_fails_reports_its_message_so_that_it_comes_back() {
         unique_id("no-such-table"),
     );
     let sample = dead_letters();
+    let broken = Backfiller {
+        backfill: broken,
+        continuations: side.backfiller.continuations.clone(),
+    };
     let response = ftgo_aws::lambda::archive_backfiller::handle(
         &broken,
         LambdaEvent::new(sample.clone(), Context::default()),
@@ -280,4 +288,129 @@ async fn a_repair_that_fails_reports_its_message_so_that_it_comes_back() {
         "nothing was written to {}",
         side.stack.bucket_name("EventArchiveBucket")
     );
+}
+
+/// Receives (without deleting) the messages on the archiver's dead-letter queue, as Lambda's
+/// SQS event source hands them over.
+async fn receive_dead_letters(side: &Side, expected: usize) -> SqsEvent {
+    let sqs = Emulator::moto().await.sqs().await;
+    let mut event = SqsEvent::default();
+    for _ in 0..20 {
+        if event.records.len() >= expected {
+            break;
+        }
+        let received = sqs
+            .receive_message()
+            .queue_url(side.stack.queue_url("ArchiverDlq"))
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("ReceiveMessage");
+        for message in received.messages.unwrap_or_default() {
+            let mut lambda = aws_lambda_events::sqs::SqsMessage::default();
+            lambda.message_id = message.message_id;
+            lambda.receipt_handle = message.receipt_handle;
+            lambda.body = message.body;
+            event.records.push(lambda);
+        }
+    }
+    event
+}
+
+#[tokio::test]
+async fn a_repair_near_its_deadline_sends_a_continuation_that_finishes_it_without_a_person() {
+    let side = Side::fresh().await;
+    let events = events();
+    side.read.append(&events).await;
+    let records: Vec<EventRecord> = events.iter().map(record_of).collect();
+    side.archive_in_batches(&records, 3).await;
+    let lost = side.lose_an_object_of("2026-11-01").await;
+    let mut sample = dead_letters();
+    sample.records.truncate(1);
+    let covered = OnFailureRecord::of_message(&sample.records[0])
+        .expect("record")
+        .covering_range();
+    assert_eq!(side.missing(&covered).await, lost);
+
+    // Ten seconds left: inside the margin. The sweep stops before its first page, the message
+    // succeeds (no receive is spent), and a continuation naming every segment is queued.
+    let deadline = std::time::SystemTime::now() + std::time::Duration::from_secs(10);
+    let response = ftgo_aws::lambda::archive_backfiller::process_batch(
+        &side.backfiller,
+        &sample,
+        Some(deadline),
+    )
+    .await
+    .expect("reported per message");
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(side.missing(&covered).await, lost, "nothing done yet");
+    let continuation = receive_dead_letters(&side, 1).await;
+    assert_eq!(continuation.records.len(), 1);
+    let body: serde_json::Value =
+        serde_json::from_str(continuation.records[0].body.as_deref().expect("body")).expect("JSON");
+    let progress = &body[ftgo_aws::lambda::archive_backfiller::PROGRESS_FIELD];
+    assert_eq!(
+        progress["segments"].as_array().map(Vec::len),
+        Some(ftgo_aws::archive_backfill::SCAN_SEGMENTS as usize),
+        "{body}"
+    );
+    assert_eq!(
+        OnFailureRecord::of_message(&continuation.records[0]).expect("still a record"),
+        OnFailureRecord::of_message(&sample.records[0]).expect("record")
+    );
+
+    // The continuation, with time to spare, finishes the repair.
+    let response = side.backfiller(continuation).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert!(side.missing(&covered).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_sweep_stopped_between_pages_goes_on_from_where_it_stopped_and_misses_nothing() {
+    let side = Side::fresh().await;
+    // Enough items for several pages per segment is what AWS has; moto answers a segment in
+    // one page, so the sweep is stopped after a number of page requests instead.
+    let mut events = events();
+    for _ in 0..4 {
+        events.extend(self::events());
+    }
+    side.read.append(&events).await;
+    let records: Vec<EventRecord> = events.iter().map(record_of).collect();
+    side.archive_in_batches(&records, 3).await;
+    let mut lost = BTreeSet::new();
+    for _ in 0..3 {
+        lost.extend(side.lose_an_object_of("2026-11-01").await);
+    }
+    let range = day("2026-11-01");
+    assert_eq!(side.missing(&range).await, lost);
+
+    let asked = std::sync::atomic::AtomicUsize::new(0);
+    let mut progress = ftgo_aws::archive_backfill::ScanProgress::start();
+    let mut rounds = 0;
+    let mut backfilled = 0;
+    loop {
+        rounds += 1;
+        asked.store(0, std::sync::atomic::Ordering::SeqCst);
+        // Stop after three page requests in all.
+        let swept = side
+            .backfill
+            .sweep(
+                &range,
+                ftgo_aws::archive_backfill::SweepMode::Repair,
+                progress,
+                || asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 3,
+            )
+            .await
+            .expect("sweep");
+        backfilled += swept.backfilled;
+        match swept.left {
+            Some(left) => progress = left,
+            None => break,
+        }
+        assert!(rounds < 20, "the sweep makes progress");
+    }
+    assert!(rounds > 1, "the sweep was stopped and went on");
+    assert_eq!(backfilled, lost.len());
+    assert!(side.missing(&range).await.is_empty());
 }

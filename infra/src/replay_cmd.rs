@@ -88,6 +88,11 @@ pub struct ReplayArgs {
     /// first, then replay only the events after its watermark.
     #[arg(long, value_name = "TABLE")]
     from_snapshot: Option<String>,
+    /// With `--from-snapshot`: restore into a target that already holds items (the live view,
+    /// say). Items it holds at a newer version are kept, and so are its replay checkpoints;
+    /// without this flag a non-empty target is refused.
+    #[arg(long, requires = "from_snapshot")]
+    into_non_empty: bool,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -235,14 +240,19 @@ pub async fn replay(args: ReplayArgs) -> Result<(), String> {
                 format!("no snapshot of {source} (`ftgo snapshot-view --table {source}`)")
             })?;
         if !args.dry_run {
-            let items = snapshots
-                .restore(&manifest, &target)
+            let restored = snapshots
+                .restore(&manifest, &target, args.into_non_empty)
                 .await
                 .map_err(|e| e.to_string())?;
             println!(
-                "restored {items} item(s) from s3://{}/{key}",
-                archive.bucket()
+                "restored {} item(s) from s3://{}/{key}; {} kept (the target holds them at a newer version)",
+                restored.written,
+                archive.bucket(),
+                restored.kept_newer
             );
+            for prefix in &restored.checkpoints_kept {
+                println!("{prefix}: the target's own replay checkpoints are kept");
+            }
         }
         resume = true;
     }
@@ -253,7 +263,10 @@ pub async fn replay(args: ReplayArgs) -> Result<(), String> {
         args.range.to.as_deref(),
     )
     .await
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string())?
+    .into_iter()
+    .map(|request| if resume { request.resumed() } else { request })
+    .collect::<Vec<_>>();
     if args.queue {
         for request in &requests {
             send_request(
@@ -279,14 +292,6 @@ pub async fn replay(args: ReplayArgs) -> Result<(), String> {
     let checkpoints = Checkpoints::new(archive.clone(), &target);
     let mut work = Vec::new();
     for request in requests {
-        let request = if resume {
-            checkpoints
-                .resume(&request)
-                .await
-                .map_err(|e| e.to_string())?
-        } else {
-            request
-        };
         let objects = request_objects(&archive, &request)
             .await
             .map_err(|e| e.to_string())?

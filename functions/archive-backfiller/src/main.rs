@@ -5,17 +5,17 @@
 // a deep future type.
 #![recursion_limit = "256"]
 
-use ftgo_aws::archive_backfill::ArchiveBackfill;
 use ftgo_aws::config::{self, Config};
+use ftgo_aws::lambda::archive_backfiller::Backfiller;
 use ftgo_aws::lambda_runtime::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let metrics = ftgo_aws::telemetry::init("archive-backfiller")?;
     let config = Config::from_env()?;
-    let backfill = ArchiveBackfill::from_config(&config::load_sdk_config().await, &config)?;
+    let backfiller = Backfiller::from_config(&config::load_sdk_config().await, &config)?;
     ftgo_aws::telemetry::run(metrics, |event| {
-        ftgo_aws::lambda::archive_backfiller::handle(&backfill, event)
+        ftgo_aws::lambda::archive_backfiller::handle(&backfiller, event)
     })
     .await
 }

@@ -17,6 +17,8 @@ pub mod events_table {
     pub const VERSION: &str = "version";
     /// The event's globally unique id: how an append recognises its own stored write.
     pub const EVENT_ID: &str = "eventId";
+    /// When the event occurred (RFC 3339 text).
+    pub const OCCURRED_AT: &str = "occurredAt";
 }
 
 /// Attribute names of the idempotency table (`ftgo-idempotency`), see [`crate::store::idempotency`].
@@ -92,6 +94,9 @@ pub struct Config {
     pub projector_dlq_url: String,
     /// The replay queue URL.
     pub replay_queue_url: String,
+    /// The archiver's on-failure queue (`ftgo-archiver-dlq`): where the archive-backfiller
+    /// sends its continuations.
+    pub archiver_dlq_url: String,
     /// Snapshot every this many events.
     pub snapshot_interval: u64,
     /// The Secrets Manager secret (ARN or name) holding the keys that seal history page
@@ -140,6 +145,7 @@ impl Config {
             archive_bucket: text("ARCHIVE_BUCKET"),
             projector_dlq_url: text("PROJECTOR_DLQ_URL"),
             replay_queue_url: text("REPLAY_QUEUE_URL"),
+            archiver_dlq_url: text("ARCHIVER_DLQ_URL"),
             snapshot_interval,
             page_token_secret_id: text("PAGE_TOKEN_SECRET_ID"),
         })

@@ -5,7 +5,7 @@
 //!   `archive_backfiller`);
 //! * application services — [`commands`] (load, decide, append, retry), [`projector`] (stream
 //!   records to view updates, gap filling, dead letters), [`replay`] (archive replay plans and
-//!   the replayer), [`archive_backfill`] (repairing the archive from the event table, for the
+//!   the replayer; [`replay_checkpoints`] records what a replay applied), [`archive_backfill`] (repairing the archive from the event table, for the
 //!   days an archiver's on-failure record spans), [`dlq`] (reading and re-driving the stream
 //!   consumers' dead letters), [`projection_lag`] (how far the view is behind the events);
 //! * [`on_failure`] — Lambda's on-failure record of a stream batch it gave up on (the message
@@ -36,6 +36,7 @@ pub mod on_failure;
 pub mod projection_lag;
 pub mod projector;
 pub mod replay;
+pub mod replay_checkpoints;
 pub mod routes;
 pub mod store;
 pub mod telemetry;

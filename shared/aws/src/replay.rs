@@ -46,9 +46,10 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::error::Error;
 use crate::projector::{Projected, Projector};
+pub use crate::replay_checkpoints::{CHECKPOINT_PREFIX, Checkpoint, Checkpoints};
 use crate::store::archive::{
     Archive, DateRange, FORMAT_PREFIX, OBJECT_SUFFIX, UNDECODABLE_PREFIX, compare_sequence_numbers,
-    sanitise_segment, sort_and_dedup,
+    sort_and_dedup,
 };
 use crate::store::event_store::EventStore;
 use crate::store::order_history::OrderHistoryDao;
@@ -76,6 +77,11 @@ pub struct ReplayRequest {
     /// order) are done; replay the ones after it. Continuation messages carry it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<String>,
+    /// Skip the objects a replay into the same target recorded as applied
+    /// ([`Checkpoints::done`]): `ftgo replay --resume`, and the continuations the replayer sends
+    /// itself. Objects that landed since, whatever their keys, are replayed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resume: bool,
 }
 
 impl ReplayRequest {
@@ -92,6 +98,16 @@ impl ReplayRequest {
             from: None,
             to: None,
             after: None,
+            resume: false,
+        }
+    }
+
+    /// This request resumed: the objects a replay into its target recorded as applied are
+    /// skipped, every other one (late objects with smaller keys too) is replayed.
+    pub fn resumed(&self) -> Self {
+        Self {
+            resume: true,
+            ..self.clone()
         }
     }
 
@@ -216,12 +232,20 @@ pub fn compare_object_keys(a: &str, b: &str) -> std::cmp::Ordering {
 }
 
 /// The archive objects `request` covers, in [`compare_object_keys`] order: under its prefix,
-/// of a day in its range, after its checkpoint.
+/// of a day in its range, after its `after` key, and, when it resumes, not recorded as applied
+/// to its target.
 pub async fn request_objects(
     archive: &Archive,
     request: &ReplayRequest,
 ) -> Result<Vec<String>, Error> {
     let range = request.range()?;
+    let done = if request.resume {
+        Checkpoints::new(archive.clone(), &request.target)
+            .done(&request.prefix)
+            .await?
+    } else {
+        std::collections::BTreeSet::new()
+    };
     let mut keys: Vec<String> = archive
         .list_keys(&request.prefix)
         .await?
@@ -233,6 +257,7 @@ pub async fn request_objects(
                 .as_deref()
                 .is_none_or(|after| compare_object_keys(key, after).is_gt())
         })
+        .filter(|key| !done.contains(key))
         .collect();
     keys.sort_by(|a, b| compare_object_keys(a, b));
     Ok(keys)
@@ -425,6 +450,7 @@ impl Replayer {
         let started = std::time::Instant::now();
         let mut outcome = PartitionOutcome::default();
         for (index, key) in keys.iter().enumerate() {
+            let failed_before = outcome.summary.failed.len();
             let bytes = archive.get_bytes(key).await?;
             let mut chunk = Vec::new();
             for event in decode_lines(&bytes) {
@@ -447,6 +473,10 @@ impl Replayer {
             outcome.checkpoint = Some(key.clone());
             let complete = index + 1 == keys.len();
             if let Some(checkpoints) = checkpoints.filter(|_| !mode.dry_run) {
+                // An object with an event that could not land is not done: a resume reads it again.
+                if outcome.summary.failed.len() == failed_before {
+                    checkpoints.mark_done(key).await?;
+                }
                 let checkpoint = Checkpoint {
                     after: Some(key.clone()),
                     complete,
@@ -482,7 +512,8 @@ impl Replayer {
     /// come back (retry, then dead letter): an AWS call failed, or an event could not be
     /// projected. When `deadline` (the invocation's) comes within [`CONTINUATION_MARGIN`], the
     /// replayer stops after the object it is on and sends a continuation request (the same
-    /// request, `after` its checkpoint) to the replay queue instead of running out of time.
+    /// request, resumed: [`ReplayRequest::resumed`]) to the replay queue instead of running out
+    /// of time. Each object applied is recorded in the target's [`Checkpoints`].
     pub async fn replay_until(
         &self,
         request: &ReplayRequest,
@@ -495,17 +526,21 @@ impl Replayer {
                     .map_or(true, |left| left < CONTINUATION_MARGIN)
             })
         };
+        let archive = Archive::new(self.s3.clone(), &request.bucket);
+        let checkpoints = Checkpoints::new(archive, &request.target);
         let outcome = self
-            .replay_objects(request, ReplayMode::default(), None, near_deadline)
+            .replay_objects(
+                request,
+                ReplayMode::default(),
+                Some(&checkpoints),
+                near_deadline,
+            )
             .await?;
         let summary = outcome.summary;
         if !outcome.complete {
-            let continuation = ReplayRequest {
-                after: outcome.checkpoint.clone(),
-                ..request.clone()
-            };
+            let continuation = request.resumed();
             send_request(&self.sqs, &self.config.replay_queue_url, &continuation).await?;
-            tracing::info!(prefix = %request.prefix, after = ?continuation.after, "near the time limit: continuation sent");
+            tracing::info!(prefix = %request.prefix, last = ?outcome.checkpoint, "near the time limit: continuation sent");
         }
         tracing::info!(bucket = %request.bucket, prefix = %request.prefix, target = %request.target, ?summary, "partition replayed");
         crate::telemetry::count(
@@ -524,79 +559,6 @@ impl Replayer {
                 summary.failed.join("; ")
             )))
         }
-    }
-}
-
-/// Where a replay into a target stands in one partition: the last object done, and whether
-/// the partition is done. Kept as JSON in the archive bucket ([`Checkpoints`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Checkpoint {
-    /// The last object applied to the end.
-    pub after: Option<String>,
-    /// Whether every object of the partition (of the replay's days) was applied.
-    pub complete: bool,
-}
-
-/// The prefix of replay checkpoints in the archive bucket (outside `events/`, so never read
-/// as events).
-pub const CHECKPOINT_PREFIX: &str = "replay-checkpoints/";
-
-/// The checkpoints of replays into one target table, kept in the archive bucket under
-/// `replay-checkpoints/<target>/bucket=<N>.json`: the same place whether `ftgo replay` runs in
-/// process on a laptop or in a pipeline, so `--resume` works from anywhere the bucket is.
-#[derive(Debug, Clone)]
-pub struct Checkpoints {
-    archive: Archive,
-    target: String,
-}
-
-impl Checkpoints {
-    /// The checkpoints of replays into `target`, kept in `archive`'s bucket.
-    pub fn new(archive: Archive, target: impl Into<String>) -> Self {
-        Self {
-            archive,
-            target: target.into(),
-        }
-    }
-
-    /// The key of the checkpoint of archive prefix `prefix`.
-    pub fn key(&self, prefix: &str) -> String {
-        let prefix = prefix.strip_prefix(FORMAT_PREFIX).unwrap_or(prefix);
-        format!(
-            "{CHECKPOINT_PREFIX}{}/{}.json",
-            sanitise_segment(&self.target),
-            sanitise_segment(prefix.trim_end_matches('/'))
-        )
-    }
-
-    /// The saved checkpoint of `prefix`, if any.
-    pub async fn load(&self, prefix: &str) -> Result<Option<Checkpoint>, Error> {
-        match self.archive.get_optional(&self.key(prefix)).await? {
-            None => Ok(None),
-            Some(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| Error::Codec(format!("checkpoint {}: {e}", self.key(prefix)))),
-        }
-    }
-
-    /// Saves `checkpoint` for `prefix`.
-    pub async fn save(&self, prefix: &str, checkpoint: &Checkpoint) -> Result<(), Error> {
-        let body = serde_json::to_vec(checkpoint).map_err(|e| Error::Codec(e.to_string()))?;
-        self.archive.put_json(&self.key(prefix), body).await
-    }
-
-    /// `request` resumed from its saved checkpoint: the objects after the last one done
-    /// (unchanged without a checkpoint). A partition that was complete gets only the objects
-    /// archived since, so resuming is also how a rebuilt table catches up with the archive.
-    pub async fn resume(&self, request: &ReplayRequest) -> Result<ReplayRequest, Error> {
-        Ok(match self.load(&request.prefix).await? {
-            Some(checkpoint) => ReplayRequest {
-                after: checkpoint.after,
-                ..request.clone()
-            },
-            None => request.clone(),
-        })
     }
 }
 

@@ -40,6 +40,7 @@ use flate2::Compression;
 use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use ftgo_domain::event::StoredEvent;
+use futures::StreamExt;
 use time::UtcOffset;
 use time::macros::format_description;
 
@@ -56,6 +57,13 @@ pub const PARTITIONS: u64 = 16;
 
 /// The suffix of an archive object.
 pub const OBJECT_SUFFIX: &str = ".ndjson.gz";
+
+/// The longest range of days whose archive prefixes are listed one by one (a longer or open
+/// range lists whole partitions).
+pub const MAX_LISTED_DAYS: usize = 62;
+
+/// How many archive objects are read at once.
+pub const READ_CONCURRENCY: usize = 8;
 
 /// FNV-1a 64 of `bytes`: the archive's stable stream hash (not Rust's randomised hasher).
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
@@ -174,6 +182,17 @@ impl DateRange {
     /// Whether `day` is in the range.
     pub fn contains_date(&self, day: time::Date) -> bool {
         self.from.is_none_or(|from| day >= from) && self.to.is_none_or(|to| day <= to)
+    }
+
+    /// Every day of the range, in order (`None` when an end is open).
+    pub fn days(&self) -> Option<Vec<time::Date>> {
+        let (mut day, to) = (self.from?, self.to?);
+        let mut days = vec![day];
+        while day < to {
+            day = day.next_day()?;
+            days.push(day);
+        }
+        Some(days)
     }
 
     /// Whether the range is open at both ends (every day).
@@ -475,23 +494,37 @@ impl Archive {
     }
 
     /// Every `(streamId, version)` archived in the objects of a day in `range` (all
-    /// partitions). Reads every object, one at a time.
+    /// partitions). A range of at most [`MAX_LISTED_DAYS`] days lists only its own
+    /// `bucket=<N>/date=<day>/` prefixes, never the rest of the archive; objects are read
+    /// [`READ_CONCURRENCY`] at a time, each dropped once its ids are taken.
     pub async fn archived_event_ids(
         &self,
         range: &DateRange,
     ) -> Result<std::collections::BTreeSet<(String, u64)>, Error> {
+        let prefixes = match range.days() {
+            Some(days) if days.len() <= MAX_LISTED_DAYS => (0..PARTITIONS)
+                .flat_map(|partition| {
+                    days.iter()
+                        .map(move |day| format!("{}date={day}/", partition_prefix(partition)))
+                })
+                .collect(),
+            _ => self.list_partitions().await?,
+        };
+        let mut keys = Vec::new();
+        for prefix in prefixes {
+            keys.extend(
+                self.list_keys(&prefix)
+                    .await?
+                    .into_iter()
+                    .filter(|key| key.ends_with(OBJECT_SUFFIX) && range.contains_key(key)),
+            );
+        }
+        let mut reads = futures::stream::iter(keys)
+            .map(|key| async move { self.read(&key).await })
+            .buffer_unordered(READ_CONCURRENCY);
         let mut ids = std::collections::BTreeSet::new();
-        for partition in self.list_partitions().await? {
-            for key in self.list_keys(&partition).await? {
-                if key.ends_with(OBJECT_SUFFIX) && range.contains_key(&key) {
-                    ids.extend(
-                        self.read(&key)
-                            .await?
-                            .into_iter()
-                            .map(|e| (e.stream_id, e.version)),
-                    );
-                }
-            }
+        while let Some(events) = reads.next().await {
+            ids.extend(events?.into_iter().map(|e| (e.stream_id, e.version)));
         }
         Ok(ids)
     }
