@@ -11,7 +11,14 @@
 //!   ([`crate::store::page_token_key`]), name that key, and are bound to the consumer and the filters:
 //!   a forged or foreign token, or one naming a retired key, answers 400.
 //! * `consistentWith=<token>` (a command answer's token) on both routes answers 409
-//!   `VIEW_NOT_CAUGHT_UP` with `Retry-After` while the view is older than the token.
+//!   `VIEW_NOT_CAUGHT_UP` with `Retry-After` while the view is older than the token. It reveals
+//!   nothing about an order the caller may not read: such an order counts as not in the view
+//!   at all ([`readable`]), so the answer is exactly that for an order that does not exist —
+//!   409 "applied … up to version 0" (the view cannot tell a missing order from one of the
+//!   caller's own that is not projected yet, so "not yet" is the one answer that is right for
+//!   both).
+//! * `GET /orders/{orderId}` answers `ETag` ([`crate::conditional::view_tag`]) and 304 (no
+//!   body) when `If-None-Match` matches it.
 //! * Every bad parameter answers 400 `VALIDATION_FAILED` naming it.
 
 use std::collections::BTreeSet;
@@ -19,7 +26,8 @@ use std::str::FromStr;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ftgo_domain::access::{Action, Caller, Verdict};
+use ftgo_domain::AggregateType;
+use ftgo_domain::access::{Action, Caller, RoleClaims, Verdict};
 use ftgo_domain::order::OrderStatus;
 use ftgo_domain::token::ConsistencyToken;
 use ftgo_domain::view::{OrderView, keywords_of};
@@ -32,9 +40,12 @@ use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
 use crate::auth::{authorize, caller};
+use crate::conditional::view_tag;
 use crate::config::Config;
 use crate::error::Error;
-use crate::http::{ApiError, json_response, no_route, respond};
+use crate::http::{
+    ApiError, if_none_match, json_response, no_route, not_modified, respond, with_etag,
+};
 use crate::routes::path_parameter;
 use crate::store::order_history::{HistoryKey, HistoryQuery, OrderHistoryDao, epoch_millis};
 use crate::store::page_token_key::PageTokenKeys;
@@ -143,6 +154,7 @@ pub struct HistoryJson {
 pub struct OrderHistoryQuery {
     view: OrderHistoryDao,
     page_token_keys: PageTokenKeys,
+    role_claims: RoleClaims,
 }
 
 impl OrderHistoryQuery {
@@ -151,7 +163,20 @@ impl OrderHistoryQuery {
         Self {
             view,
             page_token_keys: page_token_keys.into(),
+            role_claims: RoleClaims::default(),
         }
+    }
+
+    /// The same service, reading callers' roles from `claims` (Cognito groups alone unless
+    /// told otherwise).
+    pub fn with_role_claims(mut self, claims: RoleClaims) -> Self {
+        self.role_claims = claims;
+        self
+    }
+
+    /// The claims callers' roles are read from.
+    pub fn role_claims(&self) -> &RoleClaims {
+        &self.role_claims
     }
 
     /// The service the Lambda runs: DynamoDB and Secrets Manager clients from `sdk`, names and
@@ -170,7 +195,8 @@ impl OrderHistoryQuery {
                 &config.order_history_by_consumer_index,
             ),
             page_token_keys,
-        ))
+        )
+        .with_role_claims(config.role_claims.clone()))
     }
 
     /// The view DAO.
@@ -188,17 +214,17 @@ pub async fn handle(
 }
 
 async fn route(service: &OrderHistoryQuery, request: &Request) -> Result<Response<Body>, ApiError> {
-    let caller = caller(request)?;
+    let caller = caller(request, service.role_claims())?;
     let parameters = Parameters::of(request);
     match crate::routes::route_key(request) {
         crate::routes::GET_ORDER => {
             let order_id = path_parameter(request, "orderId")?;
-            find_order(service, &caller, order_id, &parameters).await
+            find_order(service, &caller, request, order_id, &parameters).await
         }
         crate::routes::GET_ORDER_HISTORY => {
             let consumer_id = path_parameter(request, "consumerId")?;
             authorize(&caller, Action::ReadHistory, Some(consumer_id))?;
-            find_history(service, consumer_id, &parameters).await
+            find_history(service, &caller, consumer_id, &parameters).await
         }
         _ => Err(no_route(request)),
     }
@@ -291,14 +317,29 @@ fn check_caught_up(view: Option<&OrderView>, token: &ConsistencyToken) -> Result
     Ok(())
 }
 
+/// The view item of `view`, if `caller` may read it: an order the caller may not read — and
+/// an item that is not an order yet, for a caller who may not read every order — counts as
+/// absent, so that nothing (not even how far the view has got) tells it from a missing one.
+fn readable(view: Option<OrderView>, caller: &Caller) -> Option<OrderView> {
+    view.filter(|view| {
+        let owner = view
+            .is_order()
+            .then_some(view.consumer_id.as_deref())
+            .flatten();
+        caller.may(Action::ReadOrder, owner) == Verdict::Allowed
+    })
+}
+
 async fn find_order(
     service: &OrderHistoryQuery,
     caller: &Caller,
+    request: &Request,
     order_id: &str,
     parameters: &Parameters,
 ) -> Result<Response<Body>, ApiError> {
     parameters.only(&["consistentWith"])?;
     let token = consistency_token(parameters)?;
+    let if_none_match = if_none_match(request)?;
     if let Some(token) = &token
         && token.aggregate_id != order_id
     {
@@ -308,17 +349,24 @@ async fn find_order(
         ));
     }
     // An order the caller may not read answers exactly as one that does not exist.
-    let view = service.view.get(order_id).await?.filter(|view| {
-        !view.is_order()
-            || caller.may(Action::ReadOrder, view.consumer_id.as_deref()) == Verdict::Allowed
-    });
+    let view = readable(service.view.get(order_id).await?, caller);
     if let Some(token) = &token {
         check_caught_up(view.as_ref(), token)?;
     }
-    match view.filter(OrderView::is_order) {
-        Some(view) => Ok(json_response(StatusCode::OK, &OrderJson::from_view(&view))),
-        None => Err(ApiError::not_found(format!("order {order_id} not found"))),
+    let Some(view) = view.filter(OrderView::is_order) else {
+        return Err(ApiError::not_found(format!("order {order_id} not found")));
+    };
+    let tag = view_tag(
+        view.version_of(AggregateType::Order).unwrap_or_default(),
+        view.version_of(AggregateType::Delivery),
+    );
+    if if_none_match.is_some_and(|condition| condition.matches_weakly(&tag)) {
+        return Ok(not_modified(&tag));
     }
+    Ok(with_etag(
+        json_response(StatusCode::OK, &OrderJson::from_view(&view)),
+        tag,
+    ))
 }
 
 fn parse_time(name: &str, text: &str) -> Result<OffsetDateTime, ApiError> {
@@ -539,6 +587,7 @@ async fn open_sealed(keys: &PageTokenKeys, token: &str) -> Result<PageTokenBody,
 
 async fn find_history(
     service: &OrderHistoryQuery,
+    caller: &Caller,
     consumer_id: &str,
     parameters: &Parameters,
 ) -> Result<Response<Body>, ApiError> {
@@ -565,7 +614,8 @@ async fn find_history(
         }
     };
     if let Some(token) = &token {
-        let view = service.view.get(&token.aggregate_id).await?;
+        // Another consumer's order answers as a missing one (no leak of how far it has got).
+        let view = readable(service.view.get(&token.aggregate_id).await?, caller);
         check_caught_up(view.as_ref(), token)?;
         // The history reads the index, which DynamoDB keeps eventually consistent: when the
         // token's order is this consumer's, its index copy must have caught up too.
