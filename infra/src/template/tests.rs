@@ -231,7 +231,10 @@ fn roles_come_from_groups_alone_by_the_templates_default_and_from_both_locally()
     }
     let groups_only = Stack::local().with_parameter("RoleClaims", "cognito:groups");
     let template = Template::load_default(groups_only).expect("resolves");
-    let claims = template.functions()[0].environment.get("ROLE_CLAIMS").cloned();
+    let claims = template.functions()[0]
+        .environment
+        .get("ROLE_CLAIMS")
+        .cloned();
     assert_eq!(claims.as_deref(), Some("cognito:groups"));
 }
 
