@@ -580,7 +580,12 @@ mod through_the_gateway {
         assert_eq!(tag, "\"2.1\"");
         let deliver = format!("/deliveries/{order}/deliver");
         let delivered = api
-            .send(post.clone(), &deliver, &courier, &[(IF_MATCH, tag.as_str())])
+            .send(
+                post.clone(),
+                &deliver,
+                &courier,
+                &[(IF_MATCH, tag.as_str())],
+            )
             .await;
         assert_eq!(
             delivered.status().as_u16(),
