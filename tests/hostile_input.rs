@@ -13,6 +13,8 @@
 
 #[path = "hostile_input/generated.rs"]
 mod generated;
+#[path = "fixtures/in_process.rs"]
+mod in_process;
 #[path = "hostile_input/listed.rs"]
 mod listed;
 #[path = "fixtures/read_side.rs"]

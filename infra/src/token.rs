@@ -5,7 +5,11 @@
 //! audience, `exp` required and checked. A verified token's claims are handed to the functions
 //! as API Gateway hands them: every value a string, in `requestContext.authorizer.jwt.claims`.
 //!
-//! Tests and tools get a token with [`issue`]:
+//! Roles travel as Cognito groups (`cognito:groups`, an array, `ftgo token --group`) or as
+//! scopes (`scope`, space-separated, `ftgo token --scope`), the shapes a Cognito user pool
+//! issues; the local stack accepts both (`RoleClaims`).
+//!
+//! Tests and tools get a token with [`issue`] (scopes) or [`issue_with_groups`]:
 //!
 //! ```no_run
 //! let token = ftgo_infra::token::issue("c-1", &["ftgo/admin"], std::time::Duration::from_secs(600))
@@ -26,6 +30,8 @@ pub const SECRET_ENV: &str = "FTGO_LOCAL_JWT_SECRET";
 pub const DEFAULT_SECRET: &str = "ftgo-local-development-jwt-secret";
 /// The issuer (`iss`) of local tokens.
 pub const ISSUER: &str = "ftgo-local";
+/// The claim of a Cognito user's groups.
+pub const GROUPS_CLAIM: &str = "cognito:groups";
 /// How long a token of `ftgo token` lives unless told otherwise.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 
@@ -54,7 +60,7 @@ pub enum TokenError {
 pub struct VerifiedClaims {
     /// Every claim, its value as a string (arrays as `[a b]`, as API Gateway renders them).
     pub claims: HashMap<String, String>,
-    /// The space-separated `scope` claim, split.
+    /// The `scope` claim's values (space-separated, or an array).
     pub scopes: Vec<String>,
 }
 
@@ -103,6 +109,18 @@ impl LocalJwt {
         scopes: &[&str],
         ttl: Duration,
     ) -> Result<String, TokenError> {
+        self.issue_with_groups(subject, scopes, &[], ttl)
+    }
+
+    /// A token for `subject` with `scopes` and the Cognito `groups` (the `cognito:groups`
+    /// array, left out when empty), valid for `ttl` from now.
+    pub fn issue_with_groups(
+        &self,
+        subject: &str,
+        scopes: &[&str],
+        groups: &[&str],
+        ttl: Duration,
+    ) -> Result<String, TokenError> {
         let now = now_seconds();
         let scope = scopes
             .iter()
@@ -114,6 +132,9 @@ impl LocalJwt {
         claims.insert("sub".into(), subject.into());
         if !scope.is_empty() {
             claims.insert("scope".into(), scope.into());
+        }
+        if !groups.is_empty() {
+            claims.insert(GROUPS_CLAIM.into(), groups.to_vec().into());
         }
         claims.insert("iat".into(), now.into());
         claims.insert("exp".into(), now.saturating_add(ttl.as_secs()).into());
@@ -154,6 +175,14 @@ impl LocalJwt {
             }
             _ => TokenError::Invalid("malformed token".into()),
         })?;
+        let scopes = match data.claims.get("scope") {
+            Some(Value::String(scope)) => scope.split_whitespace().map(str::to_owned).collect(),
+            Some(Value::Array(scopes)) => scopes
+                .iter()
+                .filter_map(|scope| scope.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        };
         let claims: HashMap<String, String> = data
             .claims
             .into_iter()
@@ -162,10 +191,6 @@ impl LocalJwt {
         if claims.get("sub").is_none_or(|sub| sub.trim().is_empty()) {
             return Err(TokenError::Invalid("claim `sub` is empty".into()));
         }
-        let scopes = claims
-            .get("scope")
-            .map(|scope| scope.split_whitespace().map(str::to_owned).collect())
-            .unwrap_or_default();
         Ok(VerifiedClaims { claims, scopes })
     }
 
@@ -188,6 +213,16 @@ impl LocalJwt {
 /// `authorization: Bearer {token}`.
 pub fn issue(subject: &str, scopes: &[&str], ttl: Duration) -> Result<String, TokenError> {
     LocalJwt::from_env().issue(subject, scopes, ttl)
+}
+
+/// A token with scopes and Cognito groups from the default secret, for tests and tools.
+pub fn issue_with_groups(
+    subject: &str,
+    scopes: &[&str],
+    groups: &[&str],
+    ttl: Duration,
+) -> Result<String, TokenError> {
+    LocalJwt::from_env().issue_with_groups(subject, scopes, groups, ttl)
 }
 
 /// A claim's value as API Gateway passes it: strings as they are, numbers and booleans in
@@ -224,6 +259,10 @@ pub struct TokenArgs {
     /// A scope: `ftgo/restaurant`, `ftgo/courier`, `ftgo/admin` (repeatable, or space-separated).
     #[arg(long)]
     pub scope: Vec<String>,
+    /// A Cognito group, as a user pool puts it in `cognito:groups`: `restaurant`, `courier`,
+    /// `admin` (repeatable).
+    #[arg(long)]
+    pub group: Vec<String>,
     /// How long the token lives: seconds, or a number with `s`, `m`, `h` or `d`.
     #[arg(long, default_value = "1h", value_parser = parse_ttl)]
     pub ttl: Duration,
@@ -236,7 +275,9 @@ impl TokenArgs {
             return Err("--sub must not be empty".into());
         }
         let scopes: Vec<&str> = self.scope.iter().map(String::as_str).collect();
-        let token = issue(&self.sub, &scopes, self.ttl).map_err(|e| e.to_string())?;
+        let groups: Vec<&str> = self.group.iter().map(String::as_str).collect();
+        let token =
+            issue_with_groups(&self.sub, &scopes, &groups, self.ttl).map_err(|e| e.to_string())?;
         println!("{token}");
         Ok(())
     }
@@ -299,6 +340,38 @@ mod tests {
             jwt().verify_header(Some(header.as_bytes())).expect("valid"),
             verified
         );
+    }
+
+    #[test]
+    fn groups_travel_as_cognito_does_and_reach_functions_as_api_gateway_renders_them() {
+        let token = jwt()
+            .issue_with_groups(
+                "u-1",
+                &[],
+                &["restaurant", "courier"],
+                Duration::from_secs(60),
+            )
+            .expect("token");
+        let verified = jwt().verify(&token).expect("valid");
+        assert_eq!(verified.claims[GROUPS_CLAIM], "[restaurant courier]");
+        assert!(!verified.claims.contains_key("scope"));
+        // The token itself carries the array, as a Cognito user pool's does.
+        let payload = token.split('.').nth(1).expect("payload");
+        let claims: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64")).unwrap();
+        assert_eq!(claims[GROUPS_CLAIM], json!(["restaurant", "courier"]));
+    }
+
+    #[test]
+    fn a_scope_array_is_split_into_its_scopes() {
+        let now = now_seconds();
+        let token = jwt()
+            .sign(&json!({"iss": ISSUER, "sub": "u-1", "exp": now + 60,
+                          "scope": ["ftgo/restaurant", "openid"]}))
+            .expect("token");
+        let verified = jwt().verify(&token).expect("valid");
+        assert_eq!(verified.claims["scope"], "[ftgo/restaurant openid]");
+        assert_eq!(verified.scopes, ["ftgo/restaurant", "openid"]);
     }
 
     #[test]

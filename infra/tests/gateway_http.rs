@@ -393,6 +393,30 @@ async fn a_valid_token_s_claims_reach_the_function_as_strings() {
 }
 
 #[tokio::test]
+async fn cognito_groups_reach_the_function_rendered_as_api_gateway_renders_arrays() {
+    let f = fixture().await;
+    let token = ftgo_infra::token::issue_with_groups(
+        "u-1",
+        &[],
+        &["restaurant", "courier", "admin"],
+        Duration::from_secs(600),
+    )
+    .expect("token");
+    let response = anonymous()
+        .post(format!("{}/things/1/poke", f.api))
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 201);
+    let seen = f.seen.0.lock().expect("lock").clone();
+    let (_, event) = seen.last().expect("invoked");
+    let claims = &event["requestContext"]["authorizer"]["jwt"]["claims"];
+    assert_eq!(claims["cognito:groups"], "[restaurant courier admin]");
+    assert!(claims.get("scope").is_none(), "{claims}");
+}
+
+#[tokio::test]
 async fn the_api_description_is_served_as_json_without_a_token() {
     let f = fixture().await;
     let response = anonymous()

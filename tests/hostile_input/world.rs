@@ -1,89 +1,19 @@
 //! The hostile-input suite's world: moto, the local API gateway in front of the real handlers
 //! (invoked in process), tokens, the requests it sends and the answers it checks.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use bytes::Bytes;
-use ftgo_aws::commands::CommandService;
-use ftgo_aws::lambda::order_history_query::OrderHistoryQuery;
-use ftgo_aws::lambda::{delivery_commands, order_commands, order_history_query as query};
-use ftgo_aws::lambda_http::{self, Body};
-use ftgo_infra::gateway::{Gateway, GatewayOptions};
-use ftgo_infra::invoke::{Invocation, InvokeError, Invoker};
-use ftgo_infra::stack::gateway_routes;
 use ftgo_infra::token::LocalJwt;
 use ftgo_tests::Emulator;
-use futures::future::BoxFuture;
 use proptest::prelude::*;
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use crate::in_process::{http_client, serve_gateway};
 use crate::read_side::ReadSide;
 
 /// The sample body of `POST /orders` (c-1's order).
 pub const CREATE_ORDER: &str = include_str!("../../events/bodies/create-order.json");
-
-/// The functions, invoked in process as `cargo lambda watch` would invoke them.
-struct InProcess {
-    commands: CommandService,
-    query: OrderHistoryQuery,
-}
-
-impl Invoker for InProcess {
-    fn invoke<'a>(
-        &'a self,
-        function: &'a str,
-        payload: Bytes,
-    ) -> BoxFuture<'a, Result<Invocation, InvokeError>> {
-        Box::pin(async move {
-            let failed = |message: String| {
-                Ok(Invocation::failed(
-                    json!({"errorType": "Error", "errorMessage": message}).to_string(),
-                ))
-            };
-            let text = String::from_utf8_lossy(&payload);
-            let request = match lambda_http::request::from_str(&text) {
-                Ok(request) => request,
-                Err(e) => return failed(format!("the event does not decode: {e}")),
-            };
-            let response = match function {
-                "order-commands" => order_commands::handle(&self.commands, request).await,
-                "delivery-commands" => delivery_commands::handle(&self.commands, request).await,
-                "order-history-query" => query::handle(&self.query, request).await,
-                other => return failed(format!("no function {other}")),
-            };
-            let response = match response {
-                Ok(response) => response,
-                Err(e) => return failed(e.to_string()),
-            };
-            let headers: serde_json::Map<String, Value> = response
-                .headers()
-                .iter()
-                .map(|(name, value)| {
-                    let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-                    (name.as_str().to_owned(), Value::String(value))
-                })
-                .collect();
-            let (body, base64) = match response.body() {
-                Body::Text(text) => (text.clone(), false),
-                Body::Binary(bytes) => (STANDARD.encode(bytes), true),
-                _ => (String::new(), false),
-            };
-            Ok(Invocation::ok(
-                json!({
-                    "statusCode": response.status().as_u16(),
-                    "headers": headers,
-                    "body": body,
-                    "isBase64Encoded": base64,
-                })
-                .to_string(),
-            ))
-        })
-    }
-}
 
 /// One request of the suite.
 #[derive(Clone, Debug)]
@@ -170,32 +100,9 @@ impl World {
     pub async fn start() -> (Self, ftgo_tests::TestStack) {
         let moto = Emulator::moto().await;
         let (side, stack) = ReadSide::fresh(moto).await;
-        let invoker = Arc::new(InProcess {
-            commands: side.commands.clone(),
-            query: side.query.clone(),
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let api = format!("http://{}", listener.local_addr().expect("addr"));
         let jwt = LocalJwt::new("hostile-input-suite-secret");
-        let gateway = Gateway::new(
-            gateway_routes(stack.template()).expect("the template's routes"),
-            invoker,
-            GatewayOptions {
-                auth: jwt.clone(),
-                ..GatewayOptions::default()
-            },
-        );
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(gateway.serve(listener, async move {
-            let _ = stopped.await;
-        }));
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .expect("client");
+        let (api, stop) = serve_gateway(&side, &stack, &jwt).await;
+        let client = http_client();
         let hour = Duration::from_secs(3600);
         let token = |sub: &str, scopes: &[&str]| jwt.issue(sub, scopes, hour).expect("token");
         let mut world = Self {

@@ -41,6 +41,10 @@ pub const LOCAL_STACK_NAME: &str = "ftgo";
 pub const LOCAL_REGION: &str = "us-east-1";
 /// The account id the local stack pretends to be (moto's default account).
 pub const LOCAL_ACCOUNT_ID: &str = "123456789012";
+/// Parameters the local stack sets apart from the template's defaults: roles from Cognito
+/// groups and from `scope` (AWS's default is groups alone), so that `ftgo token --group` and
+/// `--scope` tokens both work locally.
+pub const LOCAL_PARAMETERS: &[(&str, &str)] = &[("RoleClaims", "cognito:groups,scope")];
 
 /// The stream label used in stream ARNs resolved from the template. DynamoDB assigns the real
 /// label when it creates the stream; [`crate::provision::Provisioned`] carries the real ARN.

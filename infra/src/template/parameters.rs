@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{LOCAL_ACCOUNT_ID, LOCAL_REGION, LOCAL_STACK_NAME};
+use super::{LOCAL_ACCOUNT_ID, LOCAL_PARAMETERS, LOCAL_REGION, LOCAL_STACK_NAME};
 
 /// Where and as what the template is resolved: the values of CloudFormation's pseudo parameters,
 /// parameter overrides, and (locally) the emulator endpoint.
@@ -27,14 +27,18 @@ impl Stack {
         Self::named(LOCAL_STACK_NAME)
     }
 
-    /// A stack of this name in the local region and account.
+    /// A stack of this name in the local region and account, with the local stack's
+    /// parameters ([`LOCAL_PARAMETERS`]).
     pub fn named(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
             region: LOCAL_REGION.to_owned(),
             account_id: LOCAL_ACCOUNT_ID.to_owned(),
             endpoint: None,
-            parameters: BTreeMap::new(),
+            parameters: LOCAL_PARAMETERS
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect(),
         }
     }
 

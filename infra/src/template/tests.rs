@@ -187,6 +187,8 @@ fn functions_have_binaries_and_the_conventional_environment() {
                 "http://127.0.0.1:4566/123456789012/ftgo-replay",
             ),
             ("SNAPSHOT_INTERVAL", "100"),
+            // The local stack reads roles from groups and scopes (LOCAL_PARAMETERS).
+            ("ROLE_CLAIMS", "cognito:groups,scope"),
         ];
         for (name, value) in expected {
             assert_eq!(env.get(name).map(String::as_str), Some(value), "{name}");
@@ -216,6 +218,24 @@ fn the_page_token_secret_is_generated_and_named_for_the_stack() {
     assert_eq!(secret.generate.exclude_punctuation, Some(true));
     let other = Template::load_default(Stack::named("t1")).expect("resolves");
     assert_eq!(other.secrets()[0].name, "t1-page-token-key");
+}
+
+#[test]
+fn roles_come_from_groups_alone_by_the_templates_default_and_from_both_locally() {
+    let mut aws_like = Stack::local();
+    aws_like.parameters.clear();
+    let template = Template::load_default(aws_like).expect("resolves");
+    for function in template.functions() {
+        let claims = function.environment.get("ROLE_CLAIMS").map(String::as_str);
+        assert_eq!(claims, Some("cognito:groups"), "{}", function.binary);
+    }
+    let groups_only = Stack::local().with_parameter("RoleClaims", "cognito:groups");
+    let template = Template::load_default(groups_only).expect("resolves");
+    let claims = template.functions()[0]
+        .environment
+        .get("ROLE_CLAIMS")
+        .cloned();
+    assert_eq!(claims.as_deref(), Some("cognito:groups"));
 }
 
 #[test]

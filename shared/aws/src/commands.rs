@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use ftgo_domain::access::RoleClaims;
 use ftgo_domain::delivery::{Delivery, DeliveryCommand};
 use ftgo_domain::event::{EventStamp, KeyStamp, Metadata, StoredEvent};
 use ftgo_domain::guard::{CrossAggregate, Reading};
@@ -65,8 +66,8 @@ const MAX_SNAPSHOT_KEYS: usize = 1_000;
 pub struct CommandContext {
     /// The request id, recorded as each event's correlation id.
     pub request_id: String,
-    /// The client's `If-Match`: the version the aggregate must be at.
-    pub expected_version: Option<u64>,
+    /// The client's `If-Match`: what the aggregate's version must match (strongly).
+    pub expected_version: Option<crate::conditional::Precondition>,
     /// The request's `Idempotency-Key`, when it has one: the command's ids derive from it and
     /// its events carry it.
     pub key: Option<KeyStamp>,
@@ -116,6 +117,7 @@ pub struct CommandService {
     retry: RetryPolicy,
     snapshot_interval: u64,
     idempotency: Option<IdempotencyStore>,
+    role_claims: RoleClaims,
 }
 
 impl CommandService {
@@ -126,7 +128,20 @@ impl CommandService {
             retry,
             snapshot_interval: snapshot_interval.max(1),
             idempotency: None,
+            role_claims: RoleClaims::default(),
         }
+    }
+
+    /// The same service, reading callers' roles from `claims` (Cognito groups alone unless
+    /// told otherwise).
+    pub fn with_role_claims(mut self, claims: RoleClaims) -> Self {
+        self.role_claims = claims;
+        self
+    }
+
+    /// The claims callers' roles are read from.
+    pub fn role_claims(&self) -> &RoleClaims {
+        &self.role_claims
     }
 
     /// The same service, remembering keyed requests' answers in `store` (`Idempotency-Key`).
@@ -270,11 +285,11 @@ impl CommandService {
             if let Some(earlier) = earlier {
                 return answered_before(id, key, earlier);
             }
-            if let Some(expected) = context.expected_version
-                && expected != loaded.version
+            if let Some(expected) = &context.expected_version
+                && !expected.matches_strongly(A::TYPE, loaded.version)
             {
                 return Err(Error::VersionMismatch {
-                    expected,
+                    expected: expected.to_string(),
                     actual: loaded.version,
                 });
             }
@@ -401,7 +416,8 @@ impl CommandService {
         );
         Ok(
             Self::new(store, RetryPolicy::default(), config.snapshot_interval)
-                .with_idempotency(IdempotencyStore::new(client, &config.idempotency_table)),
+                .with_idempotency(IdempotencyStore::new(client, &config.idempotency_table))
+                .with_role_claims(config.role_claims.clone()),
         )
     }
 }

@@ -5,6 +5,7 @@
 
 use std::env;
 
+use ftgo_domain::access::RoleClaims;
 use thiserror::Error;
 
 use crate::faults;
@@ -102,7 +103,14 @@ pub struct Config {
     /// The Secrets Manager secret (ARN or name) holding the keys that seal history page
     /// tokens (the query function only).
     pub page_token_secret_id: String,
+    /// The claims the caller's roles are read from (`ROLE_CLAIMS`, the template's `RoleClaims`
+    /// parameter: `cognito:groups`, `scope`, or both comma-separated); Cognito groups alone
+    /// when unset.
+    pub role_claims: RoleClaims,
 }
+
+/// The variable naming the claims roles are read from ([`Config::role_claims`]).
+pub const ROLE_CLAIMS_VAR: &str = "ROLE_CLAIMS";
 
 /// Default snapshot interval.
 pub const DEFAULT_SNAPSHOT_INTERVAL: u64 = 100;
@@ -136,6 +144,13 @@ impl Config {
                     reason: error.to_string(),
                 })?;
         }
+        let role_claims = match lookup(ROLE_CLAIMS_VAR) {
+            None => RoleClaims::default(),
+            Some(value) => RoleClaims::parse(&value).map_err(|reason| ConfigError::Invalid {
+                name: ROLE_CLAIMS_VAR,
+                reason: format!("{value:?}: {reason}"),
+            })?,
+        };
         Ok(Self {
             events_table: text("EVENTS_TABLE"),
             snapshots_table: text("SNAPSHOTS_TABLE"),
@@ -148,6 +163,7 @@ impl Config {
             archiver_dlq_url: text("ARCHIVER_DLQ_URL"),
             snapshot_interval,
             page_token_secret_id: text("PAGE_TOKEN_SECRET_ID"),
+            role_claims,
         })
     }
 
@@ -219,6 +235,26 @@ mod tests {
         ));
         let ok = Config::from_lookup(|name| (name == "FTGO_FAULTS").then(|| "1:0.1".to_string()));
         assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn roles_come_from_the_configured_claims_groups_alone_by_default() {
+        use ftgo_domain::access::RoleClaim;
+        let unset = Config::from_lookup(|_| None).unwrap();
+        assert_eq!(unset.role_claims, RoleClaims::only(RoleClaim::Groups));
+        let both = Config::from_lookup(|name| {
+            (name == ROLE_CLAIMS_VAR).then(|| "cognito:groups,scope".to_string())
+        })
+        .unwrap();
+        assert_eq!(both.role_claims, RoleClaims::all());
+        let bad = Config::from_lookup(|name| (name == ROLE_CLAIMS_VAR).then(|| "roles".into()));
+        assert!(matches!(
+            bad,
+            Err(ConfigError::Invalid {
+                name: ROLE_CLAIMS_VAR,
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -14,11 +14,11 @@ pub enum Error {
     /// A conditional write lost a race (another writer took the version first).
     #[error("concurrent update: {0}")]
     Conflict(String),
-    /// The client's `If-Match` names a version other than the current one.
-    #[error("expected version {expected}, but the current version is {actual}")]
+    /// The client's `If-Match` does not match the current version (strong comparison).
+    #[error("If-Match {expected} does not match the current version \"{actual}\"")]
     VersionMismatch {
-        /// What the client sent.
-        expected: u64,
+        /// The `If-Match` the client sent, as parsed.
+        expected: String,
         /// What the stream holds.
         actual: u64,
     },

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 
 use ftgo_domain::DomainError;
 
+use crate::conditional::Precondition;
 use crate::error::Error;
 
 /// Request bodies above this many bytes answer 413.
@@ -143,9 +144,10 @@ pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body
     response
 }
 
-/// Adds `ETag: "<version>"` (the aggregate's stream version after a command) to `response`.
-pub fn with_etag(mut response: Response<Body>, version: u64) -> Response<Body> {
-    if let Ok(value) = http::HeaderValue::from_str(&format!("\"{version}\"")) {
+/// Adds the strong `ETag: "<tag>"` to `response`: a command's aggregate version after it, or
+/// a view's tag ([`crate::conditional::view_tag`]).
+pub fn with_etag(mut response: Response<Body>, tag: impl std::fmt::Display) -> Response<Body> {
+    if let Ok(value) = http::HeaderValue::from_str(&format!("\"{tag}\"")) {
         response.headers_mut().insert(header::ETAG, value);
     }
     response
@@ -240,16 +242,46 @@ pub fn path_id<'a>(field: &str, value: &'a str) -> Result<&'a str, ApiError> {
     Ok(value)
 }
 
-/// The `If-Match` version, if sent (`3` or `"3"`); 400 when it is not a version.
-pub fn if_match(request: &Request) -> Result<Option<u64>, ApiError> {
-    let Some(value) = request.headers().get(header::IF_MATCH) else {
+/// The `If-Match` precondition, if sent (`"3"`, `3`, `*`, a list); 400 when it is malformed.
+pub fn if_match(request: &Request) -> Result<Option<Precondition>, ApiError> {
+    precondition(request, header::IF_MATCH, "If-Match")
+}
+
+/// The `If-None-Match` precondition, if sent; 400 when it is malformed.
+pub fn if_none_match(request: &Request) -> Result<Option<Precondition>, ApiError> {
+    precondition(request, header::IF_NONE_MATCH, "If-None-Match")
+}
+
+fn precondition(
+    request: &Request,
+    name: header::HeaderName,
+    field: &str,
+) -> Result<Option<Precondition>, ApiError> {
+    // Several header lines form one list (RFC 9110 §5.3).
+    let values = request
+        .headers()
+        .get_all(name)
+        .iter()
+        .map(|value| {
+            value
+                .to_str()
+                .map_err(|_| "is not visible ASCII".to_owned())
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|reason| ApiError::validation(field, reason))?;
+    if values.is_empty() {
         return Ok(None);
-    };
-    let text = value.to_str().unwrap_or_default().trim();
-    let text = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
-    text.parse::<u64>()
+    }
+    Precondition::parse(&values.join(","))
         .map(Some)
-        .map_err(|_| ApiError::validation("If-Match", format!("{text:?} is not a version number")))
+        .map_err(|reason| ApiError::validation(field, reason))
+}
+
+/// 304 Not Modified: no body, the current `ETag`.
+pub fn not_modified(tag: &str) -> Response<Body> {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = StatusCode::NOT_MODIFIED;
+    with_etag(response, tag)
 }
 
 /// 405/404 for a method or path the function does not serve.

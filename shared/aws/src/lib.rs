@@ -13,7 +13,7 @@
 //! * [`store`] — adapters over AWS resources: the event store, the order-history view DAO, the
 //!   S3 archive, idempotency records, page-token keys, stream-image decoding;
 //! * the edge, used by all — [`routes`] (the route keys of `template.yaml`), [`http`] (error
-//!   shape and request parsing), [`auth`] (the caller from the JWT claims), [`telemetry`],
+//!   shape and request parsing), [`conditional`] (`ETag`, `If-Match`, `If-None-Match`), [`auth`] (the caller from the JWT claims), [`telemetry`],
 //!   [`config`], [`error`];
 //! * archive tooling — [`verify`] (comparing the view and the archive with the event table),
 //!   [`view_snapshot`] (compacted view snapshots at a watermark, the two-step rebuild).
@@ -26,6 +26,7 @@
 pub mod archive_backfill;
 pub mod auth;
 pub mod commands;
+pub mod conditional;
 pub mod config;
 pub mod dlq;
 pub mod error;

@@ -5,9 +5,13 @@
 //! | caller | may |
 //! | --- | --- |
 //! | anyone (`sub` = a consumer id) | create orders for itself; read, revise and cancel its own orders; read its own history |
-//! | scope `ftgo/restaurant` | approve and reject any order; read any order |
-//! | scope `ftgo/courier` | pick up and deliver any order's delivery; read any order |
-//! | scope `ftgo/admin` | everything |
+//! | group `restaurant` or scope `ftgo/restaurant` | approve and reject any order; read any order |
+//! | group `courier` or scope `ftgo/courier` | pick up and deliver any order's delivery; read any order |
+//! | group `admin` or scope `ftgo/admin` | everything |
+//!
+//! Which claims name the roles is the deployment's choice ([`RoleClaims`]): Cognito groups
+//! (`cognito:groups`) by default — with Cognito, custom scopes belong to an app client, not to
+//! a user — and `scope` where the deployment accepts it.
 //!
 //! Refusals do not leak: to a caller who may not read it, another consumer's order answers as
 //! if it did not exist ([`Verdict::Hidden`]); a caller who may read every order (restaurant,
@@ -16,7 +20,8 @@
 
 use std::collections::BTreeSet;
 
-/// A scope that grants more than a consumer's own rights.
+/// A role that grants more than a consumer's own rights, named by a scope (`ftgo/<role>`) or
+/// by a group (`<role>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, strum::VariantArray)]
 pub enum Scope {
     /// `ftgo/restaurant`: approve and reject any order, read any order.
@@ -40,6 +45,15 @@ impl Scope {
         }
     }
 
+    /// The role as a group name (`cognito:groups`): `restaurant`, `courier`, `admin`.
+    pub fn group(self) -> &'static str {
+        match self {
+            Scope::Restaurant => "restaurant",
+            Scope::Courier => "courier",
+            Scope::Admin => "admin",
+        }
+    }
+
     /// The scope named `text` exactly; `None` for any other scope (tokens may carry scopes of
     /// other APIs, such as `openid`).
     pub fn parse(text: &str) -> Option<Scope> {
@@ -47,6 +61,111 @@ impl Scope {
             .iter()
             .copied()
             .find(|scope| scope.as_str() == text)
+    }
+
+    /// The role of group `text` exactly; `None` for any other group.
+    pub fn from_group(text: &str) -> Option<Scope> {
+        Scope::ALL
+            .iter()
+            .copied()
+            .find(|scope| scope.group() == text)
+    }
+}
+
+/// A token claim that may name the caller's roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, strum::VariantArray)]
+pub enum RoleClaim {
+    /// `cognito:groups`: group names (`restaurant`, `courier`, `admin`).
+    Groups,
+    /// `scope`: scope names (`ftgo/restaurant`, `ftgo/courier`, `ftgo/admin`).
+    Scope,
+}
+
+impl RoleClaim {
+    /// Every role claim.
+    pub const ALL: &'static [RoleClaim] = <Self as strum::VariantArray>::VARIANTS;
+
+    /// The claim's name in a token.
+    pub fn name(self) -> &'static str {
+        match self {
+            RoleClaim::Groups => "cognito:groups",
+            RoleClaim::Scope => "scope",
+        }
+    }
+
+    /// The claim named `text` exactly.
+    pub fn parse(text: &str) -> Option<RoleClaim> {
+        RoleClaim::ALL
+            .iter()
+            .copied()
+            .find(|claim| claim.name() == text)
+    }
+
+    /// The role one value of this claim names, if any (values of other APIs are ignored).
+    pub fn role(self, value: &str) -> Option<Scope> {
+        match self {
+            RoleClaim::Groups => Scope::from_group(value),
+            RoleClaim::Scope => Scope::parse(value),
+        }
+    }
+}
+
+/// The claims a deployment reads roles from: never empty; [`RoleClaim::Groups`] alone by
+/// default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleClaims(BTreeSet<RoleClaim>);
+
+impl Default for RoleClaims {
+    fn default() -> Self {
+        Self::only(RoleClaim::Groups)
+    }
+}
+
+impl RoleClaims {
+    /// Roles from `claim` alone.
+    pub fn only(claim: RoleClaim) -> Self {
+        Self(BTreeSet::from([claim]))
+    }
+
+    /// Roles from every claim this API knows (the local stack).
+    pub fn all() -> Self {
+        Self(RoleClaim::ALL.iter().copied().collect())
+    }
+
+    /// A comma-separated list of claim names, such as `cognito:groups,scope`; `Err` names what
+    /// is not a role claim (or says the list is empty).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let claims = text
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(|name| {
+                RoleClaim::parse(name).ok_or_else(|| {
+                    format!(
+                        "{name:?} is not one of {}",
+                        RoleClaim::ALL
+                            .iter()
+                            .map(|claim| claim.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })
+            })
+            .collect::<Result<BTreeSet<_>, _>>()?;
+        if claims.is_empty() {
+            return Err("names no claim".into());
+        }
+        Ok(Self(claims))
+    }
+
+    /// Whether roles are read from `claim`.
+    pub fn accepts(&self, claim: RoleClaim) -> bool {
+        self.0.contains(&claim)
+    }
+
+    /// The claims roles are read from.
+    pub fn iter(&self) -> impl Iterator<Item = RoleClaim> + '_ {
+        self.0.iter().copied()
     }
 }
 
@@ -139,7 +258,7 @@ pub enum Verdict {
     Hidden,
 }
 
-/// Who calls: the verified token's subject and the scopes this API knows.
+/// Who calls: the verified token's subject and the roles this API knows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     subject: String,
@@ -150,17 +269,24 @@ impl Caller {
     /// The caller named by a token: its `sub` (`None` when blank) and its space-separated
     /// `scope` claim (scopes of other APIs are ignored).
     pub fn new<'a>(subject: &str, scopes: impl IntoIterator<Item = &'a str>) -> Option<Self> {
+        Self::with_roles(
+            subject,
+            scopes
+                .into_iter()
+                .flat_map(str::split_whitespace)
+                .filter_map(Scope::parse),
+        )
+    }
+
+    /// The caller `subject` (`None` when blank) holding `roles`.
+    pub fn with_roles(subject: &str, roles: impl IntoIterator<Item = Scope>) -> Option<Self> {
         // Compared exactly (never trimmed or folded): the subject is an identity.
         if subject.trim().is_empty() {
             return None;
         }
         Some(Self {
             subject: subject.to_owned(),
-            scopes: scopes
-                .into_iter()
-                .flat_map(str::split_whitespace)
-                .filter_map(Scope::parse)
-                .collect(),
+            scopes: roles.into_iter().collect(),
         })
     }
 
@@ -296,6 +422,39 @@ mod tests {
             let who = Caller::new("u-1", [lookalike]).expect("caller");
             assert_eq!(who.may(ApproveOrder, Some("u-2")), Hidden, "{lookalike}");
         }
+    }
+
+    #[test]
+    fn groups_and_scopes_name_the_same_roles() {
+        for &role in Scope::ALL {
+            assert_eq!(RoleClaim::Groups.role(role.group()), Some(role));
+            assert_eq!(RoleClaim::Scope.role(role.as_str()), Some(role));
+            // A group is not a scope, nor the other way round.
+            assert_eq!(RoleClaim::Groups.role(role.as_str()), None);
+            assert_eq!(RoleClaim::Scope.role(role.group()), None);
+        }
+        assert_eq!(RoleClaim::Groups.role("Admin"), None, "exact names only");
+        let restaurant = Caller::with_roles("r-1", [Scope::Restaurant]).expect("caller");
+        assert_eq!(restaurant.may(ApproveOrder, Some("c-9")), Allowed);
+    }
+
+    #[test]
+    fn role_claims_parse_from_a_comma_separated_list() {
+        assert_eq!(RoleClaims::default(), RoleClaims::only(RoleClaim::Groups));
+        assert_eq!(
+            RoleClaims::parse("cognito:groups, scope"),
+            Ok(RoleClaims::all())
+        );
+        assert_eq!(
+            RoleClaims::parse("scope"),
+            Ok(RoleClaims::only(RoleClaim::Scope))
+        );
+        let groups = RoleClaims::parse("cognito:groups").expect("groups");
+        assert!(groups.accepts(RoleClaim::Groups) && !groups.accepts(RoleClaim::Scope));
+        assert!(RoleClaims::parse("").is_err());
+        assert!(RoleClaims::parse(" , ").is_err());
+        let unknown = RoleClaims::parse("cognito:groups,roles").expect_err("unknown");
+        assert!(unknown.contains("\"roles\""), "{unknown}");
     }
 
     #[test]

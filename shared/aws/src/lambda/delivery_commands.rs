@@ -51,7 +51,7 @@ pub async fn handle(
 }
 
 async fn route(service: &CommandService, request: &Request) -> Result<Response<Body>, ApiError> {
-    let caller = caller(request)?;
+    let caller = caller(request, service.role_claims())?;
     let (command, access) = match crate::routes::route_key(request) {
         crate::routes::PICK_UP_DELIVERY => (
             // What the order says is read by the service (guard::CrossAggregate).

@@ -62,8 +62,8 @@ pub fn identity(request: &Request) -> Result<Option<IdempotentRequest>, ApiError
 /// The caller a key belongs to: the JWT `sub` the authorizer verified (`crate::auth`, the one
 /// place that reads claims), or `anonymous` for a request without one (refused later anyway).
 fn caller(request: &Request) -> String {
-    crate::auth::caller(request)
-        .map(|caller| caller.subject().to_owned())
+    crate::auth::subject(request)
+        .map(str::to_owned)
         .unwrap_or_else(|_| "anonymous".to_owned())
 }
 

@@ -179,7 +179,7 @@ pub async fn handle(
 }
 
 async fn route(service: &CommandService, request: &Request) -> Result<Response<Body>, ApiError> {
-    let caller = caller(request)?;
+    let caller = caller(request, service.role_claims())?;
     let route = crate::routes::route_key(request);
     let (command, access) = match route {
         crate::routes::CREATE_ORDER => return create(service, request, &caller).await,

@@ -11,7 +11,14 @@
 //!   ([`crate::store::page_token_key`]), name that key, and are bound to the consumer and the filters:
 //!   a forged or foreign token, or one naming a retired key, answers 400.
 //! * `consistentWith=<token>` (a command answer's token) on both routes answers 409
-//!   `VIEW_NOT_CAUGHT_UP` with `Retry-After` while the view is older than the token.
+//!   `VIEW_NOT_CAUGHT_UP` with `Retry-After` while the view is older than the token. It reveals
+//!   nothing about an order the caller may not read: such an order counts as not in the view
+//!   at all ([`readable`]), so the answer is exactly that for an order that does not exist —
+//!   409 "applied … up to version 0" (the view cannot tell a missing order from one of the
+//!   caller's own that is not projected yet, so "not yet" is the one answer that is right for
+//!   both).
+//! * `GET /orders/{orderId}` answers `ETag` ([`crate::conditional::view_tag`]) and 304 (no
+//!   body) when `If-None-Match` matches it.
 //! * Every bad parameter answers 400 `VALIDATION_FAILED` naming it.
 
 use std::collections::BTreeSet;
@@ -19,7 +26,8 @@ use std::str::FromStr;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ftgo_domain::access::{Action, Caller, Verdict};
+use ftgo_domain::AggregateType;
+use ftgo_domain::access::{Action, Caller, RoleClaims, Verdict};
 use ftgo_domain::order::OrderStatus;
 use ftgo_domain::token::ConsistencyToken;
 use ftgo_domain::view::{OrderView, keywords_of};
@@ -32,9 +40,12 @@ use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
 use crate::auth::{authorize, caller};
+use crate::conditional::view_tag;
 use crate::config::Config;
 use crate::error::Error;
-use crate::http::{ApiError, json_response, no_route, respond};
+use crate::http::{
+    ApiError, if_none_match, json_response, no_route, not_modified, respond, with_etag,
+};
 use crate::routes::path_parameter;
 use crate::store::order_history::{HistoryKey, HistoryQuery, OrderHistoryDao, epoch_millis};
 use crate::store::page_token_key::PageTokenKeys;
@@ -143,6 +154,7 @@ pub struct HistoryJson {
 pub struct OrderHistoryQuery {
     view: OrderHistoryDao,
     page_token_keys: PageTokenKeys,
+    role_claims: RoleClaims,
 }
 
 impl OrderHistoryQuery {
@@ -151,7 +163,20 @@ impl OrderHistoryQuery {
         Self {
             view,
             page_token_keys: page_token_keys.into(),
+            role_claims: RoleClaims::default(),
         }
+    }
+
+    /// The same service, reading callers' roles from `claims` (Cognito groups alone unless
+    /// told otherwise).
+    pub fn with_role_claims(mut self, claims: RoleClaims) -> Self {
+        self.role_claims = claims;
+        self
+    }
+
+    /// The claims callers' roles are read from.
+    pub fn role_claims(&self) -> &RoleClaims {
+        &self.role_claims
     }
 
     /// The service the Lambda runs: DynamoDB and Secrets Manager clients from `sdk`, names and
@@ -170,7 +195,8 @@ impl OrderHistoryQuery {
                 &config.order_history_by_consumer_index,
             ),
             page_token_keys,
-        ))
+        )
+        .with_role_claims(config.role_claims.clone()))
     }
 
     /// The view DAO.
@@ -188,17 +214,17 @@ pub async fn handle(
 }
 
 async fn route(service: &OrderHistoryQuery, request: &Request) -> Result<Response<Body>, ApiError> {
-    let caller = caller(request)?;
+    let caller = caller(request, service.role_claims())?;
     let parameters = Parameters::of(request);
     match crate::routes::route_key(request) {
         crate::routes::GET_ORDER => {
             let order_id = path_parameter(request, "orderId")?;
-            find_order(service, &caller, order_id, &parameters).await
+            find_order(service, &caller, request, order_id, &parameters).await
         }
         crate::routes::GET_ORDER_HISTORY => {
             let consumer_id = path_parameter(request, "consumerId")?;
             authorize(&caller, Action::ReadHistory, Some(consumer_id))?;
-            find_history(service, consumer_id, &parameters).await
+            find_history(service, &caller, consumer_id, &parameters).await
         }
         _ => Err(no_route(request)),
     }
@@ -291,14 +317,29 @@ fn check_caught_up(view: Option<&OrderView>, token: &ConsistencyToken) -> Result
     Ok(())
 }
 
+/// The view item of `view`, if `caller` may read it: an order the caller may not read — and
+/// an item that is not an order yet, for a caller who may not read every order — counts as
+/// absent, so that nothing (not even how far the view has got) tells it from a missing one.
+fn readable(view: Option<OrderView>, caller: &Caller) -> Option<OrderView> {
+    view.filter(|view| {
+        let owner = view
+            .is_order()
+            .then_some(view.consumer_id.as_deref())
+            .flatten();
+        caller.may(Action::ReadOrder, owner) == Verdict::Allowed
+    })
+}
+
 async fn find_order(
     service: &OrderHistoryQuery,
     caller: &Caller,
+    request: &Request,
     order_id: &str,
     parameters: &Parameters,
 ) -> Result<Response<Body>, ApiError> {
     parameters.only(&["consistentWith"])?;
     let token = consistency_token(parameters)?;
+    let if_none_match = if_none_match(request)?;
     if let Some(token) = &token
         && token.aggregate_id != order_id
     {
@@ -308,17 +349,24 @@ async fn find_order(
         ));
     }
     // An order the caller may not read answers exactly as one that does not exist.
-    let view = service.view.get(order_id).await?.filter(|view| {
-        !view.is_order()
-            || caller.may(Action::ReadOrder, view.consumer_id.as_deref()) == Verdict::Allowed
-    });
+    let view = readable(service.view.get(order_id).await?, caller);
     if let Some(token) = &token {
         check_caught_up(view.as_ref(), token)?;
     }
-    match view.filter(OrderView::is_order) {
-        Some(view) => Ok(json_response(StatusCode::OK, &OrderJson::from_view(&view))),
-        None => Err(ApiError::not_found(format!("order {order_id} not found"))),
+    let Some(view) = view.filter(OrderView::is_order) else {
+        return Err(ApiError::not_found(format!("order {order_id} not found")));
+    };
+    let tag = view_tag(
+        view.version_of(AggregateType::Order).unwrap_or_default(),
+        view.version_of(AggregateType::Delivery),
+    );
+    if if_none_match.is_some_and(|condition| condition.matches_weakly(&tag)) {
+        return Ok(not_modified(&tag));
     }
+    Ok(with_etag(
+        json_response(StatusCode::OK, &OrderJson::from_view(&view)),
+        tag,
+    ))
 }
 
 fn parse_time(name: &str, text: &str) -> Result<OffsetDateTime, ApiError> {
@@ -539,6 +587,7 @@ async fn open_sealed(keys: &PageTokenKeys, token: &str) -> Result<PageTokenBody,
 
 async fn find_history(
     service: &OrderHistoryQuery,
+    caller: &Caller,
     consumer_id: &str,
     parameters: &Parameters,
 ) -> Result<Response<Body>, ApiError> {
@@ -565,7 +614,8 @@ async fn find_history(
         }
     };
     if let Some(token) = &token {
-        let view = service.view.get(&token.aggregate_id).await?;
+        // Another consumer's order answers as a missing one (no leak of how far it has got).
+        let view = readable(service.view.get(&token.aggregate_id).await?, caller);
         check_caught_up(view.as_ref(), token)?;
         // The history reads the index, which DynamoDB keeps eventually consistent: when the
         // token's order is this consumer's, its index copy must have caught up too.
@@ -624,139 +674,4 @@ pub fn parse_creation_date(order: &OrderJson) -> Result<OffsetDateTime, Error> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn page_tokens_open_only_with_their_key_and_unmodified() {
-        let body = PageTokenBody {
-            f: "fp".into(),
-            s: 1,
-            u: 3,
-            o: "o-1".into(),
-            d: 2,
-        };
-        let keys = PageTokenKeys::from("secret");
-        let token = seal(&keys, &body).await.unwrap();
-        assert_eq!(open(&keys, &token).await.unwrap(), body);
-        assert!(open(&PageTokenKeys::from("other"), &token).await.is_err());
-        let (head, tag) = token.rsplit_once('.').unwrap();
-        let (key_id, _) = head.split_once('.').unwrap();
-        let forged_payload = URL_SAFE_NO_PAD.encode(br#"{"f":"fp","s":1,"u":3,"o":"o-2","d":2}"#);
-        let forged = format!("{key_id}.{forged_payload}.{tag}");
-        assert!(open(&keys, &forged).await.is_err());
-        assert!(open(&keys, head).await.is_err());
-        assert!(open(&keys, "garbage").await.is_err());
-    }
-
-    #[test]
-    fn a_full_page_at_every_limit_stays_under_lambdas_6_mb() {
-        use ftgo_domain::order::{MAX_ID_CHARS, MAX_LINE_ITEMS, MAX_NAME_CHARS};
-        // The costliest characters a name may hold: `"` and `\\` take 2 bytes in the body and
-        // 4 once the body is a string in Lambda's response; 4-byte UTF-8 takes 4 in both.
-        let name = "\"😀\\".repeat(MAX_NAME_CHARS / 3);
-        let id = "i".repeat(MAX_ID_CHARS);
-        let order = OrderJson {
-            order_id: id.clone(),
-            consumer_id: id.clone(),
-            status: "APPROVAL_PENDING".into(),
-            delivery_status: Some("PICKED_UP".into()),
-            restaurant_id: id.clone(),
-            restaurant_name: name.clone(),
-            line_items: (0..MAX_LINE_ITEMS)
-                .map(|_| LineItemJson {
-                    menu_item_id: id.clone(),
-                    name: name.clone(),
-                    quantity: u32::MAX,
-                    price: "92233720368547758.07".into(),
-                })
-                .collect(),
-            order_total: "92233720368547758.07".into(),
-            creation_date: "2026-11-27T10:00:00.123456789+00:00".into(),
-        };
-        let page = HistoryJson {
-            orders: vec![order; MAX_PAGE_SIZE],
-            next_page_token: Some("t".repeat(MAX_PAGE_TOKEN_CHARS)),
-        };
-        let body = serde_json::to_string(&page).unwrap();
-        let response = serde_json::to_string(&serde_json::json!({
-            "statusCode": 200,
-            "headers": {"content-type": "application/json"},
-            "body": body,
-        }))
-        .unwrap();
-        assert!(
-            response.len() < 6 * 1024 * 1024 * 9 / 10,
-            "{} bytes",
-            response.len()
-        );
-    }
-
-    #[tokio::test]
-    async fn sealed_page_tokens_with_inconsistent_content_are_refused() {
-        let good = PageTokenBody {
-            f: "fp".into(),
-            s: 10,
-            u: 20,
-            o: "o-1".into(),
-            d: 15,
-        };
-        let keys = PageTokenKeys::from("k");
-        assert_eq!(
-            open(&keys, &seal(&keys, &good).await.unwrap())
-                .await
-                .unwrap(),
-            good
-        );
-        let bad = [
-            PageTokenBody {
-                s: 21,
-                ..good_copy(&good)
-            },
-            PageTokenBody {
-                d: 9,
-                ..good_copy(&good)
-            },
-            PageTokenBody {
-                d: 21,
-                ..good_copy(&good)
-            },
-            PageTokenBody {
-                o: String::new(),
-                ..good_copy(&good)
-            },
-            PageTokenBody {
-                o: "o".repeat(3000),
-                ..good_copy(&good)
-            },
-            PageTokenBody {
-                o: "o 1".into(),
-                ..good_copy(&good)
-            },
-        ];
-        for body in bad {
-            let error = open(&keys, &seal(&keys, &body).await.unwrap())
-                .await
-                .unwrap_err();
-            assert_eq!(error.status, StatusCode::BAD_REQUEST, "{body:?}");
-            assert!(error.message.starts_with("pageToken"), "{body:?}");
-        }
-    }
-
-    fn good_copy(body: &PageTokenBody) -> PageTokenBody {
-        PageTokenBody {
-            f: body.f.clone(),
-            o: body.o.clone(),
-            ..*body
-        }
-    }
-
-    #[test]
-    fn a_plus_offset_that_arrived_as_a_space_still_parses() {
-        assert_eq!(
-            parse_time("since", "2024-05-06T07:08:09 02:00").unwrap(),
-            time::macros::datetime!(2024-05-06 07:08:09 +02:00)
-        );
-        assert!(parse_time("since", "yesterday").is_err());
-    }
-}
+mod tests;
