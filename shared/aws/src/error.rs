@@ -121,13 +121,17 @@ impl Error {
     pub fn sdk<E, R>(service: &'static str, error: SdkError<E, R>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
+        R: std::fmt::Debug + 'static,
     {
         let class = match &error {
             SdkError::TimeoutError(_)
             | SdkError::DispatchFailure(_)
             | SdkError::ResponseError(_) => Class::Transient,
-            SdkError::ServiceError(e) => Class::of_code(e.err().code()),
+            SdkError::ServiceError(e) => match Class::of_code(e.err().code()) {
+                // A 5xx whose body names no code we know is still AWS's side failing.
+                Class::Other if is_server_error(e.raw()) => Class::Transient,
+                class => class,
+            },
             _ => Class::Other,
         };
         Self::classified(service, class, error)
@@ -156,6 +160,13 @@ impl Error {
             Class::Other => Error::Aws { service, message },
         }
     }
+}
+
+/// Whether `raw` is an HTTP answer with a 5xx status.
+fn is_server_error<R: 'static>(raw: &R) -> bool {
+    (raw as &dyn std::any::Any)
+        .downcast_ref::<aws_sdk_dynamodb::config::http::HttpResponse>()
+        .is_some_and(|response| response.status().is_server_error())
 }
 
 /// How an AWS error code is classified.
@@ -226,6 +237,24 @@ mod tests {
             UpdateItemError::generic(ErrorMetadata::builder().code("ThrottlingException").build()),
         );
         assert!(error.is_unavailable());
+    }
+
+    #[test]
+    fn a_5xx_naming_no_known_code_is_unavailable() {
+        use aws_sdk_dynamodb::config::http::HttpResponse;
+        use aws_smithy_types::body::SdkBody;
+        let answer = |status: u16| {
+            SdkError::service_error(
+                UpdateItemError::generic(ErrorMetadata::builder().build()),
+                HttpResponse::new(status.try_into().unwrap(), SdkBody::empty()),
+            )
+        };
+        assert!(Error::sdk("UpdateItem", answer(500)).is_unavailable());
+        assert!(Error::sdk("UpdateItem", answer(503)).is_unavailable());
+        assert!(matches!(
+            Error::sdk("UpdateItem", answer(400)),
+            Error::Aws { .. }
+        ));
     }
 
     #[test]

@@ -175,6 +175,15 @@ impl EventStore {
         }
     }
 
+    /// Every event whose day is in `range` (a consistent, paginated scan of the event table;
+    /// see [`crate::verify::scan_events`]): what a repair of a skipped stream range reads.
+    pub async fn events_on_days(
+        &self,
+        range: &crate::store::archive::DateRange,
+    ) -> Result<Vec<StoredEvent>, Error> {
+        crate::verify::scan_events(&self.client, &self.events_table, range).await
+    }
+
     /// The events of `stream_id` with version in `after + 1 ..= up_to` (all when `up_to` is
     /// `None`), in order, read with strong consistency through every page.
     pub async fn read_stream(
