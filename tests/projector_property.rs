@@ -254,10 +254,22 @@ impl<'a> Run<'a> {
         let context = CommandContext::default();
         let commands = &self.side.commands;
         let result = match command {
-            Command::Approve => commands.order_action(&order_id, OrderCommand::Approve, &context).await.map(drop),
-            Command::Reject => commands.order_action(&order_id, OrderCommand::Reject, &context).await.map(drop),
+            Command::Approve => commands
+                .order_action(&order_id, OrderCommand::Approve, &context)
+                .await
+                .map(drop),
+            Command::Reject => commands
+                .order_action(&order_id, OrderCommand::Reject, &context)
+                .await
+                .map(drop),
             Command::Cancel => commands
-                .order_action(&order_id, OrderCommand::Cancel { delivery_picked_up: false }, &context)
+                .order_action(
+                    &order_id,
+                    OrderCommand::Cancel {
+                        delivery_picked_up: false,
+                    },
+                    &context,
+                )
                 .await
                 .map(drop),
             Command::Revise(quantity) => commands
@@ -271,7 +283,11 @@ impl<'a> Run<'a> {
                 .await
                 .map(drop),
             Command::PickUp => commands
-                .delivery_action(&order_id, DeliveryCommand::PickUp { order_status: None }, &context)
+                .delivery_action(
+                    &order_id,
+                    DeliveryCommand::PickUp { order_status: None },
+                    &context,
+                )
                 .await
                 .map(drop),
             Command::Deliver => commands
@@ -359,16 +375,19 @@ impl<'a> Run<'a> {
             let batch: Vec<EventRecord> = self.pending.drain(..).collect();
             self.deliver(batch).await;
         }
-        let expected = literal.map_or_else(|| self.expected.clone(), |l| {
-            l.iter()
-                .map(|e| {
-                    e.clone().map(|mut e| {
-                        e.consumer_id = self.consumer_id.clone();
-                        e
+        let expected = literal.map_or_else(
+            || self.expected.clone(),
+            |l| {
+                l.iter()
+                    .map(|e| {
+                        e.clone().map(|mut e| {
+                            e.consumer_id = self.consumer_id.clone();
+                            e
+                        })
                     })
-                })
-                .collect()
-        });
+                    .collect()
+            },
+        );
         for (index, id) in self.order_ids.iter().enumerate() {
             let Some(id) = id else {
                 if expected[index].is_some() {
@@ -376,7 +395,9 @@ impl<'a> Run<'a> {
                 }
                 continue;
             };
-            let want = expected[index].as_ref().ok_or(format!("order {index} not expected"))?;
+            let want = expected[index]
+                .as_ref()
+                .ok_or(format!("order {index} not expected"))?;
             let view = self.side.view(id).await;
             want.check(view.as_ref())
                 .map_err(|e| format!("order {index} ({id}) on {}: {e}", self.side.kind))?;
@@ -397,7 +418,12 @@ impl<'a> Run<'a> {
             .await
             .expect("history");
         let listed: BTreeSet<&str> = page.orders.iter().map(|v| v.order_id.as_str()).collect();
-        let created: BTreeSet<&str> = self.order_ids.iter().flatten().map(String::as_str).collect();
+        let created: BTreeSet<&str> = self
+            .order_ids
+            .iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
         if listed != created {
             return Err(format!("history lists {listed:?}, created {created:?}"));
         }
@@ -423,7 +449,9 @@ fn scenarios() -> Vec<(&'static str, Vec<Step>, Vec<Option<Expected>>)> {
             delivery_status,
             lines: lines
                 .iter()
-                .map(|(id, name, quantity, price)| ((*id).into(), (*name).into(), *quantity, *price))
+                .map(|(id, name, quantity, price)| {
+                    ((*id).into(), (*name).into(), *quantity, *price)
+                })
                 .collect(),
             total_cents,
             order_events,
@@ -447,7 +475,10 @@ fn scenarios() -> Vec<(&'static str, Vec<Step>, Vec<Option<Expected>>)> {
                     "Ajanta",
                     OrderStatus::Approved,
                     Some(DeliveryStatus::Delivered),
-                    &[("m-1", "Chicken Vindaloo", 1, 1250), ("m-2", "Garlic Naan", 2, 300)],
+                    &[
+                        ("m-1", "Chicken Vindaloo", 1, 1250),
+                        ("m-2", "Garlic Naan", 2, 300),
+                    ],
                     1850,
                     (2, 2),
                 ),
@@ -470,7 +501,10 @@ fn scenarios() -> Vec<(&'static str, Vec<Step>, Vec<Option<Expected>>)> {
                     "Luigi's",
                     OrderStatus::Cancelled,
                     None,
-                    &[("m-1", "Pizza Margherita", 3, 1250), ("m-2", "Garlic Naan", 2, 300)],
+                    &[
+                        ("m-1", "Pizza Margherita", 3, 1250),
+                        ("m-2", "Garlic Naan", 2, 300),
+                    ],
                     4350,
                     (3, 0),
                 ),
@@ -511,7 +545,10 @@ fn scenarios() -> Vec<(&'static str, Vec<Step>, Vec<Option<Expected>>)> {
                     "Ajanta",
                     OrderStatus::Rejected,
                     None,
-                    &[("m-1", "Chicken Vindaloo", 1, 1250), ("m-2", "Garlic Naan", 2, 300)],
+                    &[
+                        ("m-1", "Chicken Vindaloo", 1, 1250),
+                        ("m-2", "Garlic Naan", 2, 300),
+                    ],
                     1850,
                     (2, 0),
                 ),
@@ -519,7 +556,10 @@ fn scenarios() -> Vec<(&'static str, Vec<Step>, Vec<Option<Expected>>)> {
                     "Luigi's",
                     OrderStatus::Approved,
                     Some(DeliveryStatus::PickedUp),
-                    &[("m-1", "Pizza Margherita", 1, 1250), ("m-2", "Garlic Naan", 2, 300)],
+                    &[
+                        ("m-1", "Pizza Margherita", 1, 1250),
+                        ("m-2", "Garlic Naan", 2, 300),
+                    ],
                     1850,
                     (2, 1),
                 ),

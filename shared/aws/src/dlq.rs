@@ -375,7 +375,10 @@ async fn apply_range(
 /// ([`Projector::repair`]): for a range the stream no longer holds (24-hour retention).
 async fn repair_range(projector: &Projector, body: &str) -> Result<usize, String> {
     let skipped = OnFailureRecord::parse(body).map_err(|e| e.to_string())?;
-    let repair = projector.repair(&skipped).await.map_err(|e| e.to_string())?;
+    let repair = projector
+        .repair(&skipped)
+        .await
+        .map_err(|e| e.to_string())?;
     match repair.unrepaired.as_slice() {
         [] => Ok(repair.applied),
         unrepaired => Err(unrepaired.join("; ")),

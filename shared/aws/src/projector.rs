@@ -29,10 +29,10 @@ use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse
 use ftgo_domain::event::StoredEvent;
 use ftgo_domain::view::{ViewUpdate, plan};
 
-pub use repair::Repair;
 pub use dead_letter::{
     DeadLetter, DeadLetterReason, MAX_DEAD_LETTER_BYTES, dead_letter_body, sqs_safe,
 };
+pub use repair::Repair;
 
 use crate::config::Config;
 use crate::error::Error;
@@ -481,14 +481,18 @@ mod tests {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml");
         let text = std::fs::read_to_string(path).expect("template.yaml");
         let template: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("YAML");
-        let source = &template["Resources"]["OrderHistoryProjectorFunction"]["Properties"]
-            ["Events"]["EventStream"]["Properties"];
+        let source = &template["Resources"]["OrderHistoryProjectorFunction"]["Properties"]["Events"]
+            ["EventStream"]["Properties"];
         // A limit would let Lambda skip a record after a burst of throttling or a permission
         // fixed late; -1 retries until it passes (DESIGN §5).
         assert_eq!(source["MaximumRetryAttempts"].as_i64(), Some(-1));
         assert_eq!(source["MaximumRecordAgeInSeconds"].as_i64(), Some(-1));
         let responses = source["FunctionResponseTypes"].as_sequence().expect("list");
-        assert!(responses.iter().any(|r| r.as_str() == Some("ReportBatchItemFailures")));
+        assert!(
+            responses
+                .iter()
+                .any(|r| r.as_str() == Some("ReportBatchItemFailures"))
+        );
         assert!(matches!(
             source["DestinationConfig"]["OnFailure"]["Destination"],
             serde_yaml_ng::Value::Tagged(_)
