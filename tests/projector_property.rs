@@ -397,7 +397,7 @@ impl<'a> Run<'a> {
             };
             let want = expected[index]
                 .as_ref()
-                .ok_or(format!("order {index} not expected"))?;
+                .ok_or_else(|| format!("order {index} not expected"))?;
             let view = self.side.view(id).await;
             want.check(view.as_ref())
                 .map_err(|e| format!("order {index} ({id}) on {}: {e}", self.side.kind))?;
