@@ -331,9 +331,10 @@ impl<'a> Run<'a> {
             "the projector reported a record that was not in its batch: {failed:?}"
         );
         let mut batch = batch;
-        let retry = batch.split_off(from);
+        let mut retry = batch.split_off(from);
         self.delivered.extend(batch);
-        self.pending.splice(0..0, retry);
+        retry.append(&mut self.pending);
+        self.pending = retry;
     }
 
     async fn step(&mut self, step: Step) {
