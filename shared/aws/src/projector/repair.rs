@@ -17,6 +17,7 @@ use ftgo_domain::view::plan;
 use super::{Projected, Projector};
 use crate::error::Error;
 use crate::on_failure::OnFailureRecord;
+use crate::verify::scan_events;
 
 /// What a repair did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -36,10 +37,9 @@ impl Projector {
     /// Re-projects, from the event table, every stream with an event in the days `skipped`
     /// covers (see the module docs). Idempotent: a second run applies nothing.
     pub async fn repair(&self, skipped: &OnFailureRecord) -> Result<Repair, Error> {
-        let events = self
-            .store()
-            .events_on_days(&skipped.covering_range())
-            .await?;
+        let store = self.store();
+        let range = skipped.covering_range();
+        let events = scan_events(store.client(), store.events_table(), &range).await?;
         let mut newest: BTreeMap<&str, &StoredEvent> = BTreeMap::new();
         for event in &events {
             let entry = newest.entry(event.stream_id.as_str()).or_insert(event);

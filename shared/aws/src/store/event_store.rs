@@ -175,13 +175,14 @@ impl EventStore {
         }
     }
 
-    /// Every event whose day is in `range` (a consistent, paginated scan of the event table;
-    /// see [`crate::verify::scan_events`]): what a repair of a skipped stream range reads.
-    pub async fn events_on_days(
-        &self,
-        range: &crate::store::archive::DateRange,
-    ) -> Result<Vec<StoredEvent>, Error> {
-        crate::verify::scan_events(&self.client, &self.events_table, range).await
+    /// The DynamoDB client (for reads that span streams, such as a repair's scan).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The event table's name.
+    pub fn events_table(&self) -> &str {
+        &self.events_table
     }
 
     /// The events of `stream_id` with version in `after + 1 ..= up_to` (all when `up_to` is
