@@ -600,17 +600,17 @@ fn random_schedules_of_appends_and_deliveries_end_in_the_oracle_s_view() {
     for emulator in runtime.block_on(emulators()) {
         let side = runtime.block_on(ReadSide::shared(emulator));
         let cases = match emulator.kind() {
-            EmulatorKind::Moto => 48,
-            EmulatorKind::DynamoDbLocal => 24,
+            EmulatorKind::Moto => 32,
+            EmulatorKind::DynamoDbLocal => 16,
         };
         let mut runner = TestRunner::new(ProptestConfig {
             cases,
-            max_shrink_iters: 512,
+            max_shrink_iters: 256,
             failure_persistence: None,
             ..ProptestConfig::default()
         });
         runner
-            .run(&prop::collection::vec(step(), 1..40), |schedule| {
+            .run(&prop::collection::vec(step(), 1..32), |schedule| {
                 runtime
                     .block_on(Run::new(&side).check(&schedule, None))
                     .map_err(TestCaseError::fail)
