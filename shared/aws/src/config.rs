@@ -7,6 +7,8 @@ use std::env;
 
 use thiserror::Error;
 
+use crate::faults;
+
 /// Attribute names of the event table (`ftgo-events`).
 pub mod events_table {
     /// Partition key: `<AggregateType>#<aggregateId>`.
@@ -122,6 +124,13 @@ impl Config {
                     reason: format!("{value:?} is not a positive integer"),
                 })?,
         };
+        if let Some(spec) = lookup(faults::FAULTS_ENV).filter(|spec| !spec.trim().is_empty()) {
+            spec.parse::<faults::FaultPlan>()
+                .map_err(|error| ConfigError::Invalid {
+                    name: faults::FAULTS_ENV,
+                    reason: error.to_string(),
+                })?;
+        }
         Ok(Self {
             events_table: text("EVENTS_TABLE"),
             snapshots_table: text("SNAPSHOTS_TABLE"),
@@ -147,12 +156,24 @@ impl Config {
 }
 
 /// Loads the AWS SDK configuration once: region, credentials, endpoint (`AWS_ENDPOINT_URL`
-/// locally) and the SDK's standard retry mode.
+/// locally) and the SDK's standard retry mode. When the environment asks for faults
+/// ([`faults::FAULTS_ENV`], a local-stack and test knob; [`Config::from_env`] refuses a bad
+/// spec at cold start), every client built from it goes through a [`faults::FaultLayer`];
+/// otherwise the SDK's own HTTP client is used untouched.
 pub async fn load_sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(4))
-        .load()
-        .await
+    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(4));
+    match faults::FaultLayer::from_env() {
+        Ok(None) => loader.load().await,
+        Ok(Some(layer)) => {
+            tracing::warn!(spec = ?env::var(faults::FAULTS_ENV).ok(), "AWS faults injected");
+            loader.http_client(layer.http_client()).load().await
+        }
+        Err(error) => {
+            tracing::error!(%error, "faults not injected");
+            loader.load().await
+        }
+    }
 }
 
 /// Initialises JSON `tracing` logs (level from `RUST_LOG`, default `info`), once per process.
@@ -178,6 +199,20 @@ mod tests {
         let config = Config::from_lookup(|name| vars.get(name).map(|v| v.to_string())).unwrap();
         assert_eq!(config.events_table, "ftgo-events");
         assert_eq!(config.snapshot_interval, DEFAULT_SNAPSHOT_INTERVAL);
+    }
+
+    #[test]
+    fn refuses_a_fault_spec_that_does_not_parse() {
+        let result = Config::from_lookup(|name| (name == "FTGO_FAULTS").then(|| "1:7".to_string()));
+        assert!(matches!(
+            result,
+            Err(ConfigError::Invalid {
+                name: "FTGO_FAULTS",
+                ..
+            })
+        ));
+        let ok = Config::from_lookup(|name| (name == "FTGO_FAULTS").then(|| "1:0.1".to_string()));
+        assert!(ok.is_ok());
     }
 
     #[test]

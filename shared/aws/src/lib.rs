@@ -29,6 +29,7 @@ pub mod commands;
 pub mod config;
 pub mod dlq;
 pub mod error;
+pub mod faults;
 pub mod http;
 pub mod lambda;
 pub mod on_failure;
