@@ -398,3 +398,71 @@ async fn a_dead_letter_that_cannot_be_sent_is_retried_never_dropped_and_its_body
         "and the record after it lands"
     );
 }
+
+/// A projector on `moto` whose clients go through `faults`.
+async fn faulted(
+    moto: &Emulator,
+    side: &ReadSide,
+    faults: &ftgo_aws::faults::FaultLayer,
+) -> ftgo_aws::projector::Projector {
+    let sdk = faults.apply(&moto.sdk_config().await);
+    ftgo_aws::projector::Projector::from_config(&sdk, &side.config).expect("projector")
+}
+
+#[tokio::test]
+async fn throttled_view_updates_and_dead_letters_are_retried_until_they_pass_never_skipped() {
+    use ftgo_aws::faults::{FaultKind, FaultLayer, FaultPlan, Rule};
+    let moto = Emulator::moto().await;
+    let (side, stack) = ReadSide::fresh(moto).await;
+    let faults = FaultLayer::new(FaultPlan::scripted());
+    let projector = faulted(moto, &side, &faults).await;
+    // Throttling that outlasts the SDK's own retries, on the view's update and on the DLQ.
+    faults.push_rule(
+        Rule::new(FaultKind::Throttle)
+            .operation("UpdateItem")
+            .times(7),
+    );
+    faults.push_rule(
+        Rule::new(FaultKind::Throttle)
+            .operation("SendMessage")
+            .times(7),
+    );
+    let records = sample_records(POISON);
+    let mut pending = records.clone();
+    let mut reported = 0;
+    for _ in 0..20 {
+        if pending.is_empty() {
+            break;
+        }
+        let response = projector
+            .process_batch(&read_side::batch(pending.clone()))
+            .await;
+        // Lambda retries from the reported record (MaximumRetryAttempts: -1).
+        let from = match failures(&response).first() {
+            Some(sequence) => {
+                reported += 1;
+                pending
+                    .iter()
+                    .position(|r| &read_side::sequence_number(r) == sequence)
+                    .expect("a reported record is one of the batch")
+            }
+            None => pending.len(),
+        };
+        pending.drain(..from);
+    }
+    assert!(pending.is_empty(), "still failing: {pending:?}");
+    assert!(
+        reported >= 2,
+        "throttling past the SDK's retries is reported, not swallowed ({reported})"
+    );
+    assert!(faults.counts().of(FaultKind::Throttle, "UpdateItem") >= 7);
+    assert!(faults.counts().of(FaultKind::Throttle, "SendMessage") >= 1);
+    let projected = side
+        .view("0197a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a7d")
+        .await
+        .expect("projected once the throttling passed");
+    assert_eq!(projected.status, Some(OrderStatus::Cancelled));
+    let letters = dead_letters(moto, &stack).await;
+    assert_eq!(letters.len(), 1, "the poison record, once: {letters:?}");
+    assert_eq!(letters[0]["reason"], "UNDECODABLE");
+}

@@ -1,8 +1,11 @@
 //! The order-history projector against the emulators, property-tested with a schedule proptest
 //! can shrink: a `Vec` of steps that interleave commands (appends to the event table) with
-//! deliveries of their stream records in batches of any size and order, duplicates and
-//! redeliveries. After the schedule (and a final delivery of what is still pending) each view
-//! item must be what an independent oracle expects.
+//! deliveries of their stream records in batches of any size and order, duplicates,
+//! redeliveries, and DynamoDB faults injected at the projector's SDK boundary (throttling, 5xx
+//! before and after the write, lost answers: `ftgo_aws::faults`). A record the projector reports
+//! failed is delivered again from there, as Lambda retries. After the schedule (and a final
+//! delivery of what is still pending, until nothing fails) each view item must be what an
+//! independent oracle expects: nothing skipped, nothing applied twice.
 //!
 //! The oracle does not reuse `view::fold`: [`Expected`] is written by hand from the commands the
 //! domain accepted (a create sets the lines and the total, an approval the status, a revise one
@@ -18,9 +21,12 @@
 mod read_side;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_lambda_events::dynamodb::EventRecord;
 use ftgo_aws::commands::CommandContext;
+use ftgo_aws::faults::{FaultKind, FaultLayer, FaultPlan, Rule};
+use ftgo_aws::projector::Projector;
 use ftgo_aws::store::order_history::HistoryQuery;
 use ftgo_domain::delivery::{DeliveryCommand, DeliveryStatus};
 use ftgo_domain::order::{OrderCommand, OrderStatus};
@@ -67,7 +73,19 @@ enum Step {
     Deliver { at: usize, count: usize },
     /// Delivers an already delivered record again, alone (a retried or bisected batch).
     Redeliver { at: usize },
+    /// The projector's next `times` calls of `operation` meet `kind`.
+    Fault {
+        kind: FaultKind,
+        operation: &'static str,
+        times: u32,
+    },
 }
+
+/// The projector's DynamoDB calls: the view's conditional update and the gap read.
+const FAULTED_OPERATIONS: [&str; 2] = ["UpdateItem", "Query"];
+
+/// Faults injected over a whole test run (printed, and required to be some).
+static INJECTED: AtomicU64 = AtomicU64::new(0);
 
 fn command() -> impl Strategy<Value = Command> {
     prop_oneof![
@@ -85,6 +103,17 @@ fn step() -> impl Strategy<Value = Step> {
         4 => (0..ORDERS, command()).prop_map(|(order, command)| Step::Run { order, command }),
         3 => (0usize..16, 1usize..6).prop_map(|(at, count)| Step::Deliver { at, count }),
         1 => (0usize..16).prop_map(|at| Step::Redeliver { at }),
+        1 => (
+            prop::sample::select(vec![
+                FaultKind::Throttle,
+                FaultKind::ErrorBefore,
+                FaultKind::ErrorAfter,
+                FaultKind::LostAnswer,
+            ]),
+            prop::sample::select(FAULTED_OPERATIONS.to_vec()),
+            1u32..8,
+        )
+            .prop_map(|(kind, operation, times)| Step::Fault { kind, operation, times }),
     ]
 }
 
@@ -189,6 +218,10 @@ impl Expected {
 /// One run of a schedule against the emulator: the orders it created and what it expects.
 struct Run<'a> {
     side: &'a ReadSide,
+    /// The faults of this run, in front of `projector`'s clients only (commands run clean).
+    faults: FaultLayer,
+    /// The projector the records are delivered to.
+    projector: Projector,
     consumer_id: String,
     order_ids: Vec<Option<String>>,
     expected: Vec<Option<Expected>>,
@@ -199,9 +232,14 @@ struct Run<'a> {
 }
 
 impl<'a> Run<'a> {
-    fn new(side: &'a ReadSide) -> Self {
+    fn new(side: &'a ReadSide, sdk: &aws_config::SdkConfig) -> Self {
+        let faults = FaultLayer::new(FaultPlan::scripted());
+        let projector =
+            Projector::from_config(&faults.apply(sdk), &side.config).expect("projector");
         Self {
             side,
+            faults,
+            projector,
             consumer_id: unique_id("consumer"),
             order_ids: vec![None; ORDERS],
             expected: vec![None; ORDERS],
@@ -313,7 +351,15 @@ impl<'a> Run<'a> {
         if batch.is_empty() {
             return;
         }
-        let response = self.side.deliver(batch.clone()).await;
+        let response = ftgo_aws::lambda::order_history_projector::handle(
+            &self.projector,
+            ftgo_aws::lambda_runtime::LambdaEvent::new(
+                read_side::batch(batch.clone()),
+                ftgo_aws::lambda_runtime::Context::default(),
+            ),
+        )
+        .await
+        .expect("the projector handler never fails an invocation");
         let failed = response
             .batch_item_failures
             .first()
@@ -356,6 +402,13 @@ impl<'a> Run<'a> {
                 let again = self.delivered[at % self.delivered.len()].clone();
                 self.deliver(vec![again]).await;
             }
+            Step::Fault {
+                kind,
+                operation,
+                times,
+            } => self
+                .faults
+                .push_rule(Rule::new(kind).operation(operation).times(times)),
         }
     }
 
@@ -376,6 +429,7 @@ impl<'a> Run<'a> {
             let batch: Vec<EventRecord> = self.pending.drain(..).collect();
             self.deliver(batch).await;
         }
+        INJECTED.fetch_add(self.faults.counts().total(), Ordering::Relaxed);
         let expected = literal.map_or_else(
             || self.expected.clone(),
             |l| {
@@ -582,13 +636,14 @@ fn hand_written_scenarios_end_in_their_spelled_out_view_items() {
     let runtime = runtime();
     for emulator in runtime.block_on(emulators()) {
         let side = runtime.block_on(ReadSide::shared(emulator));
+        let sdk = runtime.block_on(emulator.sdk_config());
         for (name, schedule, literal) in scenarios() {
             runtime
-                .block_on(Run::new(&side).check(&schedule, Some(&literal)))
+                .block_on(Run::new(&side, &sdk).check(&schedule, Some(&literal)))
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
             // The oracle the property test uses agrees with the hand-written items.
             runtime
-                .block_on(Run::new(&side).check(&schedule, None))
+                .block_on(Run::new(&side, &sdk).check(&schedule, None))
                 .unwrap_or_else(|e| panic!("{name}, by the oracle: {e}"));
         }
     }
@@ -599,6 +654,7 @@ fn random_schedules_of_appends_and_deliveries_end_in_the_oracle_s_view() {
     let runtime = runtime();
     for emulator in runtime.block_on(emulators()) {
         let side = runtime.block_on(ReadSide::shared(emulator));
+        let sdk = runtime.block_on(emulator.sdk_config());
         let cases = match emulator.kind() {
             EmulatorKind::Moto => 32,
             EmulatorKind::DynamoDbLocal => 16,
@@ -612,9 +668,12 @@ fn random_schedules_of_appends_and_deliveries_end_in_the_oracle_s_view() {
         runner
             .run(&prop::collection::vec(step(), 1..32), |schedule| {
                 runtime
-                    .block_on(Run::new(&side).check(&schedule, None))
+                    .block_on(Run::new(&side, &sdk).check(&schedule, None))
                     .map_err(TestCaseError::fail)
             })
             .unwrap_or_else(|e| panic!("on {}: {e}", emulator.kind()));
     }
+    let injected = INJECTED.load(Ordering::Relaxed);
+    eprintln!("faults injected at the projector's SDK boundary: {injected}");
+    assert!(injected > 0, "the schedules injected no fault");
 }
