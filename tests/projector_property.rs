@@ -234,8 +234,13 @@ struct Run<'a> {
 impl<'a> Run<'a> {
     fn new(side: &'a ReadSide, sdk: &aws_config::SdkConfig) -> Self {
         let faults = FaultLayer::new(FaultPlan::scripted());
-        let projector =
-            Projector::from_config(&faults.apply(sdk), &side.config).expect("projector");
+        // The SDK's own retries with millisecond backoff: the schedule is about what reaches the
+        // projector after them, not about waiting (throttling backs off for seconds otherwise).
+        let retries = aws_config::retry::RetryConfig::standard()
+            .with_initial_backoff(std::time::Duration::from_millis(1))
+            .with_max_backoff(std::time::Duration::from_millis(5));
+        let sdk = faults.apply(sdk).to_builder().retry_config(retries).build();
+        let projector = Projector::from_config(&sdk, &side.config).expect("projector");
         Self {
             side,
             faults,
