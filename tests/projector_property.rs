@@ -491,9 +491,12 @@ impl<'a> Run<'a> {
     }
 }
 
+/// A named schedule and the view item of each order after it (`None`: never created).
+type Scenario = (&'static str, Vec<Step>, Vec<Option<Expected>>);
+
 /// Fixed schedules and, spelled out by hand, the view item of each order afterwards (`None`:
 /// the order is never created). Consumer ids are filled in by the run.
-fn scenarios() -> Vec<(&'static str, Vec<Step>, Vec<Option<Expected>>)> {
+fn scenarios() -> Vec<Scenario> {
     use Command::*;
     let run = |order, command| Step::Run { order, command };
     let item = |restaurant: &str,
