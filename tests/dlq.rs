@@ -201,3 +201,76 @@ async fn a_lambda_on_failure_message_is_reread_from_the_stream_and_applied_idemp
         "(visible, in flight)"
     );
 }
+
+#[tokio::test]
+async fn an_on_failure_message_the_stream_no_longer_holds_is_repaired_from_the_event_table() {
+    let moto = Emulator::moto().await;
+    let (side, stack) = ReadSide::fresh(moto).await;
+    let sqs = moto.sqs().await;
+    let streams = aws_sdk_dynamodbstreams::Client::new(&moto.sdk_config().await);
+    let queue = projector_dlq(&stack);
+
+    // Two orders; Lambda skipped the last events of both (their records are past the stream's
+    // 24-hour retention: the shard named below no longer exists).
+    let (first, second) = (unique_id("order"), unique_id("order"));
+    let history = |id: &str, then: &[OrderEvent]| {
+        order_history(
+            id,
+            &order_created("c", "Ajanta", &[("Naan", 1, 300)]),
+            at(0),
+            then,
+        )
+    };
+    let first_events = history(
+        &first,
+        &[OrderEvent::OrderApproved {}, OrderEvent::OrderCancelled {}],
+    );
+    let second_events = history(&second, &[OrderEvent::OrderRejected {}]);
+    side.append(&first_events).await;
+    side.append(&second_events).await;
+    side.project(&first_events[..1]).await;
+    let message = serde_json::json!({
+        "requestContext": {"requestId": "r", "functionArn": "f", "condition": "RecordAgeExceeded", "approximateInvokeCount": 4000},
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "version": "1.0", "timestamp": "2026-11-02T12:00:00Z",
+        "DDBStreamBatchInfo": {"shardId": "shardId-00000000000000000000-trimmed", "startSequenceNumber": "100", "endSequenceNumber": "400",
+            "approximateArrivalOfFirstRecord": at(0).format(&time::format_description::well_known::Rfc3339).unwrap(),
+            "approximateArrivalOfLastRecord": at(2).format(&time::format_description::well_known::Rfc3339).unwrap(),
+            "batchSize": 4, "streamArn": stack.stream_arn("EventsTable")}
+    });
+    let send = || async {
+        sqs.send_message()
+            .queue_url(&queue.url)
+            .message_body(message.to_string())
+            .send()
+            .await
+            .expect("SendMessage");
+    };
+    send().await;
+
+    let outcomes = dlq::redrive(&sqs, &streams, &side.projector, &queue)
+        .await
+        .expect("redrive");
+    assert_eq!(outcomes.len(), 1);
+    assert_eq!(
+        outcomes[0].1,
+        Redriven::Applied { events: 4 },
+        "cancelled and approved of the first order, created and rejected of the second"
+    );
+    assert_eq!(
+        side.view(&first).await.and_then(|v| v.status),
+        Some(OrderStatus::Cancelled)
+    );
+    assert_eq!(
+        side.view(&second).await.and_then(|v| v.status),
+        Some(OrderStatus::Rejected)
+    );
+    assert!(dlq::list(&sqs, &queue).await.expect("list").is_empty());
+
+    // Re-driving the same message again changes nothing and applies nothing.
+    send().await;
+    let outcomes = dlq::redrive(&sqs, &streams, &side.projector, &queue)
+        .await
+        .expect("redrive");
+    assert_eq!(outcomes[0].1, Redriven::Applied { events: 0 });
+}

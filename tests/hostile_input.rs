@@ -105,6 +105,24 @@ async fn hostile_inputs_answer_4xx_json_and_write_nothing() {
         }
     }
 
+    // Text SQS cannot carry (a dead letter holds the event whole): 400 naming the field.
+    for (path, field) in [
+        (&["restaurantName"][..], "restaurantName"),
+        (&["lineItems", "0", "name"][..], "lineItems[0].name"),
+        (&["deliveryAddress", "city"][..], "deliveryAddress.city"),
+    ] {
+        for bad in ['\u{FFFE}', '\u{FFFF}'] {
+            let body = listed::with_field(&valid_create, path, Value::String(format!("A{bad}")));
+            let answer = world
+                .refused(&Probe::post("/orders", &world.consumer, body))
+                .await;
+            assert_eq!(answer.status, 400, "{field}");
+            assert_eq!(answer.error_code().as_deref(), Some("VALIDATION_FAILED"));
+            let text = String::from_utf8_lossy(&answer.body).into_owned();
+            assert!(text.contains(field), "{field}: {text}");
+        }
+    }
+
     // Wrong content types and If-Match values.
     for content_type in [
         "application/xml",

@@ -320,3 +320,149 @@ async fn an_undecodable_event_in_the_table_blocks_only_its_order_and_is_dead_let
             .contains("version 3")
     );
 }
+
+#[tokio::test]
+async fn a_dead_letter_that_cannot_be_sent_is_retried_never_dropped_and_its_body_is_valid_for_sqs()
+{
+    let moto = Emulator::moto().await;
+    let (side, stack) = ReadSide::fresh(moto).await;
+    let mut records = sample_records(POISON);
+    // The poison record's image also holds what SQS refuses in a message body (an item written
+    // by hand: the API refuses such text).
+    let hostile = "Ajanta\u{FFFE}\u{FFFF}";
+    records[1].change.new_image.inner_mut().insert(
+        "restaurantName".into(),
+        serde_dynamo::AttributeValue::S(hostile.into()),
+    );
+    // A projector whose dead-letter queue does not exist (a deployment error): SendMessage fails.
+    let misconfigured = ftgo_aws::projector::Projector::new(
+        side.dao.clone(),
+        side.store.clone(),
+        moto.sqs().await,
+        format!("{}-gone", side.config.projector_dlq_url),
+    );
+    let response = misconfigured
+        .process_batch(&read_side::batch(records.clone()))
+        .await;
+    assert_eq!(
+        failures(&response),
+        [read_side::sequence_number(&records[1])],
+        "the record whose dead letter could not be sent is reported for a retry"
+    );
+    let waiting = side
+        .view("0197a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a7d")
+        .await
+        .expect("the record before it is projected");
+    assert_eq!(
+        waiting.status,
+        Some(OrderStatus::ApprovalPending),
+        "the cancel after it waits for the retry"
+    );
+    assert!(dead_letters(moto, &stack).await.is_empty());
+
+    // Lambda retries from the reported record, with the deployment fixed.
+    let response = side.deliver(records[1..].to_vec()).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let sqs = moto.sqs().await;
+    let received = sqs
+        .receive_message()
+        .queue_url(stack.queue_url("ProjectorDlq"))
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .expect("ReceiveMessage")
+        .messages
+        .unwrap_or_default();
+    assert_eq!(received.len(), 1, "{received:?}");
+    let body = received[0].body.clone().unwrap_or_default();
+    assert!(
+        body.chars().all(ftgo_domain::order::is_message_char),
+        "only characters SQS accepts: {body}"
+    );
+    let letter: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(letter["reason"], "UNDECODABLE");
+    assert_eq!(
+        letter["record"],
+        serde_json::to_value(&records[1]).expect("record JSON"),
+        "the escaped body decodes to the record itself"
+    );
+    assert_eq!(
+        letter["record"]["dynamodb"]["NewImage"]["restaurantName"]["S"],
+        hostile
+    );
+    assert_eq!(
+        side.view("0197a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a7d")
+            .await
+            .and_then(|v| v.status),
+        Some(OrderStatus::Cancelled),
+        "and the record after it lands"
+    );
+}
+
+/// A projector on `moto` whose clients go through `faults`.
+async fn faulted(
+    moto: &Emulator,
+    side: &ReadSide,
+    faults: &ftgo_aws::faults::FaultLayer,
+) -> ftgo_aws::projector::Projector {
+    let sdk = faults.apply(&moto.sdk_config().await);
+    ftgo_aws::projector::Projector::from_config(&sdk, &side.config).expect("projector")
+}
+
+#[tokio::test]
+async fn throttled_view_updates_and_dead_letters_are_retried_until_they_pass_never_skipped() {
+    use ftgo_aws::faults::{FaultKind, FaultLayer, FaultPlan, Rule};
+    let moto = Emulator::moto().await;
+    let (side, stack) = ReadSide::fresh(moto).await;
+    let faults = FaultLayer::new(FaultPlan::scripted());
+    let projector = faulted(moto, &side, &faults).await;
+    // Throttling that outlasts the SDK's own retries, on the view's update and on the DLQ.
+    faults.push_rule(
+        Rule::new(FaultKind::Throttle)
+            .operation("UpdateItem")
+            .times(7),
+    );
+    faults.push_rule(
+        Rule::new(FaultKind::Throttle)
+            .operation("SendMessage")
+            .times(7),
+    );
+    let records = sample_records(POISON);
+    let mut pending = records.clone();
+    let mut reported = 0;
+    for _ in 0..20 {
+        if pending.is_empty() {
+            break;
+        }
+        let response = projector
+            .process_batch(&read_side::batch(pending.clone()))
+            .await;
+        // Lambda retries from the reported record (MaximumRetryAttempts: -1).
+        let from = match failures(&response).first() {
+            Some(sequence) => {
+                reported += 1;
+                pending
+                    .iter()
+                    .position(|r| &read_side::sequence_number(r) == sequence)
+                    .expect("a reported record is one of the batch")
+            }
+            None => pending.len(),
+        };
+        pending.drain(..from);
+    }
+    assert!(pending.is_empty(), "still failing: {pending:?}");
+    assert!(
+        reported >= 2,
+        "throttling past the SDK's retries is reported, not swallowed ({reported})"
+    );
+    assert!(faults.counts().of(FaultKind::Throttle, "UpdateItem") >= 7);
+    assert!(faults.counts().of(FaultKind::Throttle, "SendMessage") >= 1);
+    let projected = side
+        .view("0197a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a7d")
+        .await
+        .expect("projected once the throttling passed");
+    assert_eq!(projected.status, Some(OrderStatus::Cancelled));
+    let letters = dead_letters(moto, &stack).await;
+    assert_eq!(letters.len(), 1, "the poison record, once: {letters:?}");
+    assert_eq!(letters[0]["reason"], "UNDECODABLE");
+}

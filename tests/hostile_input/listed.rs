@@ -143,6 +143,18 @@ pub fn nasty_bodies(valid_create: &Value) -> Vec<(String, Vec<u8>)> {
             mutate(&line("name"), json!("Vindaloo\u{7}\u{1b}[31m")),
         ),
         (
+            "restaurantName U+FFFE (SQS refuses it in a dead letter)",
+            mutate(&["restaurantName"], json!("Ajanta\u{FFFE}")),
+        ),
+        (
+            "line name U+FFFF",
+            mutate(&line("name"), json!("Naan\u{FFFF}")),
+        ),
+        (
+            "street2 U+FFFF",
+            mutate(&["deliveryAddress", "street2"], json!("\u{FFFF}")),
+        ),
+        (
             "restaurantName RTL override",
             mutate(&["restaurantName"], json!("\u{202E}atnajA")),
         ),

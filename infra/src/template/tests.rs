@@ -300,8 +300,8 @@ fn stream_sources_carry_lambda_settings() {
             batching_window: Duration::from_secs(1),
             report_batch_item_failures: true,
             bisect_on_error: true,
-            max_retry_attempts: Some(10),
-            max_record_age: None, // -1: no limit
+            max_retry_attempts: None, // -1: retried until it passes (DESIGN §5)
+            max_record_age: None,     // -1: no limit
         }
     );
     assert_eq!(projector.timeout, Duration::from_secs(60));

@@ -78,6 +78,7 @@ fn event(n: usize) -> StoredEvent {
         Metadata {
             correlation_id: format!("req-{n}"),
             causation_id: None,
+            idempotency: None,
         },
     )
     .expect("event records")

@@ -12,8 +12,10 @@
 //! event is read again from the event table by its key (so a fixed event, or a projector that
 //! now understands it, is what lands), planned and applied; a duplicate is a success, so
 //! re-driving twice is harmless. An on-failure message is turned into those keys by reading its
-//! sequence range from the stream (within the stream's 24-hour retention). A message leaves the
-//! queue only once every event it names is applied; one that still fails stays, with the reason.
+//! sequence range from the stream (within the stream's 24-hour retention); once the stream no
+//! longer holds it, the days its arrival window covers are re-projected from the event table
+//! instead ([`Projector::repair`]). A message leaves the queue only once every event it names is
+//! applied; one that still fails stays, with the reason.
 
 use aws_lambda_events::dynamodb::EventRecord;
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
@@ -242,7 +244,12 @@ pub async fn redrive(
                 apply_record(projector, record).await.map(|()| 1usize)
             }
             (Letter::OnFailure(batch), Some("order-history-projector")) => {
-                apply_range(streams, projector, batch).await
+                match apply_range(streams, projector, batch).await {
+                    Ok(events) => Ok(events),
+                    Err(from_stream) => repair_range(projector, &letter.body)
+                        .await
+                        .map_err(|e| format!("{from_stream}; from the event table: {e}")),
+                }
             }
             (Letter::OnFailure(_), consumer) => Err(format!(
                 "on-failure message of {}: only the projector's are re-driven here",
@@ -362,6 +369,20 @@ async fn apply_range(
         iterator = page.next_shard_iterator;
     }
     Ok(applied)
+}
+
+/// Re-projects, from the event table, the days an on-failure message's batch covers
+/// ([`Projector::repair`]): for a range the stream no longer holds (24-hour retention).
+async fn repair_range(projector: &Projector, body: &str) -> Result<usize, String> {
+    let skipped = OnFailureRecord::parse(body).map_err(|e| e.to_string())?;
+    let repair = projector
+        .repair(&skipped)
+        .await
+        .map_err(|e| e.to_string())?;
+    match repair.unrepaired.as_slice() {
+        [] => Ok(repair.applied),
+        unrepaired => Err(unrepaired.join("; ")),
+    }
 }
 
 /// Orders DynamoDB stream sequence numbers (decimal strings of varying length).

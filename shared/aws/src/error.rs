@@ -45,6 +45,17 @@ pub enum Error {
         /// What the SDK said.
         message: String,
     },
+    /// AWS refused the call for the deployment's configuration, not for this request: access
+    /// denied, an unknown or expired credential, a table or queue that does not exist, a KMS
+    /// key that cannot be used. Retrying helps only once a person fixes the deployment; a stream
+    /// consumer retries (and its iterator age alarms) rather than skip anything meanwhile.
+    #[error("{service} refused by the deployment's configuration: {message}")]
+    Misconfigured {
+        /// Which call.
+        service: &'static str,
+        /// What the SDK said.
+        message: String,
+    },
     /// The view could not be brought up to date with an event yet (for instance, the events
     /// before it are not readable yet); the projector reports the record for a retry.
     #[error("projection: {0}")]
@@ -71,6 +82,31 @@ const TRANSIENT_CODES: &[&str] = &[
     "TransactionInProgressException",
 ];
 
+/// Error codes with which AWS refuses a call for how the deployment is set up (permissions,
+/// credentials, missing resources, unusable keys) rather than for the request itself.
+const CONFIGURATION_CODES: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "MissingAuthenticationToken",
+    "InvalidSignatureException",
+    "SignatureDoesNotMatch",
+    "ResourceNotFoundException",
+    "AWS.SimpleQueueService.NonExistentQueue",
+    "QueueDoesNotExist",
+    "NoSuchBucket",
+    "KMS.AccessDeniedException",
+    "KMS.DisabledException",
+    "KMS.NotFoundException",
+    "KmsAccessDenied",
+    "KmsDisabled",
+    "KmsNotFound",
+];
+
 impl Error {
     /// Wraps an error that is not an SDK call result (a body stream, a codec) with the name of
     /// the call that failed.
@@ -82,21 +118,26 @@ impl Error {
     }
 
     /// Wraps a failed SDK call: throttling, timeouts, connection failures and AWS-side 5xx
-    /// become [`Error::Unavailable`] (a 503 the client may retry), anything else
-    /// [`Error::Aws`].
+    /// become [`Error::Unavailable`] (a 503 the client may retry), a refusal for the
+    /// deployment's configuration (access denied, no such table or queue) [`Error::Misconfigured`],
+    /// anything else [`Error::Aws`].
     pub fn sdk<E, R>(service: &'static str, error: SdkError<E, R>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
+        R: std::fmt::Debug + 'static,
     {
-        let transient = match &error {
+        let class = match &error {
             SdkError::TimeoutError(_)
             | SdkError::DispatchFailure(_)
-            | SdkError::ResponseError(_) => true,
-            SdkError::ServiceError(e) => is_transient_code(e.err().code()),
-            _ => false,
+            | SdkError::ResponseError(_) => Class::Transient,
+            SdkError::ServiceError(e) => match Class::of_code(e.err().code()) {
+                // A 5xx whose body names no code we know is still AWS's side failing.
+                Class::Other if is_server_error(e.raw()) => Class::Transient,
+                class => class,
+            },
+            _ => Class::Other,
         };
-        Self::classified(service, transient, error)
+        Self::classified(service, class, error)
     }
 
     /// Wraps a service error already taken out of its `SdkError` (after matching the variants
@@ -105,8 +146,8 @@ impl Error {
     where
         E: ProvideErrorMetadata + std::error::Error,
     {
-        let transient = is_transient_code(error.code());
-        Self::classified(service, transient, error)
+        let class = Class::of_code(error.code());
+        Self::classified(service, class, error)
     }
 
     /// Whether the client may simply retry later (HTTP 503).
@@ -114,18 +155,38 @@ impl Error {
         matches!(self, Error::Unavailable { .. })
     }
 
-    fn classified(service: &'static str, transient: bool, error: impl std::error::Error) -> Self {
+    fn classified(service: &'static str, class: Class, error: impl std::error::Error) -> Self {
         let message = aws_smithy_types::error::display::DisplayErrorContext(error).to_string();
-        if transient {
-            Error::Unavailable { service, message }
-        } else {
-            Error::Aws { service, message }
+        match class {
+            Class::Transient => Error::Unavailable { service, message },
+            Class::Configuration => Error::Misconfigured { service, message },
+            Class::Other => Error::Aws { service, message },
         }
     }
 }
 
-fn is_transient_code(code: Option<&str>) -> bool {
-    code.is_some_and(|code| TRANSIENT_CODES.contains(&code))
+/// Whether `raw` is an HTTP answer with a 5xx status.
+fn is_server_error<R: 'static>(raw: &R) -> bool {
+    (raw as &dyn std::any::Any)
+        .downcast_ref::<aws_sdk_dynamodb::config::http::HttpResponse>()
+        .is_some_and(|response| response.status().is_server_error())
+}
+
+/// How an AWS error code is classified.
+enum Class {
+    Transient,
+    Configuration,
+    Other,
+}
+
+impl Class {
+    fn of_code(code: Option<&str>) -> Self {
+        match code {
+            Some(code) if TRANSIENT_CODES.contains(&code) => Class::Transient,
+            Some(code) if CONFIGURATION_CODES.contains(&code) => Class::Configuration,
+            _ => Class::Other,
+        }
+    }
 }
 
 impl From<serde_dynamo::Error> for Error {
@@ -179,5 +240,45 @@ mod tests {
             UpdateItemError::generic(ErrorMetadata::builder().code("ThrottlingException").build()),
         );
         assert!(error.is_unavailable());
+    }
+
+    #[test]
+    fn a_5xx_naming_no_known_code_is_unavailable() {
+        use aws_sdk_dynamodb::config::http::HttpResponse;
+        use aws_smithy_types::body::SdkBody;
+        let answer = |status: u16| {
+            SdkError::service_error(
+                UpdateItemError::generic(ErrorMetadata::builder().build()),
+                HttpResponse::new(status.try_into().unwrap(), SdkBody::empty()),
+            )
+        };
+        assert!(Error::sdk("UpdateItem", answer(500)).is_unavailable());
+        assert!(Error::sdk("UpdateItem", answer(503)).is_unavailable());
+        assert!(matches!(
+            Error::sdk("UpdateItem", answer(400)),
+            Error::Aws { .. }
+        ));
+    }
+
+    #[test]
+    fn refusals_for_the_deployment_are_misconfigured() {
+        for code in [
+            "AccessDeniedException",
+            "ResourceNotFoundException",
+            "AWS.SimpleQueueService.NonExistentQueue",
+            "UnrecognizedClientException",
+        ] {
+            let error = Error::sdk("SendMessage", service_error(code));
+            assert!(
+                matches!(
+                    error,
+                    Error::Misconfigured {
+                        service: "SendMessage",
+                        ..
+                    }
+                ),
+                "{code}: {error:?}"
+            );
+        }
     }
 }

@@ -10,17 +10,29 @@
 //!   order;
 //! * a record that cannot be projected — undecodable, a corrupt version, a confirmed gap (the
 //!   consistent read shows that the missing versions do not exist), blocked by an undecodable
-//!   earlier event, or a `REMOVE` — goes to the projector's dead-letter queue with the whole
-//!   record, a machine-readable [`DeadLetterReason`] and a human message, and the batch goes on;
-//! * only a transient failure (an AWS error, [`Error::Unavailable`]) reports that record's
-//!   sequence number in `batchItemFailures` and stops: Lambda retries from there, so nothing
-//!   after it is skipped or applied out of turn.
+//!   earlier event, a `REMOVE`, or a call AWS refuses for this record — goes to the projector's
+//!   dead-letter queue with the whole record, a machine-readable [`DeadLetterReason`] and a
+//!   human message, and the batch goes on;
+//! * a failure that is not the record's ([`disposition`]: throttling, a 5xx, a timeout, a lost
+//!   answer, or a refusal for the deployment's configuration such as access denied) — and any
+//!   failure to send a dead letter — reports that record's sequence number in
+//!   `batchItemFailures` and stops: Lambda retries from there, without limit
+//!   (`MaximumRetryAttempts: -1` in the template), so nothing after it is skipped or applied out
+//!   of turn, and the function's `IteratorAge` alarms while it lasts. A record is never
+//!   skipped for a failure that is not its own.
+
+mod dead_letter;
+mod repair;
 
 use aws_lambda_events::dynamodb::{Event, EventRecord};
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use ftgo_domain::event::StoredEvent;
 use ftgo_domain::view::{ViewUpdate, plan};
-use serde::Serialize;
+
+pub use dead_letter::{
+    DeadLetter, DeadLetterReason, MAX_DEAD_LETTER_BYTES, dead_letter_body, sqs_safe,
+};
+pub use repair::Repair;
 
 use crate::config::Config;
 use crate::error::Error;
@@ -62,103 +74,6 @@ pub enum Projected {
         /// version the record names is corrupt rather than its predecessors lost.
         recorded: bool,
     },
-}
-
-/// Why a record was dead-lettered: the machine-readable `reason` of a [`DeadLetter`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum DeadLetterReason {
-    /// The record's image is not a stored event this code can read.
-    Undecodable,
-    /// The record's `version` is not a positive integer, or names a version the event table
-    /// does not hold while the versions before it are missing too.
-    CorruptVersion,
-    /// Versions before the record's are confirmed missing from the event table.
-    ConfirmedGap,
-    /// An earlier event of the same stream is in the event table but does not decode.
-    Blocked,
-    /// A `REMOVE` record: an event was deleted from the event table (the view keeps it).
-    Removed,
-    /// Any other failure that retrying cannot cure.
-    Unprojectable,
-}
-
-impl DeadLetterReason {
-    /// The wire name, e.g. `CONFIRMED_GAP`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            DeadLetterReason::Undecodable => "UNDECODABLE",
-            DeadLetterReason::CorruptVersion => "CORRUPT_VERSION",
-            DeadLetterReason::ConfirmedGap => "CONFIRMED_GAP",
-            DeadLetterReason::Blocked => "BLOCKED",
-            DeadLetterReason::Removed => "REMOVED",
-            DeadLetterReason::Unprojectable => "UNPROJECTABLE",
-        }
-    }
-}
-
-impl std::fmt::Display for DeadLetterReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What the projector sends to its dead-letter queue (one shape for every reason).
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeadLetter<'a> {
-    /// Which function sent it.
-    pub source: &'static str,
-    /// Why the record was not projected, machine-readable.
-    pub reason: DeadLetterReason,
-    /// Why the record was not projected, for people.
-    pub message: &'a str,
-    /// The whole stream record, as Lambda delivered it.
-    pub record: &'a EventRecord,
-    /// The stored event that blocks this record, when that is the reason.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub blocked_by: Option<&'a StoredEvent>,
-}
-
-/// The largest dead-letter message body sent whole (SQS takes 256 KiB; some room is kept).
-pub const MAX_DEAD_LETTER_BYTES: usize = 240 * 1024;
-
-/// The JSON body of a dead letter. A record too large for one SQS message travels without its
-/// `NewImage` (its keys and sequence number still name it in the event table), and says so in
-/// `imageOmitted`, so that sending it can never fail for its size and block the shard.
-pub fn dead_letter_body(
-    record: &EventRecord,
-    reason: DeadLetterReason,
-    message: &str,
-    blocked_by: Option<&StoredEvent>,
-) -> Result<String, Error> {
-    let letter = DeadLetter {
-        source: "order-history-projector",
-        reason,
-        message,
-        record,
-        blocked_by,
-    };
-    let body = serde_json::to_string(&letter).map_err(|e| Error::Codec(e.to_string()))?;
-    if body.len() <= MAX_DEAD_LETTER_BYTES {
-        return Ok(body);
-    }
-    let mut slim = record.clone();
-    slim.change.new_image = serde_dynamo::Item::from(std::collections::HashMap::<
-        String,
-        serde_dynamo::AttributeValue,
-    >::new());
-    // The message is ours and short, but bound it anyway.
-    let message: String = message.chars().take(1024).collect();
-    let mut value = serde_json::to_value(&DeadLetter {
-        record: &slim,
-        blocked_by: None,
-        message: &message,
-        ..letter
-    })
-    .map_err(|e| Error::Codec(e.to_string()))?;
-    value["imageOmitted"] = serde_json::Value::Bool(true);
-    serde_json::to_string(&value).map_err(|e| Error::Codec(e.to_string()))
 }
 
 /// The projector: the view it writes, the event table it fills gaps from, its dead-letter queue.
@@ -216,7 +131,7 @@ impl Projector {
 
     /// Applies one planned update, filling a gap before it from the event table first (read in
     /// chunks of at most [`GAP_READ_CHUNK`] events). `Err` is a failure to talk to AWS (or
-    /// something retrying cannot cure; see [`is_transient`]).
+    /// something retrying cannot cure; see [`disposition`]).
     pub async fn project(&self, update: &ViewUpdate) -> Result<Projected, Error> {
         let mut missing_from = match self.view.apply(update).await? {
             ApplyOutcome::Applied => return Ok(Projected::Applied),
@@ -304,8 +219,9 @@ impl Projector {
         Ok(())
     }
 
-    /// Projects one stream record, dead-lettering what can never be projected. `Err` is
-    /// transient ([`is_transient`]): the record must be retried.
+    /// Projects one stream record, dead-lettering what can never be projected. `Err` means the
+    /// record must be retried: a failure that is not the record's ([`disposition`]), or a dead
+    /// letter that could not be sent.
     pub async fn process_record(&self, record: &EventRecord) -> Result<(), Error> {
         if record.event_name == "REMOVE" {
             let message = "an event was removed from the event table; the view keeps it";
@@ -326,16 +242,18 @@ impl Projector {
         let stream_id = update.source.stream_id(&update.order_id);
         let outcome = match self.project(&update).await {
             Ok(outcome) => outcome,
-            Err(error) if is_transient(&error) => return Err(error),
-            Err(error) => {
-                let message = format!(
-                    "{stream_id} version {} cannot be projected: {error}",
-                    update.version
-                );
-                return self
-                    .dead_letter(record, DeadLetterReason::Unprojectable, &message, None)
-                    .await;
-            }
+            Err(error) => match disposition(&error) {
+                Disposition::Retry | Disposition::RetryMisconfigured => return Err(error),
+                Disposition::DeadLetter => {
+                    let message = format!(
+                        "{stream_id} version {} cannot be projected: {error}",
+                        update.version
+                    );
+                    return self
+                        .dead_letter(record, DeadLetterReason::Unprojectable, &message, None)
+                        .await;
+                }
+            },
         };
         match outcome {
             Projected::Blocked { by, reason } => {
@@ -388,7 +306,16 @@ impl Projector {
                     .sequence_number
                     .clone()
                     .unwrap_or_else(|| record.event_id.clone());
-                tracing::warn!(sequence_number = %identifier, %error, "transient failure: Lambda retries from this record");
+                match disposition(&error) {
+                    Disposition::RetryMisconfigured => tracing::error!(
+                        sequence_number = %identifier, %error,
+                        "AWS refuses the projector's calls for the deployment's configuration: Lambda retries from this record until it is fixed"
+                    ),
+                    _ => tracing::warn!(
+                        sequence_number = %identifier, %error,
+                        "failure: Lambda retries from this record"
+                    ),
+                }
                 let mut failure = DynamoDbBatchItemFailure::default();
                 failure.item_identifier = Some(identifier);
                 response.batch_item_failures.push(failure);
@@ -418,10 +345,29 @@ fn count_outcome(outcome: &Projected) {
     }
 }
 
-/// Whether a failure may pass on retry (AWS errors, [`Error::Unavailable`]): only those are
-/// reported in `batchItemFailures`; anything else is dead-lettered so the shard moves on.
-pub fn is_transient(error: &Error) -> bool {
-    matches!(error, Error::Aws { .. } | Error::Unavailable { .. })
+/// What a failure to project a record calls for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// AWS was busy or failing (throttling, a 5xx, a timeout, a lost answer): report the record
+    /// in `batchItemFailures`, so Lambda retries from it until it passes.
+    Retry,
+    /// AWS refused the call for the deployment's configuration (access denied, no such table or
+    /// queue): retry as well, logged as an error, until a person fixes the deployment. The
+    /// record is not at fault, so it is never dead-lettered nor skipped for it.
+    RetryMisconfigured,
+    /// Something about this record that retrying cannot cure (it does not decode, AWS refuses
+    /// the update it makes, the view moved in a way the rules exclude): dead-letter the record
+    /// itself, so the shard goes on and the record can be re-driven at any time.
+    DeadLetter,
+}
+
+/// What `error`, met while projecting a record, calls for (see [`Disposition`]).
+pub fn disposition(error: &Error) -> Disposition {
+    match error {
+        Error::Unavailable { .. } => Disposition::Retry,
+        Error::Misconfigured { .. } => Disposition::RetryMisconfigured,
+        _ => Disposition::DeadLetter,
+    }
 }
 
 #[cfg(test)]
@@ -531,17 +477,50 @@ mod tests {
     }
 
     #[test]
-    fn only_aws_failures_are_transient() {
-        assert!(is_transient(&Error::Unavailable {
-            service: "Query",
-            message: "throttled".into()
-        }));
-        assert!(is_transient(&Error::Aws {
-            service: "Query",
-            message: "access denied".into()
-        }));
-        assert!(!is_transient(&Error::Codec("bad item".into())));
-        assert!(!is_transient(&Error::Projection("moved".into())));
+    fn the_template_retries_the_projector_s_stream_without_limit() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml");
+        let text = std::fs::read_to_string(path).expect("template.yaml");
+        let template: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("YAML");
+        let source = &template["Resources"]["OrderHistoryProjectorFunction"]["Properties"]["Events"]
+            ["EventStream"]["Properties"];
+        // A limit would let Lambda skip a record after a burst of throttling or a permission
+        // fixed late; -1 retries until it passes (DESIGN §5).
+        assert_eq!(source["MaximumRetryAttempts"].as_i64(), Some(-1));
+        assert_eq!(source["MaximumRecordAgeInSeconds"].as_i64(), Some(-1));
+        let responses = source["FunctionResponseTypes"].as_sequence().expect("list");
+        assert!(
+            responses
+                .iter()
+                .any(|r| r.as_str() == Some("ReportBatchItemFailures"))
+        );
+        assert!(matches!(
+            source["DestinationConfig"]["OnFailure"]["Destination"],
+            serde_yaml_ng::Value::Tagged(_)
+        ));
+    }
+
+    #[test]
+    fn failures_not_of_the_record_are_retried_and_the_record_s_own_are_dead_lettered() {
+        let unavailable = Error::Unavailable {
+            service: "UpdateItem",
+            message: "throttled".into(),
+        };
+        assert_eq!(disposition(&unavailable), Disposition::Retry);
+        let denied = Error::Misconfigured {
+            service: "UpdateItem",
+            message: "AccessDeniedException".into(),
+        };
+        assert_eq!(disposition(&denied), Disposition::RetryMisconfigured);
+        for own in [
+            Error::Aws {
+                service: "UpdateItem",
+                message: "ValidationException: item too large".into(),
+            },
+            Error::Codec("bad item".into()),
+            Error::Projection("moved".into()),
+        ] {
+            assert_eq!(disposition(&own), Disposition::DeadLetter, "{own}");
+        }
     }
 
     #[test]

@@ -207,8 +207,8 @@ mod validation;
 
 use validation::validate_create;
 pub use validation::{
-    MAX_ID_BYTES, MAX_ID_CHARS, MAX_LINE_ITEMS, MAX_NAME_CHARS, is_id_char, require_id,
-    require_line_count, require_name,
+    MAX_ID_BYTES, MAX_ID_CHARS, MAX_LINE_ITEMS, MAX_NAME_CHARS, is_id_char, is_message_char,
+    require_id, require_line_count, require_name,
 };
 
 /// Sums the lines, refusing an overflowing total.

@@ -135,6 +135,16 @@ impl EventStore {
         self
     }
 
+    /// The DynamoDB client (for reads that span streams, such as a repair's scan).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The event table's name.
+    pub fn events_table(&self) -> &str {
+        &self.events_table
+    }
+
     /// The events of `stream_id` with version in `after + 1 ..= up_to` (all when `up_to` is
     /// `None`), in order, read with strong consistency through every page.
     pub async fn read_stream(

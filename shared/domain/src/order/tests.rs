@@ -175,6 +175,51 @@ fn create_enforces_the_documented_limits_naming_the_field() {
 }
 
 #[test]
+fn create_refuses_text_sqs_cannot_carry_naming_the_field() {
+    // U+FFFE and U+FFFF are valid in a Rust string and in JSON, but not in an SQS message body
+    // (XML 1.0 `Char`): a dead letter carrying the event whole could never be sent.
+    for bad in ['\u{FFFE}', '\u{FFFF}'] {
+        let mut name = create_order();
+        name.restaurant_name = format!("Ajanta{bad}");
+        validation_on(given(&[], OrderCommand::Create(name)), "restaurantName");
+        let mut line = create_order();
+        line.line_items[0].name = format!("{bad}Naan");
+        validation_on(given(&[], OrderCommand::Create(line)), "lineItems[0].name");
+        let mut street = create_order();
+        street.delivery_address.street2 = Some(format!("Flat 2{bad}"));
+        validation_on(
+            given(&[], OrderCommand::Create(street)),
+            "deliveryAddress.street2",
+        );
+    }
+    // Everything else SQS accepts stays accepted: the edges of each allowed range.
+    let mut edges = create_order();
+    edges.restaurant_name = "A\u{D7FF}\u{E000}\u{FFFD}\u{10000}\u{10FFFF}".into();
+    assert!(given(&[], OrderCommand::Create(edges)).is_ok());
+}
+
+#[test]
+fn only_xml_chars_are_message_chars() {
+    for c in [
+        '\t',
+        '\n',
+        '\r',
+        ' ',
+        '\u{7F}',
+        '\u{D7FF}',
+        '\u{E000}',
+        '\u{FFFD}',
+        '\u{10000}',
+        '\u{10FFFF}',
+    ] {
+        assert!(is_message_char(c), "{c:?}");
+    }
+    for c in ['\u{0}', '\u{8}', '\u{B}', '\u{1F}', '\u{FFFE}', '\u{FFFF}'] {
+        assert!(!is_message_char(c), "{c:?}");
+    }
+}
+
+#[test]
 fn create_twice_is_refused() {
     invalid_state(given(&[created()], OrderCommand::Create(create_order())));
 }

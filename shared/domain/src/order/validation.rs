@@ -6,9 +6,18 @@ use std::collections::HashSet;
 use super::CreateOrder;
 use crate::error::DomainError;
 
+/// Whether `c` may travel in an SQS message body and every other XML-based AWS API: XML 1.0's
+/// `Char` production, `#x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF`, which
+/// is what SQS documents for message bodies. A Rust `char` is never a surrogate, so of the
+/// non-control characters only the noncharacters U+FFFE and U+FFFF fall outside it.
+pub const fn is_message_char(c: char) -> bool {
+    matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
 /// Checks a one-line text (a name, an address line): not blank, no control characters and no
 /// bidirectional embedding, override or isolate controls (which could make it display as
-/// something else).
+/// something else), and nothing SQS refuses in a message body ([`is_message_char`]): the text
+/// travels in stream records, which a dead letter carries whole.
 fn require_text(field: &str, value: &str) -> Result<(), DomainError> {
     if value.trim().is_empty() {
         return Err(DomainError::validation(field, "must not be empty"));
@@ -18,6 +27,15 @@ fn require_text(field: &str, value: &str) -> Result<(), DomainError> {
         return Err(DomainError::validation(
             field,
             format!("must not hold control characters (found {bad:?})"),
+        ));
+    }
+    if let Some(bad) = value.chars().find(|c| !is_message_char(*c)) {
+        return Err(DomainError::validation(
+            field,
+            format!(
+                "must hold only characters SQS and XML accept (found U+{:04X})",
+                u32::from(bad)
+            ),
         ));
     }
     Ok(())
