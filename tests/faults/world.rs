@@ -25,12 +25,14 @@ use ftgo_infra::invoke::{Invocation, InvokeError, Invoker};
 use ftgo_tests::{Emulator, TestStack};
 use futures::future::BoxFuture;
 
-/// How long one SDK attempt may take before the SDK gives up on it and retries: the deadline a
-/// [`ftgo_aws::faults::FaultKind::Slow`] answer overruns.
-pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(800);
+/// How long one SDK attempt may take before the SDK gives up on it and retries: only a guard
+/// against a hung connection (moto on a loaded machine can take a second or more; shorter
+/// timeouts turn load into failures that are not the ones injected).
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How long a slow answer is held back.
-pub const SLOW_DELAY: Duration = Duration::from_millis(1_000);
+/// How long a slow answer is held back: past the functions' deadline
+/// ([`super::clients::DEADLINE`]), so that the invocation is cut with its write landed.
+pub const SLOW_DELAY: Duration = Duration::from_secs(4);
 
 /// The stack, its configuration and the layers in front of its functions' SDK calls.
 pub struct World {
@@ -122,12 +124,16 @@ impl World {
     }
 }
 
-/// `clean` with the functions' retry settings (4 attempts, as `load_sdk_config`), a short attempt
-/// timeout, behind `layer`.
+/// `clean` with the functions' retry settings (4 attempts, as `load_sdk_config`; the first
+/// back-off scaled down 5× from the SDK's 1 s, as the functions' deadline is), behind `layer`.
 pub fn faulted(clean: &aws_config::SdkConfig, layer: &FaultLayer) -> aws_config::SdkConfig {
     let sdk = clean
         .to_builder()
-        .retry_config(RetryConfig::standard().with_max_attempts(4))
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(4)
+                .with_initial_backoff(Duration::from_millis(200)),
+        )
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(5))
