@@ -62,8 +62,7 @@ pub async fn run(service: &CommandService, plans: Vec<Plan>, clients: usize) -> 
     for task in tasks {
         task.await.expect("a client");
     }
-    let commands = std::mem::take(&mut *done.lock().expect("done"));
-    commands
+    std::mem::take(&mut *done.lock().expect("done"))
 }
 
 /// One order's life: its create, then its transitions while every answer is a success.
