@@ -51,6 +51,9 @@ pub struct StatusArgs {
     /// The bridge's progress file (default: <root>/target/ftgo/bridge-progress.json).
     #[arg(long)]
     progress: Option<PathBuf>,
+    /// The faults log of `ftgo run --faults` (default: <root>/target/ftgo/faults.jsonl).
+    #[arg(long)]
+    faults_log: Option<PathBuf>,
     /// Skip comparing the event table with the view (it reads both whole).
     #[arg(long)]
     no_projection: bool,
@@ -113,8 +116,17 @@ pub async fn status(args: StatusArgs) -> Result<(), String> {
             "--function-name {id}: not a stream consumer of the template"
         ));
     }
-    let status =
+    let faults_log = match args.faults_log {
+        Some(path) => path,
+        None => args
+            .target
+            .root()?
+            .join("target/ftgo")
+            .join(crate::status::FAULTS_LOG),
+    };
+    let mut status =
         crate::status::collect(&sdk, &template, &progress, &names, !args.no_projection).await?;
+    status.faults = crate::status::faults(&faults_log);
     if args.target.json() {
         println!(
             "{}",

@@ -15,9 +15,12 @@
 //!   events the view does not have yet, and the projection lag (now − `occurredAt` of the oldest
 //!   event the view misses; 0 when caught up), as [`ftgo_aws::projection_lag`] computes it. This
 //!   reads both tables whole: cheap locally, and on AWS for small tables; `--no-projection`
-//!   skips it.
+//!   skips it;
+//! * **faults**: with `ftgo run --faults`, the AWS faults injected into the functions' SDK
+//!   calls so far, per kind and operation (each function process appends its injections to
+//!   `<log-dir>/`[`FAULTS_LOG`]; see `ftgo_aws::faults`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -44,6 +47,38 @@ pub struct Status {
     pub iterator_ages: Vec<IteratorAge>,
     /// The event table against the view (`None`: not computed).
     pub projection: Option<projection_lag::Projection>,
+    /// The faults injected so far (`None`: the stack runs without `--faults`).
+    pub faults: Option<FaultsStatus>,
+}
+
+/// The file (in the stack's log directory) each function process appends its injected faults
+/// to, one JSON line each, under `ftgo run --faults`.
+pub const FAULTS_LOG: &str = "faults.jsonl";
+
+/// The faults injected, summarised from [`FAULTS_LOG`].
+#[derive(Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct FaultsStatus {
+    /// All injections.
+    pub total: u64,
+    /// Per kind (`lost-answer`, `throttle`, …).
+    pub by_kind: BTreeMap<String, u64>,
+    /// Per operation (`PutItem`, `TransactWriteItems`, `PutObject`, …).
+    pub by_operation: BTreeMap<String, u64>,
+    /// Lines that did not parse (a process killed mid-write).
+    pub unreadable_lines: usize,
+}
+
+/// The summary of the faults log at `path`; `None` when there is none.
+pub fn faults(path: &Path) -> Option<FaultsStatus> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let (counts, unreadable_lines) = ftgo_aws::faults::FaultCounts::from_log(&text);
+    Some(FaultsStatus {
+        total: counts.total(),
+        by_kind: counts.by_kind(),
+        by_operation: counts.by_operation(),
+        unreadable_lines,
+    })
 }
 
 /// One table.
@@ -257,6 +292,7 @@ pub async fn collect(
         consumers,
         iterator_ages,
         projection,
+        faults: None,
     })
 }
 
@@ -321,6 +357,20 @@ pub fn render(status: &Status) -> String {
             p.lag_ms,
             p.newest_event_at.as_deref().unwrap_or("-")
         );
+    }
+    if let Some(faults) = &status.faults {
+        let join = |map: &BTreeMap<String, u64>| {
+            map.iter()
+                .map(|(name, n)| format!("{name} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        out += &format!("\nFAULTS INJECTED  {}\n", faults.total);
+        out += &format!("by kind:       {}\n", join(&faults.by_kind));
+        out += &format!("by operation:  {}\n", join(&faults.by_operation));
+        if faults.unreadable_lines > 0 {
+            out += &format!("({} unreadable lines)\n", faults.unreadable_lines);
+        }
     }
     out
 }
@@ -395,6 +445,7 @@ Resources:
                 age("outbox", None, None),
             ],
             projection: None,
+            faults: None,
         };
         let text = render(&status);
         assert!(text.contains("ITERATOR AGE"), "{text}");
@@ -412,5 +463,42 @@ Resources:
             ..status
         };
         assert!(render(&without).contains("no bridge progress"));
+    }
+
+    #[test]
+    fn the_faults_log_is_summarised_per_kind_and_operation() {
+        let dir = std::env::temp_dir().join(format!("ftgo-status-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(FAULTS_LOG);
+        assert_eq!(faults(&path), None);
+        let line = |kind: &str, operation: &str| {
+            format!(r#"{{"kind":"{kind}","service":"dynamodb","operation":"{operation}"}}"#)
+        };
+        let log = [
+            line("throttle", "PutItem"),
+            line("throttle", "Query"),
+            line("lost-answer", "PutItem"),
+        ]
+        .join("\n");
+        std::fs::write(&path, log).unwrap();
+        let summary = faults(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(summary.total, 3);
+        assert_eq!(summary.by_kind["throttle"], 2);
+        assert_eq!(summary.by_operation["PutItem"], 2);
+        let status = Status {
+            tables: Vec::new(),
+            queues: Vec::new(),
+            consumers: Some(Vec::new()),
+            iterator_ages: Vec::new(),
+            projection: None,
+            faults: Some(summary),
+        };
+        let text = render(&status);
+        assert!(text.contains("FAULTS INJECTED  3"), "{text}");
+        assert!(
+            text.contains("by kind:       lost-answer 1, throttle 2"),
+            "{text}"
+        );
     }
 }

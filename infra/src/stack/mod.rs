@@ -142,6 +142,17 @@ pub struct StackOptions {
     /// Seconds each part may take to come up (building the functions included).
     #[arg(long, default_value_t = 600)]
     pub startup_timeout: u64,
+    /// Inject AWS's failures into every function's SDK calls (`ftgo_aws::faults`):
+    /// `<seed>:<rate>[:<kind>,…][:slow=<ms>]`, e.g. `42:0.05`. Each injection is appended to
+    /// `<log-dir>/faults.jsonl`, which `ftgo status` summarises per kind and operation.
+    #[arg(long, value_name = "SEED:RATE", value_parser = fault_spec)]
+    pub faults: Option<String>,
+}
+
+fn fault_spec(text: &str) -> Result<String, String> {
+    text.parse::<ftgo_aws::faults::FaultPlan>()
+        .map(|_| text.to_owned())
+        .map_err(|error| error.to_string())
 }
 
 impl StackOptions {
@@ -295,7 +306,18 @@ impl LocalStack {
         if !options.no_build {
             build_functions(&root, &binaries).await?;
         }
-        let env = function_environment(template, &endpoint);
+        let mut env = function_environment(template, &endpoint);
+        let faults_log = log_dir.join(crate::status::FAULTS_LOG);
+        let _ = std::fs::remove_file(&faults_log);
+        if let Some(spec) = &options.faults {
+            env.insert(ftgo_aws::faults::FAULTS_ENV.to_owned(), spec.clone());
+            let faults_log = std::path::absolute(&faults_log)?;
+            env.insert(
+                ftgo_aws::faults::FAULTS_LOG_ENV.to_owned(),
+                faults_log.display().to_string(),
+            );
+            tracing::warn!(%spec, log = %faults_log.display(), "the functions run under injected AWS faults");
+        }
         // Every function gets a server of its own (see `functions`), on a free port.
         let mut servers = Vec::new();
         for function in &binaries {
