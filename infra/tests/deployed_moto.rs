@@ -9,6 +9,9 @@
     reason = "a test's set-up stops the test loudly"
 )]
 
+#[path = "common/required.rs"]
+mod required;
+
 mod bridge;
 
 use std::path::PathBuf;

@@ -12,10 +12,10 @@ use aws_config::timeout::TimeoutConfig;
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::sqs::SqsEvent;
 use bytes::Bytes;
-use ftgo_aws::archive_backfill::ArchiveBackfill;
 use ftgo_aws::commands::CommandService;
 use ftgo_aws::config::Config;
 use ftgo_aws::faults::{FaultLayer, FaultPlan};
+use ftgo_aws::lambda::archive_backfiller::Backfiller;
 use ftgo_aws::lambda::event_archiver::Archiver;
 use ftgo_aws::lambda::{archive_backfiller, event_archiver, order_history_projector};
 use ftgo_aws::lambda_runtime::{Context, LambdaEvent};
@@ -92,7 +92,7 @@ impl World {
                 self.consumers_layer.clone(),
                 self.config.clone(),
             ),
-            backfill: ArchiveBackfill::from_config(&sdk, &self.config).expect("backfill"),
+            backfill: Backfiller::from_config(&sdk, &self.config).expect("backfill"),
         };
         let options = BridgeOptions {
             poll_interval: Duration::from_millis(50),
@@ -162,7 +162,7 @@ impl RunningBridge {
 struct InProcess {
     projector: Projector,
     archiver: ArchiverThread,
-    backfill: ArchiveBackfill,
+    backfill: Backfiller,
 }
 
 type ArchiveJob = (
