@@ -137,6 +137,10 @@ impl<'a> Deployed<'a> {
             }
             Some("*") => substituted == Some(format!("{arn}/*").as_str()),
             Some("index") => substituted.is_some_and(|s| s.starts_with(&format!("{arn}/index/"))),
+            // The objects under one key prefix of a bucket: `Id/<prefix>/*`.
+            Some(prefix) if prefix.ends_with("/*") => {
+                substituted == Some(format!("{arn}/{prefix}").as_str())
+            }
             Some(_) => false,
         }
     }
@@ -189,6 +193,19 @@ impl<'a> Deployed<'a> {
         found
     }
 
+    /// The function `id` names: itself, or the function behind an alias (`AutoPublishAlias`
+    /// points every event source at the alias `live`).
+    fn function_behind(&self, id: &'a str) -> &'a str {
+        if self.kind(id) == "AWS::Lambda::Alias" {
+            self.resources
+                .get(id)
+                .and_then(|alias| reference(&alias["Properties"]["FunctionName"]))
+                .unwrap_or(id)
+        } else {
+            id
+        }
+    }
+
     /// The event-source mappings: (logical id, function, properties).
     fn mappings(&self) -> Vec<(&'a str, &'a str, &'a Value)> {
         self.of_type("AWS::Lambda::EventSourceMapping")
@@ -196,7 +213,7 @@ impl<'a> Deployed<'a> {
                 let properties = &mapping["Properties"];
                 Some((
                     id.as_str(),
-                    reference(&properties["FunctionName"])?,
+                    self.function_behind(reference(&properties["FunctionName"])?),
                     properties,
                 ))
             })
