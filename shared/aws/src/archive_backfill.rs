@@ -90,6 +90,7 @@ pub struct ArchiveBackfill {
     dynamodb: aws_sdk_dynamodb::Client,
     archive: Archive,
     events_table: String,
+    page_limit: Option<i32>,
 }
 
 impl ArchiveBackfill {
@@ -103,7 +104,15 @@ impl ArchiveBackfill {
             dynamodb,
             archive,
             events_table: events_table.into(),
+            page_limit: None,
         }
+    }
+
+    /// The same backfill, reading at most `items` items per `Scan` page (DynamoDB's own page
+    /// bound, 1 MB, otherwise): smaller pages stop sooner near a deadline.
+    pub fn with_page_limit(mut self, items: i32) -> Self {
+        self.page_limit = Some(items.max(1));
+        self
     }
 
     /// The backfill the Lambda runs: clients from `sdk`, the event table and the archive
@@ -175,8 +184,9 @@ impl ArchiveBackfill {
     /// the event table read as [`SCAN_SEGMENTS`] parallel `Scan` segments, page by page,
     /// filtered on the server to the days concerned ([`scan_filter`]). In [`SweepMode::Repair`]
     /// the missing events are written back every [`FLUSH_EVENTS`] events, so memory never
-    /// holds more. Before each page `stop()` is asked; when it says so, the sweep ends after
-    /// the pages in flight and its [`Swept::left`] names where to go on.
+    /// holds more. Before each page but a segment's first `stop()` is asked (so every sweep makes
+    /// progress); when it says so, the sweep ends after the pages in flight and its
+    /// [`Swept::left`] names where to go on.
     pub async fn sweep(
         &self,
         range: &DateRange,
@@ -231,8 +241,12 @@ impl ArchiveBackfill {
         let mut comparison = Comparison::new(*range, archived);
         let mut start_key = position.start_key.clone().map(HashMap::from);
         let mut swept = Swept::default();
+        // Every invocation reads at least one page of its segment before it may stop: a sweep
+        // that could stop before any page would hand the same continuation on for ever (as on
+        // a runtime whose deadline is already inside the margin when the invocation starts).
+        let mut first_page = true;
         loop {
-            if stop() {
+            if !std::mem::take(&mut first_page) && stop() {
                 swept.merge(self.flush(&mut comparison, mode).await?);
                 let position = SegmentPosition {
                     segment: position.segment,
@@ -247,6 +261,7 @@ impl ArchiveBackfill {
                 .consistent_read(true)
                 .segment(position.segment)
                 .total_segments(total_segments)
+                .set_limit(self.page_limit)
                 .set_exclusive_start_key(start_key.take())
                 .set_filter_expression(filter.as_ref().map(|f| f.expression.clone()))
                 .set_expression_attribute_names(filter.as_ref().map(|f| f.names.clone()))
