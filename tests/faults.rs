@@ -40,7 +40,7 @@ const RATE: f64 = 0.35;
 /// The same for the stream consumers, which make far fewer requests.
 const CONSUMERS_RATE: f64 = 0.6;
 /// Orders whose lives the clients play.
-const ORDERS: usize = 150;
+const ORDERS: usize = 200;
 /// Concurrent clients.
 const CLIENTS: usize = 16;
 /// At least this many faults per run, or the run proves little.

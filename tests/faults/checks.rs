@@ -172,10 +172,13 @@ fn every_event_is_owed_to_a_success(
             continue;
         }
         // Without a key, a client cut off at the deadline cannot learn the outcome: by design.
+        // Its retry is a new command, which rightly meets the state the cut-off one left (a
+        // 409 `INVALID_STATE` once that one's event landed) — so any timeout counts, not only
+        // a last one, as the creates' check counts them.
         let unknowable = mine.iter().any(|c| {
             c.key.is_none()
                 && c.kind.event_type() == event.event_type
-                && c.last().is_some_and(|a| a.status == 0)
+                && c.answers.iter().any(|a| a.status == 0)
         });
         if !unknowable {
             let histories: Vec<String> = mine.iter().map(|c| c.history()).collect();

@@ -89,6 +89,11 @@ impl Answer {
         match self.status {
             0 => "timeout".to_owned(),
             s if (200..300).contains(&s) => format!("{s} v{}", self.body["version"]),
+            s if s >= 500 => format!(
+                "{s} {} ({})",
+                self.body["error"]["code"].as_str().unwrap_or("?"),
+                self.body["error"]["message"].as_str().unwrap_or("?")
+            ),
             s => format!("{s} {}", self.body["error"]["code"].as_str().unwrap_or("?")),
         }
     }
