@@ -30,15 +30,13 @@ pub fn commands(commands: &[Command], events: &[StoredEvent]) -> Violations {
             }
             map
         });
-    let created_by: BTreeMap<String, Vec<&str>> =
+    let created_by: BTreeMap<String, Vec<&StoredEvent>> =
         events.iter().fold(BTreeMap::new(), |mut map, event| {
             if event.event_type == Kind::Create.event_type()
                 && let Some(name) = event.payload["restaurantName"].as_str()
                 && let Some(marker) = name.strip_prefix("Ajanta ")
             {
-                map.entry(marker.to_owned())
-                    .or_default()
-                    .push(event.aggregate_id.as_str());
+                map.entry(marker.to_owned()).or_default().push(event);
             }
             map
         });
@@ -129,18 +127,26 @@ fn no_success_without_its_event(
 fn no_server_error_for_a_committed_write(
     command: &Command,
     orders: &BTreeMap<&str, Vec<&StoredEvent>>,
-    created_by: &BTreeMap<String, Vec<&str>>,
+    created_by: &BTreeMap<String, Vec<&StoredEvent>>,
     violations: &mut Violations,
 ) {
     let Some(last) = command.last().filter(|a| a.status >= 500) else {
         return;
     };
+    // A write by the retry after the faults is that retry's own (the 5xx before it told the
+    // truth: nothing had landed, retry): only the faulted attempts' writes count here.
+    let late = command.late_request_id();
+    let by_a_faulted_attempt = |e: &&&StoredEvent| e.metadata.correlation_id != late;
     let committed = match command.kind {
-        Kind::Create => created_by.contains_key(&command.marker),
+        Kind::Create => created_by
+            .get(&command.marker)
+            .is_some_and(|created| created.iter().any(|e| by_a_faulted_attempt(&e))),
         kind => command.order_id.as_deref().is_some_and(|id| {
-            orders
-                .get(id)
-                .is_some_and(|s| s.iter().any(|e| e.event_type == kind.event_type()))
+            orders.get(id).is_some_and(|s| {
+                s.iter()
+                    .filter(by_a_faulted_attempt)
+                    .any(|e| e.event_type == kind.event_type())
+            })
         }),
     };
     if committed {

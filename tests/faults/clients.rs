@@ -23,6 +23,9 @@ pub const DEADLINE: Duration = Duration::from_secs(3);
 /// Attempts per logical command before the client gives up.
 pub const ATTEMPTS: u32 = 6;
 
+/// The attempt number of the retry after the faults.
+const LATE_ATTEMPT: usize = ATTEMPTS as usize + 1;
+
 /// What a command asks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -142,6 +145,12 @@ impl Command {
             .filter(|a| a.is_success())
     }
 
+    /// The request id of the retry after the faults ([`late_retry`]): the correlation id of the
+    /// events that retry writes itself (when no faulted attempt had written).
+    pub fn late_request_id(&self) -> String {
+        format!("{}-{}", self.marker, LATE_ATTEMPT)
+    }
+
     /// The answers, briefly.
     pub fn history(&self) -> String {
         let mut text: Vec<String> = self.answers.iter().map(Answer::brief).collect();
@@ -251,6 +260,6 @@ pub async fn send(service: &CommandService, command: &mut Command) {
 /// Sends a keyed command once more, after the faults stopped: what any later retry would get.
 pub async fn late_retry(service: &CommandService, command: &mut Command) {
     if command.key.is_some() {
-        command.late = Some(attempt(service, command, ATTEMPTS as usize + 1).await);
+        command.late = Some(attempt(service, command, LATE_ATTEMPT).await);
     }
 }
