@@ -130,31 +130,35 @@ fn no_server_error_for_a_committed_write(
     created_by: &BTreeMap<String, Vec<&StoredEvent>>,
     violations: &mut Violations,
 ) {
-    let Some(last) = command.last().filter(|a| a.status >= 500) else {
-        return;
-    };
-    // A write by the retry after the faults is that retry's own (the 5xx before it told the
-    // truth: nothing had landed, retry): only the faulted attempts' writes count here.
-    let late = command.late_request_id();
-    let by_a_faulted_attempt = |e: &&&StoredEvent| e.metadata.correlation_id != late;
-    let committed = match command.kind {
-        Kind::Create => created_by
-            .get(&command.marker)
-            .is_some_and(|created| created.iter().any(|e| by_a_faulted_attempt(&e))),
-        kind => command.order_id.as_deref().is_some_and(|id| {
-            orders.get(id).is_some_and(|s| {
-                s.iter()
-                    .filter(by_a_faulted_attempt)
-                    .any(|e| e.event_type == kind.event_type())
+    // The events this command's kind may have written; each carries, as its correlation id,
+    // the request id of the attempt that wrote it. A 5xx is false exactly when its own attempt
+    // wrote (a 5xx of a later attempt that found nothing it could read is true: retry).
+    let candidates: Vec<&StoredEvent> = match command.kind {
+        Kind::Create => created_by.get(&command.marker).cloned().unwrap_or_default(),
+        kind => command
+            .order_id
+            .as_deref()
+            .and_then(|id| orders.get(id))
+            .map(|stream| {
+                stream
+                    .iter()
+                    .copied()
+                    .filter(|e| e.event_type == kind.event_type())
+                    .collect()
             })
-        }),
+            .unwrap_or_default(),
     };
-    if committed {
-        violations.push(format!(
-            "{} for a write that committed: {}",
-            last.status,
-            command.history()
-        ));
+    for (request_id, answer) in command.attempts().filter(|(_, a)| a.status >= 500) {
+        if candidates
+            .iter()
+            .any(|e| e.metadata.correlation_id == request_id)
+        {
+            violations.push(format!(
+                "{} for a write that committed (by that attempt, {request_id}): {}",
+                answer.status,
+                command.history()
+            ));
+        }
     }
 }
 
