@@ -26,6 +26,7 @@ use ftgo_aws::lambda::{delivery_commands, idempotent, order_commands};
 use ftgo_aws::lambda_http::{self, Body, Request, Response};
 use ftgo_aws::store::event_store::{EventStore, SettlePolicy};
 use ftgo_aws::store::idempotency::IdempotencyStore;
+use ftgo_domain::access::RoleClaims;
 use ftgo_domain::delivery::{Delivery, DeliveryCommand, DeliveryStatus};
 use ftgo_domain::order::{Order, OrderCommand, OrderStatus};
 use ftgo_domain::{AggregateType, DomainError};
@@ -283,7 +284,10 @@ async fn faulty_service(layer: &FaultLayer) -> (CommandService, Tables) {
         base_delay: Duration::from_millis(20),
         max_delay: Duration::from_millis(100),
     });
+    // Roles from `scope` too, as the stack's samples carry them (the template's default reads
+    // only `cognito:groups`: the samples' restaurant would be refused).
     let service = CommandService::new(store, RetryPolicy::default(), 100)
+        .with_role_claims(RoleClaims::all())
         .with_idempotency(IdempotencyStore::new(client, &tables.idempotency));
     (service, tables)
 }
@@ -391,6 +395,41 @@ async fn a_500_after_the_single_put_landed_answers_its_success() {
     let approve = sample("order-commands", "approve-order.json", &order_id, None);
     let answer = send(&service, approve).await;
     assert_eq!(layer.counts().total(), 4, "{}", layer.counts());
+    assert_eq!(
+        (answer.status, &answer.body["version"]),
+        (StatusCode::OK, &Value::from(2)),
+        "{:?}",
+        answer.body
+    );
+    assert_eq!(
+        versions(&service, AggregateType::Order, &order_id).await,
+        vec![1, 2]
+    );
+}
+
+#[tokio::test]
+async fn a_landed_put_whose_read_back_fails_all_sdk_attempts_is_read_back_again_not_503() {
+    let layer = FaultLayer::new(FaultPlan::scripted());
+    let (service, tables) = faulty_service(&layer).await;
+    let order_id = create(&service).await;
+    // The put lands and every SDK attempt is answered 500; then every SDK attempt of the
+    // read-back is throttled (as when the SDK's retry quota is spent, the SDK gives up): only
+    // a read-back of the service's own settles it.
+    layer.push_rule(
+        Rule::new(FaultKind::ErrorAfter)
+            .operation("PutItem")
+            .resource(&tables.events)
+            .times(4),
+    );
+    layer.push_rule(
+        Rule::new(FaultKind::Throttle)
+            .operation("GetItem")
+            .resource(&tables.events)
+            .times(4),
+    );
+    let approve = sample("order-commands", "approve-order.json", &order_id, None);
+    let answer = send(&service, approve).await;
+    assert_eq!(layer.counts().total(), 8, "{}", layer.counts());
     assert_eq!(
         (answer.status, &answer.body["version"]),
         (StatusCode::OK, &Value::from(2)),

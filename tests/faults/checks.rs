@@ -30,15 +30,13 @@ pub fn commands(commands: &[Command], events: &[StoredEvent]) -> Violations {
             }
             map
         });
-    let created_by: BTreeMap<String, Vec<&str>> =
+    let created_by: BTreeMap<String, Vec<&StoredEvent>> =
         events.iter().fold(BTreeMap::new(), |mut map, event| {
             if event.event_type == Kind::Create.event_type()
                 && let Some(name) = event.payload["restaurantName"].as_str()
                 && let Some(marker) = name.strip_prefix("Ajanta ")
             {
-                map.entry(marker.to_owned())
-                    .or_default()
-                    .push(event.aggregate_id.as_str());
+                map.entry(marker.to_owned()).or_default().push(event);
             }
             map
         });
@@ -129,26 +127,38 @@ fn no_success_without_its_event(
 fn no_server_error_for_a_committed_write(
     command: &Command,
     orders: &BTreeMap<&str, Vec<&StoredEvent>>,
-    created_by: &BTreeMap<String, Vec<&str>>,
+    created_by: &BTreeMap<String, Vec<&StoredEvent>>,
     violations: &mut Violations,
 ) {
-    let Some(last) = command.last().filter(|a| a.status >= 500) else {
-        return;
+    // The events this command's kind may have written; each carries, as its correlation id,
+    // the request id of the attempt that wrote it. A 5xx is false exactly when its own attempt
+    // wrote (a 5xx of a later attempt that found nothing it could read is true: retry).
+    let candidates: Vec<&StoredEvent> = match command.kind {
+        Kind::Create => created_by.get(&command.marker).cloned().unwrap_or_default(),
+        kind => command
+            .order_id
+            .as_deref()
+            .and_then(|id| orders.get(id))
+            .map(|stream| {
+                stream
+                    .iter()
+                    .copied()
+                    .filter(|e| e.event_type == kind.event_type())
+                    .collect()
+            })
+            .unwrap_or_default(),
     };
-    let committed = match command.kind {
-        Kind::Create => created_by.contains_key(&command.marker),
-        kind => command.order_id.as_deref().is_some_and(|id| {
-            orders
-                .get(id)
-                .is_some_and(|s| s.iter().any(|e| e.event_type == kind.event_type()))
-        }),
-    };
-    if committed {
-        violations.push(format!(
-            "{} for a write that committed: {}",
-            last.status,
-            command.history()
-        ));
+    for (request_id, answer) in command.attempts().filter(|(_, a)| a.status >= 500) {
+        if candidates
+            .iter()
+            .any(|e| e.metadata.correlation_id == request_id)
+        {
+            violations.push(format!(
+                "{} for a write that committed (by that attempt, {request_id}): {}",
+                answer.status,
+                command.history()
+            ));
+        }
     }
 }
 
@@ -172,10 +182,13 @@ fn every_event_is_owed_to_a_success(
             continue;
         }
         // Without a key, a client cut off at the deadline cannot learn the outcome: by design.
+        // Its retry is a new command, which rightly meets the state the cut-off one left (a
+        // 409 `INVALID_STATE` once that one's event landed) — so any timeout counts, not only
+        // a last one, as the creates' check counts them.
         let unknowable = mine.iter().any(|c| {
             c.key.is_none()
                 && c.kind.event_type() == event.event_type
-                && c.last().is_some_and(|a| a.status == 0)
+                && c.answers.iter().any(|a| a.status == 0)
         });
         if !unknowable {
             let histories: Vec<String> = mine.iter().map(|c| c.history()).collect();

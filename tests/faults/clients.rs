@@ -23,6 +23,9 @@ pub const DEADLINE: Duration = Duration::from_secs(3);
 /// Attempts per logical command before the client gives up.
 pub const ATTEMPTS: u32 = 6;
 
+/// The attempt number of the retry after the faults.
+const LATE_ATTEMPT: usize = ATTEMPTS as usize + 1;
+
 /// What a command asks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -89,6 +92,11 @@ impl Answer {
         match self.status {
             0 => "timeout".to_owned(),
             s if (200..300).contains(&s) => format!("{s} v{}", self.body["version"]),
+            s if s >= 500 => format!(
+                "{s} {} ({})",
+                self.body["error"]["code"].as_str().unwrap_or("?"),
+                self.body["error"]["message"].as_str().unwrap_or("?")
+            ),
             s => format!("{s} {}", self.body["error"]["code"].as_str().unwrap_or("?")),
         }
     }
@@ -107,8 +115,12 @@ pub struct Command {
     pub marker: String,
     /// The client's answers, in order.
     pub answers: Vec<Answer>,
-    /// The answer to one more retry after the faults stopped (keyed commands).
+    /// The answer to one more retry after the faults stopped (keyed commands): the definitive
+    /// one of [`late_retry`]'s attempts.
     pub late: Option<Answer>,
+    /// Every answer [`late_retry`] got, and the attempt numbers it sent them under.
+    pub late_answers: Vec<Answer>,
+    late_attempts: Vec<usize>,
 }
 
 impl Command {
@@ -121,6 +133,8 @@ impl Command {
             marker,
             answers: Vec::new(),
             late: None,
+            late_answers: Vec::new(),
+            late_attempts: Vec::new(),
         }
     }
 
@@ -133,14 +147,28 @@ impl Command {
     pub fn successes(&self) -> impl Iterator<Item = &Answer> {
         self.answers
             .iter()
-            .chain(self.late.iter())
+            .chain(self.late_answers.iter())
             .filter(|a| a.is_success())
+    }
+
+    /// The request id of attempt `n` (the correlation id of the events that attempt writes).
+    pub fn request_id(&self, n: usize) -> String {
+        format!("{}-{n}", self.marker)
+    }
+
+    /// Every answer with the request id of its attempt, the late ones included.
+    pub fn attempts(&self) -> impl Iterator<Item = (String, &Answer)> {
+        let late = self.late_attempts.iter().copied();
+        (0..self.answers.len())
+            .chain(late)
+            .map(|n| self.request_id(n))
+            .zip(self.answers.iter().chain(self.late_answers.iter()))
     }
 
     /// The answers, briefly.
     pub fn history(&self) -> String {
         let mut text: Vec<String> = self.answers.iter().map(Answer::brief).collect();
-        if let Some(late) = &self.late {
+        for late in &self.late_answers {
             text.push(format!("late: {}", late.brief()));
         }
         format!(
@@ -190,7 +218,7 @@ fn request(command: &Command, attempt: String) -> Request {
 
 /// Sends `command` once, cut at the deadline.
 pub async fn attempt(service: &CommandService, command: &Command, n: usize) -> Answer {
-    let request = request(command, format!("{}-{n}", command.marker));
+    let request = request(command, command.request_id(n));
     match tokio::time::timeout(DEADLINE, order_commands::handle(service, request)).await {
         Err(_) => Answer {
             status: 0,
@@ -243,9 +271,27 @@ pub async fn send(service: &CommandService, command: &mut Command) {
     }
 }
 
-/// Sends a keyed command once more, after the faults stopped: what any later retry would get.
+/// Sends a keyed command again after the faults stopped, as its client would go on doing
+/// (until a definitive answer: a 409 carrying `Retry-After` — the key's in-progress record of
+/// a cut-off attempt, held to that attempt's deadline — and timeouts are retried): what any
+/// later retry gets.
 pub async fn late_retry(service: &CommandService, command: &mut Command) {
-    if command.key.is_some() {
-        command.late = Some(attempt(service, command, ATTEMPTS as usize + 1).await);
+    if command.key.is_none() {
+        return;
+    }
+    for n in LATE_ATTEMPT..LATE_ATTEMPT + ATTEMPTS as usize {
+        let answer = attempt(service, command, n).await;
+        let wait = match answer.status {
+            0 | 429 | 500..=599 => Some(Duration::from_millis(200)),
+            409 => answer.retry_after.map(|s| Duration::from_millis(s * 250)),
+            _ => None,
+        };
+        command.late_answers.push(answer.clone());
+        command.late_attempts.push(n);
+        command.late = Some(answer);
+        match wait {
+            Some(wait) => tokio::time::sleep(wait).await,
+            None => return,
+        }
     }
 }

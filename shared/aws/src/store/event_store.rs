@@ -44,6 +44,9 @@ use cancellation::stored_event_id;
 pub use cancellation::{Cancellation, Reason, classify_cancellation};
 pub use settle::SettlePolicy;
 
+/// How a failed read-back's message starts (the append's outcome is still unknown).
+const READ_BACK_FAILED: &str = "the append's outcome is unknown and reading it back failed";
+
 /// DynamoDB's cap on the items of one transaction.
 pub const MAX_TRANSACTION_ITEMS: usize = 100;
 
@@ -351,7 +354,35 @@ impl EventStore {
 
     /// Settles a write of `first` (an append's first event) whose outcome is unknown after
     /// `error`: a consistent read of its `(streamId, version)` tells whether it landed.
+    ///
+    /// The read is retried here, with the settle backoff while the settle budget lasts, not
+    /// only by the SDK: its retry quota is shared by every client of the process and refuses
+    /// retries once emptied (a run of faults), and an unread outcome answered 503 would tell
+    /// the client that a write which landed did not.
     async fn read_back(&self, first: &StoredEvent, error: Error) -> Result<Appended, Error> {
+        let started = std::time::Instant::now();
+        let mut read = 0;
+        loop {
+            match self.read_back_once(first, &error).await {
+                Err(Error::Unavailable { message, .. })
+                    if message.starts_with(READ_BACK_FAILED) =>
+                {
+                    let delay = self.settle.backoff(read);
+                    if started.elapsed() + delay >= self.settle.budget {
+                        return Err(Error::Unavailable {
+                            service: "GetItem ftgo-events",
+                            message,
+                        });
+                    }
+                    read += 1;
+                    tokio::time::sleep(delay).await;
+                }
+                settled => return settled,
+            }
+        }
+    }
+
+    async fn read_back_once(&self, first: &StoredEvent, error: &Error) -> Result<Appended, Error> {
         let output = self
             .client
             .get_item()
@@ -372,7 +403,7 @@ impl EventStore {
             .map_err(|e| Error::Unavailable {
                 service: "GetItem ftgo-events",
                 message: format!(
-                    "the append's outcome is unknown ({error}) and reading it back failed: {}",
+                    "{READ_BACK_FAILED} ({error}): {}",
                     Error::sdk("GetItem ftgo-events", e)
                 ),
             })?;
