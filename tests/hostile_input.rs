@@ -141,8 +141,9 @@ async fn hostile_inputs_answer_4xx_json_and_write_nothing() {
         "99999999999999999999999",
         "\"1\"x",
         "W/",
+        // A list takes quoted tags (RFC 9110); `"1", "2"` and `*` are valid `If-Match` values.
         "1, 2",
-        "*",
+        "\"1\", 2",
     ] {
         let probe = Probe {
             if_match: Some(if_match.to_owned()),

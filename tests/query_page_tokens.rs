@@ -129,7 +129,8 @@ async fn page_tokens_name_their_key_and_survive_one_rotation_of_the_secret() {
                 max_age: std::time::Duration::from_secs(3600),
                 min_interval: std::time::Duration::ZERO,
             }),
-    );
+    )
+    .with_role_claims(warm.config.role_claims.clone());
     let consumer_id = unique_id("consumer");
     for i in 0..4 {
         warm.project(&order_history(

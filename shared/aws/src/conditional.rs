@@ -80,12 +80,14 @@ impl Precondition {
             return Ok(Precondition::Any);
         }
         let mut tags = Vec::new();
+        let mut bare = false;
         let mut rest = text;
         loop {
             rest = rest.trim_start_matches([' ', '\t', ',']);
             if rest.is_empty() {
                 break;
             }
+            bare |= !(rest.starts_with('"') || rest.starts_with("W/"));
             let (tag, after) = entity_tag(rest)?;
             tags.push(tag);
             rest = after.trim_start_matches([' ', '\t']);
@@ -95,6 +97,11 @@ impl Precondition {
         }
         if tags.is_empty() {
             return Err("is empty: send `*` or entity tags such as \"3\"".into());
+        }
+        // A bare version (`3`) is accepted alone, as the API always did; a list takes the
+        // quoted entity tags of RFC 9110 (`"1", "2"`).
+        if bare && tags.len() > 1 {
+            return Err("a list takes quoted entity tags, such as \"1\", \"2\"".into());
         }
         Ok(Precondition::Tags(tags))
     }
@@ -226,6 +233,8 @@ mod tests {
             "\"a b\"",
             "3x",
             "-1",
+            "1, 2",
+            "\"1\", 2",
         ] {
             assert!(Precondition::parse(bad).is_err(), "{bad:?}");
         }
