@@ -290,34 +290,6 @@ async fn a_repair_that_fails_reports_its_message_so_that_it_comes_back() {
     );
 }
 
-/// Receives (without deleting) the messages on the archiver's dead-letter queue, as Lambda's
-/// SQS event source hands them over.
-async fn receive_dead_letters(side: &Side, expected: usize) -> SqsEvent {
-    let sqs = Emulator::moto().await.sqs().await;
-    let mut event = SqsEvent::default();
-    for _ in 0..20 {
-        if event.records.len() >= expected {
-            break;
-        }
-        let received = sqs
-            .receive_message()
-            .queue_url(side.stack.queue_url("ArchiverDlq"))
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .expect("ReceiveMessage");
-        for message in received.messages.unwrap_or_default() {
-            let mut lambda = aws_lambda_events::sqs::SqsMessage::default();
-            lambda.message_id = message.message_id;
-            lambda.receipt_handle = message.receipt_handle;
-            lambda.body = message.body;
-            event.records.push(lambda);
-        }
-    }
-    event
-}
-
 #[tokio::test]
 async fn a_repair_that_starts_inside_its_deadline_margin_still_makes_progress() {
     let side = Side::fresh().await;
@@ -349,7 +321,7 @@ async fn a_repair_that_starts_inside_its_deadline_margin_still_makes_progress() 
     assert!(side.missing(&covered).await.is_empty(), "repaired");
     let (visible, in_flight) = ftgo_tests::queue_depth(
         &side.backfiller.continuations.sqs,
-        &side.stack.queue_url("ArchiverDlq"),
+        side.stack.queue_url("ArchiverDlq"),
     )
     .await;
     assert_eq!((visible, in_flight), (0, 0), "no continuation left to do");
