@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
-use ftgo_infra::status::{self, IteratorAge};
+use ftgo_cli::status::{self, IteratorAge};
 use ftgo_tests::{Emulator, unique_id};
 
 const PROJECTOR: &str = "OrderHistoryProjectorFunction";

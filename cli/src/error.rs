@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-/// Everything that can go wrong in `ftgo-infra`.
+/// Everything that can go wrong reading the template or creating its resources (`ftgo-cli`, and
+/// the local stack's provisioning in `ftgo-infra`).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -35,8 +36,32 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn template(message: impl Into<String>) -> Self {
+    /// The template is not one this crate understands: `message` says where.
+    pub fn template(message: impl Into<String>) -> Self {
         Error::Template(message.into())
+    }
+
+    /// An AWS call (`operation`, e.g. `CreateTable`) on `resource` failed: the SDK's error with
+    /// its full context.
+    pub fn aws<E: std::error::Error>(operation: &'static str, resource: &str, err: E) -> Self {
+        Error::Aws {
+            operation,
+            resource: resource.to_owned(),
+            message: aws_smithy_types::error::display::DisplayErrorContext(&err).to_string(),
+        }
+    }
+
+    /// A request for `resource` could not be built (`what`: the part that was invalid).
+    pub fn invalid_request(
+        what: &'static str,
+        resource: &str,
+        err: impl std::fmt::Display,
+    ) -> Self {
+        Error::Aws {
+            operation: what,
+            resource: resource.to_owned(),
+            message: format!("invalid request: {err}"),
+        }
     }
 }
 

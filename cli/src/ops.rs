@@ -104,7 +104,7 @@ pub async fn status(args: StatusArgs) -> Result<(), String> {
     let (template, sdk) = args.target.connect().await?;
     let progress = match args.progress {
         Some(path) => path,
-        None => args.target.root()?.join("target/ftgo/bridge-progress.json"),
+        None => crate::local::log_dir(&args.target.root()?).join(crate::local::PROGRESS_FILE),
     };
     let names: HashMap<String, String> = args.function_names.into_iter().collect();
     let consumers = crate::status::stream_consumers(&template, &HashMap::new());
@@ -118,11 +118,7 @@ pub async fn status(args: StatusArgs) -> Result<(), String> {
     }
     let faults_log = match args.faults_log {
         Some(path) => path,
-        None => args
-            .target
-            .root()?
-            .join("target/ftgo")
-            .join(crate::status::FAULTS_LOG),
+        None => crate::local::log_dir(&args.target.root()?).join(crate::status::FAULTS_LOG),
     };
     let mut status =
         crate::status::collect(&sdk, &template, &progress, &names, !args.no_projection).await?;

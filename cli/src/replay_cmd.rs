@@ -29,7 +29,7 @@ use ftgo_aws::view_snapshot::ViewSnapshots;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::provision::{Existing, provision_table};
+use crate::tables::{Existing, provision_table};
 use crate::target::StackArgs;
 use crate::template::Template;
 
@@ -107,6 +107,9 @@ pub struct SnapshotViewArgs {
     /// the watermark).
     #[arg(long)]
     table: String,
+    /// Print the snapshot as JSON: `{"table","items","objects","location","watermarks"}`.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Runs `ftgo snapshot-view`.
@@ -117,6 +120,18 @@ pub async fn snapshot_view(args: SnapshotViewArgs) -> Result<(), String> {
         .take(&args.table)
         .await
         .map_err(|e| e.to_string())?;
+    let location = format!("s3://{}/{key}", setup.config.archive_bucket);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "table": args.table, "items": manifest.items,
+                "objects": manifest.objects.len(), "location": location,
+                "watermarks": manifest.watermarks,
+            })
+        );
+        return Ok(());
+    }
     for (prefix, after) in &manifest.watermarks {
         println!(
             "{prefix}: watermark {}",
@@ -124,11 +139,10 @@ pub async fn snapshot_view(args: SnapshotViewArgs) -> Result<(), String> {
         );
     }
     println!(
-        "snapshot of {} ({} item(s), {} object(s)): s3://{}/{key}",
+        "snapshot of {} ({} item(s), {} object(s)): {location}",
         args.table,
         manifest.items,
         manifest.objects.len(),
-        setup.config.archive_bucket
     );
     Ok(())
 }
@@ -144,6 +158,9 @@ pub struct VerifyViewArgs {
     /// Fold the archive instead of the event table.
     #[arg(long)]
     from_archive: bool,
+    /// Print the outcome as JSON: `{"table","source","items","events","equal","differences"}`.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `ftgo archive`.
@@ -168,6 +185,10 @@ struct ArchiveRangeArgs {
     stack: StackArgs,
     #[command(flatten)]
     range: RangeArgs,
+    /// Print the outcome as JSON: `{"events","missing":[…],"written":[{"key","events"}],
+    /// "clearedDeadLetters":[…]}`.
+    #[arg(long)]
+    json: bool,
 }
 
 /// The stack as the commands see it.
@@ -406,15 +427,29 @@ pub async fn verify_view(args: VerifyViewArgs) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let differences = compare_views(&expected, &actual);
-    for difference in &differences {
-        println!("{difference}");
-    }
     let source = if args.from_archive {
         "the archive"
     } else {
         "the event table"
     };
+    if args.json {
+        let differences: Vec<String> = differences.iter().map(ToString::to_string).collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "table": table, "source": source, "items": actual.len(),
+                "events": events.len(), "equal": differences.is_empty(),
+                "differences": differences,
+            })
+        );
+    }
+    for difference in differences.iter().filter(|_| !args.json) {
+        println!("{difference}");
+    }
     if differences.is_empty() {
+        if args.json {
+            return Ok(());
+        }
         println!(
             "{table} equals the fold of {source}: {} item(s) from {} event(s)",
             actual.len(),
@@ -459,6 +494,9 @@ pub async fn archive(args: ArchiveArgs) -> Result<(), String> {
     }
     .map_err(|e| e.to_string())?;
     let check = &done.check;
+    if args.json {
+        return archive_json(&done, backfill, &dead_letters, &range, &dlq).await;
+    }
     for event in &check.missing {
         println!(
             "missing {} version {} ({} {}, eventId {})",
@@ -499,6 +537,56 @@ pub async fn archive(args: ArchiveArgs) -> Result<(), String> {
     for letter in dead_letters.iter().filter(|l| l.covered_by(&range)) {
         dlq.delete(letter).await?;
         println!("cleared archiver dead letter {}", letter.describe);
+    }
+    Ok(())
+}
+
+/// `ftgo archive verify|backfill --json`: the outcome as one JSON document (the dead letters the
+/// check covered cleared first, as without `--json`); exit 1 when `verify` finds a gap.
+async fn archive_json(
+    done: &Backfill,
+    backfill: bool,
+    dead_letters: &[DeadLetter],
+    range: &DateRange,
+    dlq: &ArchiverDlq,
+) -> Result<(), String> {
+    let mut cleared = Vec::new();
+    for letter in dead_letters.iter().filter(|l| backfill && l.covered_by(range)) {
+        dlq.delete(letter).await?;
+        cleared.push(letter.describe.clone());
+    }
+    let check = &done.check;
+    let missing: Vec<serde_json::Value> = check
+        .missing
+        .iter()
+        .map(|event| {
+            serde_json::json!({
+                "streamId": event.stream_id, "version": event.version,
+                "eventType": event.event_type, "eventId": event.event_id,
+                "occurredAt": event.occurred_at
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default(),
+            })
+        })
+        .collect();
+    let written: Vec<serde_json::Value> = done
+        .written
+        .iter()
+        .map(|o| serde_json::json!({"key": o.key, "events": o.events}))
+        .collect();
+    println!(
+        "{}",
+        serde_json::json!({
+            "events": check.events, "missing": missing, "written": written,
+            "clearedDeadLetters": cleared,
+        })
+    );
+    if !backfill && !check.missing.is_empty() {
+        return Err(format!(
+            "the archive misses {} of {} event(s)",
+            check.missing.len(),
+            check.events
+        ));
     }
     Ok(())
 }

@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime};
 use ftgo_aws::projection_lag;
 use serde::Serialize;
 
-use crate::bridge::progress::{ProgressReport, ShardProgress};
+use crate::local::{ProgressReport, ShardProgress};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 

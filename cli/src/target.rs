@@ -16,7 +16,7 @@ use aws_config::SdkConfig;
 use clap::Args;
 
 use crate::deployed::{StackOutputs, missing_stack};
-use crate::stack::{ANNOUNCEMENT, resolve_root, sdk_config};
+use crate::local::{ANNOUNCEMENT, resolve_root, sdk_config};
 use crate::template::{self, LOCAL_REGION, Stack, Template};
 
 /// Where the stack is: workspace, template, stack name and endpoint.
@@ -101,7 +101,7 @@ impl StackArgs {
 /// The endpoint `ftgo run` announced in `root`'s default log directory, if its server accepts
 /// a connection now (a stack that stopped without removing it is not used).
 pub fn announced_endpoint(root: &Path) -> Option<String> {
-    let file = root.join("target").join("ftgo").join(ANNOUNCEMENT);
+    let file = crate::local::log_dir(root).join(ANNOUNCEMENT);
     let endpoint = std::fs::read_to_string(file).ok()?.trim().to_owned();
     let authority = endpoint.split("://").nth(1)?.trim_end_matches('/');
     let address: SocketAddr = authority.to_socket_addrs().ok()?.next()?;

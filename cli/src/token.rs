@@ -265,11 +265,13 @@ pub struct TokenArgs {
     pub group: Vec<String>,
     /// How long the token lives: seconds, or a number with `s`, `m`, `h` or `d`.
     #[arg(long, default_value = "1h", value_parser = parse_ttl)]
-    pub ttl: Duration,
+    pub ttl: Duration,    /// Print `{"token","sub","scopes","groups","expiresInSeconds"}` instead of the bare token.
+    #[arg(long)]
+    pub json: bool,
 }
 
 impl TokenArgs {
-    /// Prints the token (and nothing else) on standard output.
+    /// Prints the token (and nothing else) on standard output, or (`--json`) it and its claims.
     pub fn run(&self) -> Result<(), String> {
         if self.sub.trim().is_empty() {
             return Err("--sub must not be empty".into());
@@ -278,7 +280,15 @@ impl TokenArgs {
         let groups: Vec<&str> = self.group.iter().map(String::as_str).collect();
         let token =
             issue_with_groups(&self.sub, &scopes, &groups, self.ttl).map_err(|e| e.to_string())?;
-        println!("{token}");
+        if self.json {
+            let answer = serde_json::json!({
+                "token": token, "sub": self.sub, "scopes": scopes, "groups": groups,
+                "expiresInSeconds": self.ttl.as_secs(),
+            });
+            println!("{answer}");
+        } else {
+            println!("{token}");
+        }
         Ok(())
     }
 }

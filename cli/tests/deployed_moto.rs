@@ -9,16 +9,17 @@
     reason = "a test's set-up stops the test loudly"
 )]
 
-#[path = "common/required.rs"]
+#[path = "../../infra/tests/common/required.rs"]
 mod required;
 
-mod bridge;
+#[path = "common/moto.rs"]
+mod moto;
 
 use std::path::PathBuf;
 
-use ftgo_infra::stack::sdk_config;
-use ftgo_infra::status::stream_consumers;
-use ftgo_infra::target::StackArgs;
+use ftgo_cli::local::sdk_config;
+use ftgo_cli::status::stream_consumers;
+use ftgo_cli::target::StackArgs;
 
 const DEPLOYED: &str = r#"
 Resources:
@@ -33,7 +34,7 @@ Outputs:
     Value: !Ref GeneratedDlq
 "#;
 
-fn args(moto: &bridge::Moto, stack: &str) -> StackArgs {
+fn args(moto: &moto::Moto, stack: &str) -> StackArgs {
     StackArgs {
         root: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")),
         template: None,
@@ -44,7 +45,7 @@ fn args(moto: &bridge::Moto, stack: &str) -> StackArgs {
 
 #[tokio::test]
 async fn status_and_dlq_find_the_functions_and_queues_of_a_deployed_stack_from_its_outputs() {
-    let moto = bridge::moto().expect("moto server (.venv; `make .venv`)");
+    let moto = moto::moto().expect("moto server (.venv; `make .venv`)");
     let stack = format!("ftgo-deployed-{}", uuid::Uuid::new_v4().simple());
     let sdk = sdk_config(&moto.endpoint, "us-east-1").await;
     let cloudformation = aws_sdk_cloudformation::Client::new(&sdk);
@@ -101,7 +102,7 @@ async fn status_and_dlq_find_the_functions_and_queues_of_a_deployed_stack_from_i
 
 #[tokio::test]
 async fn a_stack_cloudformation_does_not_know_keeps_the_template_names_at_an_emulator() {
-    let moto = bridge::moto().expect("moto server (.venv; `make .venv`)");
+    let moto = moto::moto().expect("moto server (.venv; `make .venv`)");
     let (template, _) = args(&moto, "ftgo").connect().await.expect("connect");
     let consumers = stream_consumers(&template, &Default::default());
     assert_eq!(

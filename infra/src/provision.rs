@@ -14,34 +14,14 @@
 //! them.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use aws_config::SdkConfig;
-use aws_sdk_dynamodb::client::Waiters as _;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, LocalSecondaryIndex,
-    Projection, StreamSpecification, TimeToLiveSpecification,
-};
 use aws_sdk_sqs::types::QueueAttributeName;
 
-use crate::error::{Error, Result};
-use crate::template::{self, Bucket, Queue, Secret, Table, Template};
-
-/// How long a table may take to become `ACTIVE` (or to be gone).
-const WAIT_LIMIT: Duration = Duration::from_secs(60);
-
-/// What to do with a resource that already exists.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Existing {
-    /// Leave it as it is (data included) and report it.
-    #[default]
-    Keep,
-    /// Start it afresh: a table is deleted and created again; a bucket is emptied; a queue is
-    /// purged and given the template's attributes (SQS forbids re-creating a deleted queue's name
-    /// for 60 seconds, so a queue is never deleted).
-    Recreate,
-}
+use crate::template::{self, Bucket, Queue, Secret, Template};
+use crate::{Error, Result};
+/// One table, created as `ftgo replay --create-table` creates it: the CLI's [`ftgo_cli::tables`].
+pub use ftgo_cli::tables::{Existing, ProvisionedTable, provision_table, s3_client};
 
 /// Which kinds of resources to provision, and how.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,19 +66,6 @@ impl ProvisionOptions {
         self.existing = Existing::Recreate;
         self
     }
-}
-
-/// A table as provisioned.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProvisionedTable {
-    /// The template's logical id.
-    pub logical_id: String,
-    /// The table name.
-    pub name: String,
-    /// The real stream ARN (with the label the endpoint gave it), when the table has a stream.
-    pub stream_arn: Option<String>,
-    /// Created by this call (false: it existed and was kept).
-    pub created: bool,
 }
 
 /// A bucket as provisioned.
@@ -234,170 +201,6 @@ pub async fn provision(
     Ok(provisioned)
 }
 
-/// An S3 client for `sdk`, using path-style addressing when `sdk` points at a custom endpoint
-/// (emulators do not resolve `<bucket>.<host>`).
-pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::config::Builder::from(sdk)
-        .force_path_style(sdk.endpoint_url().is_some())
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
-}
-
-/// Creates one table (keys, indexes, stream, TTL; on-demand billing) and waits until it is
-/// `ACTIVE`.
-pub async fn provision_table(
-    client: &aws_sdk_dynamodb::Client,
-    table: &Table,
-    existing: Existing,
-) -> Result<ProvisionedTable> {
-    let name = table.name.as_str();
-    let exists = client.describe_table().table_name(name).send().await;
-    let created = match exists {
-        Ok(_) if existing == Existing::Keep => false,
-        Err(e)
-            if !e
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            return Err(aws_error("DescribeTable", name, e));
-        }
-        found => {
-            if found.is_ok() {
-                client
-                    .delete_table()
-                    .table_name(name)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("DeleteTable", name, e))?;
-                client
-                    .wait_until_table_not_exists()
-                    .table_name(name)
-                    .wait(WAIT_LIMIT)
-                    .await
-                    .map_err(|e| aws_error("DeleteTable", name, e))?;
-            }
-            match create_table(client, table).await {
-                Ok(()) => true,
-                // Another process created it between our describe and create: keep theirs.
-                Err(err) if is_resource_in_use(&err) => false,
-                Err(err) => return Err(aws_error("CreateTable", name, err)),
-            }
-        }
-    };
-    let description = client
-        .wait_until_table_exists()
-        .table_name(name)
-        .wait(WAIT_LIMIT)
-        .await
-        .map_err(|e| aws_error("DescribeTable", name, e))?
-        .into_result()
-        .map_err(|e| aws_error("DescribeTable", name, e))?;
-    if created && let Some(attribute) = table.time_to_live_attribute() {
-        client
-            .update_time_to_live()
-            .table_name(name)
-            .time_to_live_specification(
-                TimeToLiveSpecification::builder()
-                    .enabled(true)
-                    .attribute_name(attribute)
-                    .build()
-                    .map_err(|e| build_error("TimeToLiveSpecification", name, e))?,
-            )
-            .send()
-            .await
-            .map_err(|e| aws_error("UpdateTimeToLive", name, e))?;
-    }
-    Ok(ProvisionedTable {
-        logical_id: table.logical_id.clone(),
-        name: table.name.clone(),
-        stream_arn: description.table.and_then(|t| t.latest_stream_arn),
-        created,
-    })
-}
-
-type CreateTableError =
-    aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::create_table::CreateTableError>;
-
-fn is_resource_in_use(err: &CreateTableError) -> bool {
-    err.as_service_error()
-        .is_some_and(|e| e.is_resource_in_use_exception())
-}
-
-async fn create_table(
-    client: &aws_sdk_dynamodb::Client,
-    table: &Table,
-) -> std::result::Result<(), CreateTableError> {
-    let name = table.name.as_str();
-    let mut request = client
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest);
-    for definition in &table.attribute_definitions {
-        request = request.attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(&definition.attribute_name)
-                .attribute_type(definition.attribute_type.clone())
-                .build()
-                .map_err(build_sdk_error)?,
-        );
-    }
-    request = request.set_key_schema(key_schema(&table.key_schema).map_err(build_sdk_error)?);
-    for index in &table.global_secondary_indexes {
-        let gsi = GlobalSecondaryIndex::builder()
-            .index_name(&index.name)
-            .projection(projection(index))
-            .set_key_schema(key_schema(&index.key_schema).map_err(build_sdk_error)?);
-        request = request.global_secondary_indexes(gsi.build().map_err(build_sdk_error)?);
-    }
-    for index in &table.local_secondary_indexes {
-        let lsi = LocalSecondaryIndex::builder()
-            .index_name(&index.name)
-            .projection(projection(index))
-            .set_key_schema(key_schema(&index.key_schema).map_err(build_sdk_error)?);
-        request = request.local_secondary_indexes(lsi.build().map_err(build_sdk_error)?);
-    }
-    if let Some(stream) = &table.stream_specification {
-        request = request.stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(stream.stream_view_type.clone())
-                .build()
-                .map_err(build_sdk_error)?,
-        );
-    }
-    request.send().await.map(|_| ())
-}
-
-fn build_sdk_error(err: aws_sdk_dynamodb::error::BuildError) -> CreateTableError {
-    aws_sdk_dynamodb::error::SdkError::construction_failure(err)
-}
-
-fn key_schema(
-    elements: &[template::KeyElement],
-) -> std::result::Result<Option<Vec<KeySchemaElement>>, aws_sdk_dynamodb::error::BuildError> {
-    elements
-        .iter()
-        .map(|element| {
-            KeySchemaElement::builder()
-                .attribute_name(&element.attribute_name)
-                .key_type(element.key_type.clone())
-                .build()
-        })
-        .collect::<std::result::Result<_, _>>()
-        .map(Some)
-}
-
-fn projection(index: &template::SecondaryIndex) -> Projection {
-    let projection = &index.projection;
-    Projection::builder()
-        .projection_type(projection.projection_type.clone())
-        .set_non_key_attributes(
-            (!projection.non_key_attributes.is_empty())
-                .then(|| projection.non_key_attributes.clone()),
-        )
-        .build()
-}
-
 /// Creates one bucket in `region` (emptying it when it exists and `existing` is
 /// [`Existing::Recreate`]).
 pub async fn provision_bucket(
@@ -410,7 +213,7 @@ pub async fn provision_bucket(
     let exists = match client.head_bucket().bucket(name).send().await {
         Ok(_) => true,
         Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => false,
-        Err(err) => return Err(aws_error("HeadBucket", name, err)),
+        Err(err) => return Err(Error::aws("HeadBucket", name, err)),
     };
     if exists {
         if existing == Existing::Recreate {
@@ -439,7 +242,7 @@ pub async fn provision_bucket(
         {
             false
         }
-        Err(err) => return Err(aws_error("CreateBucket", name, err)),
+        Err(err) => return Err(Error::aws("CreateBucket", name, err)),
     };
     Ok(ProvisionedBucket {
         logical_id: bucket.logical_id.clone(),
@@ -455,7 +258,7 @@ async fn empty_bucket(client: &aws_sdk_s3::Client, name: &str) -> Result<()> {
             .bucket(name)
             .send()
             .await
-            .map_err(|e| aws_error("ListObjectsV2", name, e))?;
+            .map_err(|e| Error::aws("ListObjectsV2", name, e))?;
         let keys: Vec<aws_sdk_s3::types::ObjectIdentifier> = listing
             .contents()
             .iter()
@@ -474,14 +277,14 @@ async fn empty_bucket(client: &aws_sdk_s3::Client, name: &str) -> Result<()> {
             .set_objects(Some(keys))
             .quiet(true)
             .build()
-            .map_err(|e| build_error("Delete", name, e))?;
+            .map_err(|e| Error::invalid_request("Delete", name, e))?;
         client
             .delete_objects()
             .bucket(name)
             .delete(delete)
             .send()
             .await
-            .map_err(|e| aws_error("DeleteObjects", name, e))?;
+            .map_err(|e| Error::aws("DeleteObjects", name, e))?;
     }
 }
 
@@ -553,7 +356,7 @@ async fn provision_queue(
         {
             None
         }
-        Err(err) => return Err(aws_error("GetQueueUrl", name, err)),
+        Err(err) => return Err(Error::aws("GetQueueUrl", name, err)),
     };
     let (url, created) = match existing_url {
         Some(url) => {
@@ -563,7 +366,7 @@ async fn provision_queue(
                     .queue_url(&url)
                     .send()
                     .await
-                    .map_err(|e| aws_error("PurgeQueue", name, e))?;
+                    .map_err(|e| Error::aws("PurgeQueue", name, e))?;
                 let settable: std::collections::HashMap<_, _> = attributes
                     .iter()
                     .filter(|(key, _)| !matches!(key, QueueAttributeName::FifoQueue))
@@ -576,7 +379,7 @@ async fn provision_queue(
                         .set_attributes(Some(settable))
                         .send()
                         .await
-                        .map_err(|e| aws_error("SetQueueAttributes", name, e))?;
+                        .map_err(|e| Error::aws("SetQueueAttributes", name, e))?;
                 }
             }
             (url, false)
@@ -588,7 +391,7 @@ async fn provision_queue(
                 .set_attributes((!attributes.is_empty()).then_some(attributes))
                 .send()
                 .await
-                .map_err(|e| aws_error("CreateQueue", name, e))?;
+                .map_err(|e| Error::aws("CreateQueue", name, e))?;
             let url = output.queue_url.ok_or_else(|| Error::Aws {
                 operation: "CreateQueue",
                 resource: name.to_owned(),
@@ -603,7 +406,7 @@ async fn provision_queue(
         .attribute_names(QueueAttributeName::QueueArn)
         .send()
         .await
-        .map_err(|e| aws_error("GetQueueAttributes", name, e))?
+        .map_err(|e| Error::aws("GetQueueAttributes", name, e))?
         .attributes
         .and_then(|mut attributes| attributes.remove(&QueueAttributeName::QueueArn))
         .unwrap_or_else(|| queue.arn.clone());
@@ -636,7 +439,7 @@ pub async fn provision_secret(
             if err
                 .as_service_error()
                 .is_some_and(|e| e.is_resource_not_found_exception()) => {}
-        Err(err) => return Err(aws_error("DescribeSecret", name, err)),
+        Err(err) => return Err(Error::aws("DescribeSecret", name, err)),
     }
     let value = match &secret.secret_string {
         Some(value) => value.clone(),
@@ -659,7 +462,7 @@ pub async fn provision_secret(
         {
             false
         }
-        Err(err) => return Err(aws_error("CreateSecret", name, err)),
+        Err(err) => return Err(Error::aws("CreateSecret", name, err)),
     };
     Ok(ProvisionedSecret {
         logical_id: secret.logical_id.clone(),
@@ -685,7 +488,7 @@ async fn generate_secret_string(
         .set_require_each_included_type(generate.require_each_included_type)
         .send()
         .await
-        .map_err(|e| aws_error("GetRandomPassword", name, e))?
+        .map_err(|e| Error::aws("GetRandomPassword", name, e))?
         .random_password
         .ok_or_else(|| Error::Aws {
             operation: "GetRandomPassword",
@@ -712,23 +515,4 @@ async fn generate_secret_string(
         })?;
     value.insert(key.clone(), serde_json::Value::String(password));
     Ok(serde_json::Value::Object(value).to_string())
-}
-
-fn aws_error<E>(operation: &'static str, resource: &str, err: E) -> Error
-where
-    E: std::error::Error,
-{
-    Error::Aws {
-        operation,
-        resource: resource.to_owned(),
-        message: DisplayErrorContext(&err).to_string(),
-    }
-}
-
-fn build_error(what: &'static str, resource: &str, err: impl std::fmt::Display) -> Error {
-    Error::Aws {
-        operation: what,
-        resource: resource.to_owned(),
-        message: format!("invalid request: {err}"),
-    }
 }

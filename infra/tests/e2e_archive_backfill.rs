@@ -21,7 +21,6 @@ mod required;
 mod local_stack;
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::QueueAttributeName;
@@ -35,7 +34,7 @@ use local_stack::{Running, free_port, root};
 
 /// Runs `ftgo archive verify` against the stack at `endpoint`; its exit status and output.
 fn archive_verify(endpoint: &str) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ftgo"))
+    let out = local_stack::ftgo()
         .args(["archive", "verify", "--endpoint", endpoint, "--template"])
         .arg(root().join("template.yaml"))
         .output()
@@ -208,7 +207,7 @@ async fn an_archiver_dead_letter_on_the_local_stack_is_backfilled_without_a_pers
         .send()
         .await
         .expect("SendMessage");
-    let out = Command::new(env!("CARGO_BIN_EXE_ftgo"))
+    let out = local_stack::ftgo()
         .args(["archive", "backfill", "--endpoint", &endpoint, "--template"])
         .arg(root.join("template.yaml"))
         .output()

@@ -288,7 +288,7 @@ async fn the_local_stack_takes_an_order_through_delivery_over_http() {
 
 /// `ftgo` with `args` against the API at `base` (`FTGO_API`, the default admin token).
 fn ftgo(base: &str, args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ftgo"))
+    let out = local_stack::ftgo()
         .args(args)
         .env("FTGO_API", base)
         .env_remove("FTGO_TOKEN")

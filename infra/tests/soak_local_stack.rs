@@ -93,7 +93,7 @@ fn create_body() -> Value {
 
 /// A bearer token when the `ftgo` binary can make one (`ftgo token`), else none.
 fn bearer() -> Option<String> {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ftgo"))
+    let out = local_stack::ftgo()
         .args(["token", "--sub", "soak-admin", "--scope", "ftgo/admin"])
         .output()
         .ok()?;

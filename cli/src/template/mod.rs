@@ -47,7 +47,8 @@ pub const LOCAL_ACCOUNT_ID: &str = "123456789012";
 pub const LOCAL_PARAMETERS: &[(&str, &str)] = &[("RoleClaims", "cognito:groups,scope")];
 
 /// The stream label used in stream ARNs resolved from the template. DynamoDB assigns the real
-/// label when it creates the stream; [`crate::provision::Provisioned`] carries the real ARN.
+/// label when it creates the stream; `ftgo-infra`'s provisioning (and
+/// [`crate::tables::ProvisionedTable`]) carries the real ARN.
 pub const PLACEHOLDER_STREAM_LABEL: &str = "1970-01-01T00:00:00.000";
 
 const TABLE: &str = "AWS::DynamoDB::Table";

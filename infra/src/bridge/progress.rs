@@ -10,51 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::{Deserialize, Serialize};
-
-/// `bridge-progress.json`: every shard and queue the bridge polls, in order.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProgressReport {
-    /// When it was written (RFC 3339).
-    pub updated_at: String,
-    /// One entry per shard of each stream consumer.
-    pub streams: Vec<ShardProgress>,
-    /// One entry per queue consumer.
-    pub queues: Vec<QueueProgress>,
-}
-
-/// How far a stream consumer has come in one shard.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ShardProgress {
-    /// The function (binary name).
-    pub function: String,
-    /// The table whose stream it reads.
-    pub table: String,
-    /// The shard.
-    pub shard_id: String,
-    /// The last record done with (processed or given up).
-    pub last_processed_sequence_number: Option<String>,
-    /// When (RFC 3339).
-    pub last_processed_at: Option<String>,
-    /// A batch of the shard is being invoked.
-    pub in_flight: bool,
-}
-
-/// How a queue consumer's batches went.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct QueueProgress {
-    /// The function (binary name).
-    pub function: String,
-    /// The queue.
-    pub queue_url: String,
-    /// Batches that succeeded.
-    pub batches_ok: u64,
-    /// Batches that failed (partly or whole).
-    pub batches_failed: u64,
-}
+pub use ftgo_cli::local::{ProgressReport, QueueProgress, ShardProgress};
 
 /// The progress of every shard and queue the bridge polls.
 #[derive(Debug, Default)]

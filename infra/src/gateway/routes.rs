@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use http::Method;
 use percent_encoding::percent_decode_str;
 
-use crate::error::{Error, Result};
+use crate::{Error, Result};
 pub use crate::template::Route;
 
 /// A request matched to a route, with its path parameters (decoded).

@@ -27,15 +27,12 @@ use functions::{ServerSetup, Supervisor};
 
 use process::locate;
 pub(crate) use process::{Managed, build_functions, process_tree, wait_http};
-pub use process::{claim, find_root, resolve_root, shutdown_signal};
+pub use ftgo_cli::local::{ANNOUNCEMENT, find_root, resolve_root, sdk_config};
+pub use process::{claim, shutdown_signal};
 pub use wiring::{
     CARGO_LAMBDA_CONFIG, CARGO_LAMBDA_CONFIG_COMMAND, DEFAULT_AWS_ADDR, cargo_lambda_config,
-    function_environment, gateway_routes, local_bridge, local_gateway, sdk_config,
+    function_environment, gateway_routes, local_bridge, local_gateway,
 };
-
-/// The file, in the stack's log directory (by default `<root>/target/ftgo`), where a running
-/// stack writes its AWS endpoint for the `ftgo` commands ([`crate::target`]).
-pub const ANNOUNCEMENT: &str = "endpoint";
 
 /// Why the local stack could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -207,7 +204,7 @@ impl LocalStack {
         let log_dir = options
             .log_dir
             .clone()
-            .unwrap_or_else(|| root.join("target").join("ftgo"));
+            .unwrap_or_else(|| ftgo_cli::local::log_dir(&root));
         std::fs::create_dir_all(&log_dir)?;
         let (stop_tx, _) = tokio::sync::watch::channel(false);
         let mut stack = LocalStack {
@@ -307,7 +304,7 @@ impl LocalStack {
             build_functions(&root, &binaries).await?;
         }
         let mut env = function_environment(template, &endpoint);
-        let faults_log = log_dir.join(crate::status::FAULTS_LOG);
+        let faults_log = log_dir.join(ftgo_cli::status::FAULTS_LOG);
         let _ = std::fs::remove_file(&faults_log);
         if let Some(spec) = &options.faults {
             env.insert(ftgo_aws::faults::FAULTS_ENV.to_owned(), spec.clone());
@@ -396,7 +393,7 @@ impl LocalStack {
             &sdk,
             template,
             invoker,
-            Some(log_dir.join("bridge-progress.json")),
+            Some(log_dir.join(ftgo_cli::local::PROGRESS_FILE)),
         );
         let mut stop = self.stop_tx.subscribe();
         self.bridge = Some(tokio::spawn(bridge.run(

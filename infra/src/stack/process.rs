@@ -13,30 +13,6 @@ use tokio::process::{Child, Command};
 
 use super::StackError;
 
-/// The workspace root: the nearest ancestor of `start` holding `template.yaml` and `Cargo.toml`.
-pub fn find_root(start: &Path) -> Option<PathBuf> {
-    start
-        .ancestors()
-        .find(|dir| dir.join("template.yaml").is_file() && dir.join("Cargo.toml").is_file())
-        .map(Path::to_path_buf)
-}
-
-/// The project root a command works in: `explicit` (`--root`), else the one [`find_root`] finds
-/// from the current directory, else the one this binary was built from.
-pub fn resolve_root(explicit: Option<&Path>) -> Result<PathBuf, String> {
-    if let Some(root) = explicit {
-        return Ok(root.to_path_buf());
-    }
-    let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
-    find_root(&cwd)
-        .or_else(|| {
-            crate::template::default_template_path()
-                .parent()
-                .and_then(|p| p.canonicalize().ok())
-        })
-        .ok_or_else(|| "no template.yaml here or above; pass --root".to_owned())
-}
-
 pub(super) fn locate(
     explicit: Option<&Path>,
     root: &Path,

@@ -5,29 +5,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::SdkConfig;
 
 use crate::bridge::{Bridge, BridgeOptions};
 use crate::gateway::{ApiIdentity, Gateway, GatewayOptions, RouteTable};
 use crate::invoke::Invoker;
 use crate::template::Template;
-
-/// The AWS SDK configuration for an emulator at `endpoint`: region `us-east-1` (or `region`),
-/// static `test` credentials.
-pub async fn sdk_config(endpoint: &str, region: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new(region.to_owned()))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "ftgo-local",
-        ))
-        .load()
-        .await
-}
 
 /// The gateway's routes: every `HttpApi` route of the template, served by its function's binary.
 pub fn gateway_routes(template: &Template) -> crate::Result<RouteTable> {
@@ -104,7 +87,7 @@ pub const DEFAULT_AWS_ADDR: &str = "127.0.0.1:4566";
 pub const CARGO_LAMBDA_CONFIG: &str = "CargoLambda.toml";
 
 /// The command that writes [`CARGO_LAMBDA_CONFIG`] from the template.
-pub const CARGO_LAMBDA_CONFIG_COMMAND: &str = "cargo run -p ftgo-infra --bin ftgo -- lambda-config";
+pub const CARGO_LAMBDA_CONFIG_COMMAND: &str = "cargo run -p ftgo-infra -- lambda-config";
 
 /// The repository's [`CARGO_LAMBDA_CONFIG`]: the local stack's environment of every function
 /// ([`function_environment`]) for `template` resolved at `endpoint`, so that a plain

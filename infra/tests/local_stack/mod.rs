@@ -1,11 +1,12 @@
-//! The harness of the tests that run `ftgo run` (`e2e_local_stack`, `soak_local_stack`): free
-//! ports, the running stack (stopped when dropped), the processes below it.
+//! The harness of the tests that run `ftgo run` (`e2e_local_stack`, `soak_local_stack`,
+//! `e2e_archive_backfill`): the `ftgo` command line (built from `ftgo-cli`), free ports, the
+//! running stack (stopped when dropped), the processes below it.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 /// The workspace root.
@@ -15,6 +16,35 @@ pub fn root() -> PathBuf {
         .canonicalize()
         .expect("workspace root")
 }
+
+/// The `ftgo` command line (the `ftgo-cli` package's binary, built once per test process with
+/// the `cargo` that runs the tests), whose `run` hands over to this package's `ftgo-local`
+/// ([`LOCAL_BINARY_ENV`] names it, so the one built with these tests is the one run).
+pub fn ftgo() -> Command {
+    static FTGO: OnceLock<PathBuf> = OnceLock::new();
+    let path = FTGO.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let out = Command::new(cargo)
+            .args(["build", "-q", "-p", "ftgo-cli", "--bin", "ftgo", "--message-format=json"])
+            .current_dir(root())
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("cargo build -p ftgo-cli runs");
+        assert!(out.status.success(), "cargo build -p ftgo-cli failed");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|message| message["target"]["name"] == "ftgo")
+            .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+            .expect("cargo names the ftgo executable")
+    });
+    let mut command = Command::new(path);
+    command.env(LOCAL_BINARY_ENV, env!("CARGO_BIN_EXE_ftgo-local"));
+    command
+}
+
+/// Where `ftgo` looks for `ftgo-local` first (`ftgo_cli::handover::LOCAL_BINARY_ENV`).
+pub const LOCAL_BINARY_ENV: &str = "FTGO_LOCAL";
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
@@ -50,7 +80,7 @@ impl Running {
             .join("ftgo")
             .join(format!("{label}-{api}"));
         std::fs::create_dir_all(&log_dir).expect("log dir");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ftgo"))
+        let mut child = ftgo()
             .args([
                 "run",
                 "--root",
