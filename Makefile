@@ -1,6 +1,7 @@
 # FTGO serverless order platform: one entry point for people and CI.
 #
-#   make run     the local stack (moto + cargo lambda watch + API on 127.0.0.1:3000)
+#   make run     the local stack (moto + cargo lambda watch + API on 127.0.0.1:3000): `ftgo run`,
+#                handed over to `ftgo-local` (the CLI in cli/ links no emulator code)
 #   make test    every test; starts the emulators it needs on free ports (and, for
 #                infra/tests/schemathesis.rs, the whole local stack: schemathesis fuzzes the API
 #                against openapi.yaml with a valid token)
@@ -62,7 +63,7 @@ test: .venv node_modules
 	  echo "NOTE: java not found: DynamoDB Local tests will be skipped (moto still runs)."
 	$(TOOLS_PATH) cargo test --workspace
 
-# Only the Lambda packages (functions/*), not the local-stack CLI.
+# Only the Lambda packages (functions/*), not the CLI (cli/) or the local stack (infra/).
 FUNCTIONS := $(notdir $(wildcard functions/*))
 
 build: .venv
@@ -94,5 +95,7 @@ deploy: .venv
 	$(TOOLS_PATH) sam build --template $(TEMPLATE) --config-env $(ENV)
 	$(TOOLS_PATH) sam deploy $(DEPLOY_FLAGS)
 
+# `ftgo run` hands over to `ftgo-local` beside it (cli/src/handover.rs): both are built here.
 run: .venv
-	$(TOOLS_PATH) cargo run -p ftgo-infra --bin ftgo -- run
+	$(TOOLS_PATH) cargo build -p ftgo-cli -p ftgo-infra --bins
+	$(TOOLS_PATH) "$${CARGO_TARGET_DIR:-target}/debug/ftgo" run

@@ -12,7 +12,7 @@
 //! Tests and tools get a token with [`issue`] (scopes) or [`issue_with_groups`]:
 //!
 //! ```no_run
-//! let token = ftgo_infra::token::issue("c-1", &["ftgo/admin"], std::time::Duration::from_secs(600))
+//! let token = ftgo_cli::token::issue("c-1", &["ftgo/admin"], std::time::Duration::from_secs(600))
 //!     .expect("a token");
 //! // send it as `authorization: Bearer {token}`
 //! ```

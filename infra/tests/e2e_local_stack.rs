@@ -252,6 +252,7 @@ async fn the_local_stack_takes_an_order_through_delivery_over_http() {
     }
 
     the_cli_drives_the_same_api(&base);
+    the_cli_reads_the_stacks_status(aws, &stack.log_dir);
 
     // Stopping ftgo stops everything it started.
     let started = descendants(ftgo_pid);
@@ -307,6 +308,33 @@ fn ftgo_json(base: &str, args: &[&str]) -> Value {
     let (code, out, err) = ftgo(base, args);
     assert_eq!(code, 0, "ftgo {args:?}: {err}{out}");
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("ftgo {args:?} printed {out:?}: {e}"))
+}
+
+/// DESIGN §10: `ftgo status --json` and `ftgo dlq list --json` on the running stack (its AWS
+/// endpoint, its bridge's progress file): the tables with the orders, the stream consumers.
+fn the_cli_reads_the_stacks_status(aws: u16, log_dir: &std::path::Path) {
+    let endpoint = format!("http://127.0.0.1:{aws}");
+    let progress = log_dir.join("bridge-progress.json");
+    let target = ["--endpoint", endpoint.as_str()];
+    let mut args = vec!["status", "--json", "--progress"];
+    let progress = progress.display().to_string();
+    args.push(&progress);
+    args.extend(target);
+    let status = ftgo_json("", &args);
+    let events = status["tables"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["name"] == "ftgo-events"))
+        .unwrap_or_else(|| panic!("the event table in {status}"));
+    assert!(events["name"].is_string(), "{status}");
+    let consumers = status["consumers"].as_array().cloned().unwrap_or_default();
+    assert!(
+        consumers.iter().any(|c| c["function"] == "order-history-projector"),
+        "the projector's shards in the bridge's progress: {status}"
+    );
+    let mut args = vec!["dlq", "list", "--json"];
+    args.extend(target);
+    let letters = ftgo_json("", &args);
+    assert!(letters.is_array(), "{letters}");
 }
 
 /// DESIGN §10: `ftgo seed`, `order`, `delivery` and `history` over the running stack's API.
