@@ -551,7 +551,10 @@ async fn archive_json(
     dlq: &ArchiverDlq,
 ) -> Result<(), String> {
     let mut cleared = Vec::new();
-    for letter in dead_letters.iter().filter(|l| backfill && l.covered_by(range)) {
+    for letter in dead_letters
+        .iter()
+        .filter(|l| backfill && l.covered_by(range))
+    {
         dlq.delete(letter).await?;
         cleared.push(letter.describe.clone());
     }

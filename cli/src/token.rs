@@ -265,7 +265,8 @@ pub struct TokenArgs {
     pub group: Vec<String>,
     /// How long the token lives: seconds, or a number with `s`, `m`, `h` or `d`.
     #[arg(long, default_value = "1h", value_parser = parse_ttl)]
-    pub ttl: Duration,    /// Print `{"token","sub","scopes","groups","expiresInSeconds"}` instead of the bare token.
+    pub ttl: Duration,
+    /// Print `{"token","sub","scopes","groups","expiresInSeconds"}` instead of the bare token.
     #[arg(long)]
     pub json: bool,
 }

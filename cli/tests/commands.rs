@@ -82,7 +82,11 @@ fn every_command_that_prints_data_takes_json() {
         );
     }
     for command in DATA {
-        let first: Vec<&[&str]> = DATA.iter().filter(|c| c[0] == command[0]).copied().collect();
+        let first: Vec<&[&str]> = DATA
+            .iter()
+            .filter(|c| c[0] == command[0])
+            .copied()
+            .collect();
         if command.len() > 1 {
             let listed = subcommands(&stdout(&ftgo(&[command[0], "--help"])));
             assert_eq!(
@@ -95,7 +99,11 @@ fn every_command_that_prints_data_takes_json() {
         let mut args = command.to_vec();
         args.push("--help");
         let help = stdout(&ftgo(&args));
-        assert!(help.contains("--json"), "`ftgo {}` has no --json:\n{help}", command.join(" "));
+        assert!(
+            help.contains("--json"),
+            "`ftgo {}` has no --json:\n{help}",
+            command.join(" ")
+        );
     }
 }
 
@@ -105,7 +113,9 @@ fn completions_cover_the_whole_command_tree_in_every_shell() {
         let out = ftgo(&["completions", shell]);
         assert!(out.status.success(), "{shell}: {out:?}");
         let script = stdout(&out);
-        for word in ["order", "delivery", "history", "status", "dlq", "replay", "run", "--json"] {
+        for word in [
+            "order", "delivery", "history", "status", "dlq", "replay", "run", "--json",
+        ] {
             assert!(script.contains(word), "{shell} completion lacks {word}");
         }
     }
@@ -116,7 +126,16 @@ fn completions_cover_the_whole_command_tree_in_every_shell() {
 
 #[test]
 fn token_json_carries_a_token_the_local_gateway_accepts() {
-    let out = ftgo(&["token", "--sub", "c-9", "--scope", "ftgo/courier", "--ttl", "5m", "--json"]);
+    let out = ftgo(&[
+        "token",
+        "--sub",
+        "c-9",
+        "--scope",
+        "ftgo/courier",
+        "--ttl",
+        "5m",
+        "--json",
+    ]);
     assert!(out.status.success(), "{out:?}");
     let answer: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(answer["sub"], "c-9");
@@ -127,7 +146,11 @@ fn token_json_carries_a_token_the_local_gateway_accepts() {
         .expect("the gateway's secret verifies it");
     assert_eq!(claims.claims["sub"], "c-9");
     let plain = stdout(&ftgo(&["token", "--sub", "c-9"]));
-    assert_eq!(plain.lines().count(), 1, "a bare token without --json: {plain}");
+    assert_eq!(
+        plain.lines().count(),
+        1,
+        "a bare token without --json: {plain}"
+    );
     assert_eq!(plain.trim().split('.').count(), 3, "{plain}");
 }
 
@@ -136,7 +159,11 @@ fn fake_local(dir: &Path) -> PathBuf {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::create_dir_all(dir).unwrap();
     let file = dir.join("ftgo-local");
-    std::fs::write(&file, "#!/bin/sh\necho \"args:$*\"\necho \"log:$FTGO_LOG\"\nexit 7\n").unwrap();
+    std::fs::write(
+        &file,
+        "#!/bin/sh\necho \"args:$*\"\necho \"log:$FTGO_LOG\"\nexit 7\n",
+    )
+    .unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).unwrap();
     file
 }
@@ -151,7 +178,11 @@ fn the_local_stack_commands_are_handed_over_to_ftgo_local() {
             .env("FTGO_LOCAL", &local)
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(7), "ftgo-local's exit status: {out:?}");
+        assert_eq!(
+            out.status.code(),
+            Some(7),
+            "ftgo-local's exit status: {out:?}"
+        );
         let text = stdout(&out);
         assert!(
             text.contains(&format!("args:{command} --api-port 3500 --help")),
@@ -192,9 +223,16 @@ fn the_cli_links_no_emulator_code() {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("cargo tree runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let tree = stdout(&out);
-    assert!(tree.contains("ftgo-aws"), "the CLI is built on ftgo-aws:\n{tree}");
+    assert!(
+        tree.contains("ftgo-aws"),
+        "the CLI is built on ftgo-aws:\n{tree}"
+    );
     for emulator in ["ftgo-infra ", "axum ", "nix ", "matchit "] {
         assert!(
             !tree.lines().any(|l| l.starts_with(emulator)),

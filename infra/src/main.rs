@@ -18,7 +18,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use serde_json::json;
 use ftgo_infra::invoke::RuntimeInvoker;
 use ftgo_infra::provision::{ProvisionOptions, provision};
 use ftgo_infra::stack::{
@@ -26,6 +25,7 @@ use ftgo_infra::stack::{
     shutdown_signal,
 };
 use ftgo_infra::template::{self, Stack, Template};
+use serde_json::json;
 
 /// The FTGO local stack (what `ftgo run`, `provision`, `gateway`, `bridge` and `lambda-config`
 /// hand over to).

@@ -328,7 +328,9 @@ fn the_cli_reads_the_stacks_status(aws: u16, log_dir: &std::path::Path) {
     assert!(events["name"].is_string(), "{status}");
     let consumers = status["consumers"].as_array().cloned().unwrap_or_default();
     assert!(
-        consumers.iter().any(|c| c["function"] == "order-history-projector"),
+        consumers
+            .iter()
+            .any(|c| c["function"] == "order-history-projector"),
         "the projector's shards in the bridge's progress: {status}"
     );
     let mut args = vec!["dlq", "list", "--json"];

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use http::Method;
 use percent_encoding::percent_decode_str;
 
-use crate::{Error, Result};
 pub use crate::template::Route;
+use crate::{Error, Result};
 
 /// A request matched to a route, with its path parameters (decoded).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -25,7 +25,15 @@ pub fn ftgo() -> Command {
     let path = FTGO.get_or_init(|| {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let out = Command::new(cargo)
-            .args(["build", "-q", "-p", "ftgo-cli", "--bin", "ftgo", "--message-format=json"])
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "ftgo-cli",
+                "--bin",
+                "ftgo",
+                "--message-format=json",
+            ])
             .current_dir(root())
             .stderr(Stdio::inherit())
             .output()
