@@ -114,7 +114,7 @@ fn completions_cover_the_whole_command_tree_in_every_shell() {
         assert!(out.status.success(), "{shell}: {out:?}");
         let script = stdout(&out);
         for word in [
-            "order", "delivery", "history", "status", "dlq", "replay", "run", "--json",
+            "order", "delivery", "history", "status", "dlq", "replay", "run", "json",
         ] {
             assert!(script.contains(word), "{shell} completion lacks {word}");
         }
