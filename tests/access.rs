@@ -266,8 +266,8 @@ mod through_the_gateway {
     use reqwest::header::{ETAG, IF_MATCH, IF_NONE_MATCH, RETRY_AFTER};
     use serde_json::{Value, json};
 
-    use crate::in_process::{http_client, serve_gateway};
-    use crate::read_side::ReadSide;
+    use super::in_process::{http_client, serve_gateway};
+    use super::read_side::ReadSide;
 
     const CREATE_ORDER: &str = include_str!("../events/bodies/create-order.json");
     const HOUR: Duration = Duration::from_secs(3600);
