@@ -1,6 +1,7 @@
 //! The checks of the repository that need no emulator (part of `make lint`), in one test binary:
-//! the structure rules (`structure`), the calls list against the code (`aws_calls`) and the
-//! template as SAM's translator deploys it (`deployed_template`). Each is a module, the file of
+//! the structure rules (`structure`), the calls list against the code (`aws_calls`), the
+//! template as SAM's translator deploys it (`deployed_template`) and the local build of the
+//! functions reusing the workspace's (`feature_set`). Each is a module, the file of
 //! its name beside this one; `cargo test -p ftgo-tests --test offline deployed_template::` runs
 //! one. A new offline check: its file here, and `mod <file>;` below.
 #![allow(
@@ -11,4 +12,5 @@
 
 mod aws_calls;
 mod deployed_template;
+mod feature_set;
 mod structure;

@@ -26,7 +26,7 @@ use crate::template::Template;
 use functions::{ServerSetup, Supervisor};
 
 use process::locate;
-pub(crate) use process::{Managed, build_functions, process_tree, wait_http};
+pub(crate) use process::{LOCAL_FEATURE, Managed, build_functions, process_tree, wait_http};
 pub use process::{claim, find_root, resolve_root, shutdown_signal};
 pub use wiring::{
     CARGO_LAMBDA_CONFIG, CARGO_LAMBDA_CONFIG_COMMAND, DEFAULT_AWS_ADDR, cargo_lambda_config,
