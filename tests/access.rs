@@ -7,10 +7,8 @@
     reason = "test code: an unwrap that fails stops the test loudly, which is what a test wants"
 )]
 
-#[path = "fixtures/in_process.rs"]
-mod in_process;
-#[path = "fixtures/read_side.rs"]
-mod read_side;
+use crate::in_process;
+use crate::read_side;
 
 use ftgo_aws::lambda::{delivery_commands, order_commands, order_history_query as query};
 use ftgo_aws::lambda_http::{self, Body, Request};

@@ -13,6 +13,16 @@
     reason = "test code: an unwrap that fails stops the test loudly, which is what a test wants"
 )]
 
+// Fixtures several suites share, compiled once (`use crate::<fixture>;` in a suite).
+#[path = "fixtures/archive_side.rs"]
+mod archive_side;
+#[path = "fixtures/in_process.rs"]
+mod in_process;
+#[path = "fixtures/read_side.rs"]
+mod read_side;
+#[path = "fixtures/write_side.rs"]
+mod write_side;
+
 mod access;
 mod archive_backfill;
 mod archive_rebuild;

@@ -10,6 +10,10 @@
     reason = "test code: an unwrap that fails stops the test loudly, which is what a test wants"
 )]
 
+// Fixtures several suites share, compiled once (`use crate::<fixture>;` in a suite).
+#[path = "fixtures/aws_calls.rs"]
+mod calls;
+
 mod aws_calls;
 mod deployed_template;
 mod feature_set;
