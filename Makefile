@@ -73,7 +73,7 @@ lint: .venv
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(VENV)/bin/sam validate --lint --template $(TEMPLATE)
-	cargo test --workspace --test template_policy --test structure --test aws_calls --test deployed_template --test repository
+	cargo test --workspace --test template_policy --test offline --test repository
 	$(TOOLS_PATH) cargo deny --locked check licenses bans
 
 bench:

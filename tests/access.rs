@@ -7,10 +7,8 @@
     reason = "test code: an unwrap that fails stops the test loudly, which is what a test wants"
 )]
 
-#[path = "fixtures/in_process.rs"]
-mod in_process;
-#[path = "fixtures/read_side.rs"]
-mod read_side;
+use crate::in_process;
+use crate::read_side;
 
 use ftgo_aws::lambda::{delivery_commands, order_commands, order_history_query as query};
 use ftgo_aws::lambda_http::{self, Body, Request};
@@ -266,8 +264,8 @@ mod through_the_gateway {
     use reqwest::header::{ETAG, IF_MATCH, IF_NONE_MATCH, RETRY_AFTER};
     use serde_json::{Value, json};
 
-    use crate::in_process::{http_client, serve_gateway};
-    use crate::read_side::ReadSide;
+    use super::in_process::{http_client, serve_gateway};
+    use super::read_side::ReadSide;
 
     const CREATE_ORDER: &str = include_str!("../events/bodies/create-order.json");
     const HOUR: Duration = Duration::from_secs(3600);

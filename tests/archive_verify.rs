@@ -7,10 +7,7 @@
     reason = "test code: an unwrap that fails stops the test loudly, which is what a test wants"
 )]
 
-#[path = "fixtures/archive_side.rs"]
-mod archive_side;
-#[path = "fixtures/read_side.rs"]
-mod read_side;
+use crate::archive_side;
 
 use archive_side::{
     ArchiveSide, another_view_table, append_and_archive, differences, histories, replay_all,

@@ -9,10 +9,8 @@
     reason = "test code: an unwrap that fails stops the test loudly, which is what a test wants"
 )]
 
-#[path = "fixtures/archive_side.rs"]
-mod archive_side;
-#[path = "fixtures/read_side.rs"]
-mod read_side;
+use crate::archive_side;
+use crate::read_side;
 
 use std::collections::BTreeSet;
 

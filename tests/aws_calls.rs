@@ -10,8 +10,7 @@
 )]
 
 #[allow(dead_code, reason = "the fixture serves two test targets")]
-#[path = "fixtures/aws_calls.rs"]
-mod calls;
+use crate::calls;
 #[path = "aws_calls/scan.rs"]
 mod scan;
 

@@ -21,8 +21,7 @@
 )]
 
 #[allow(dead_code, reason = "the fixture serves two test targets")]
-#[path = "fixtures/aws_calls.rs"]
-mod calls;
+use crate::calls;
 #[path = "deployed_template/rules.rs"]
 mod rules;
 

@@ -8,8 +8,7 @@
     reason = "test code: an unwrap that fails stops the test loudly, which is what a test wants"
 )]
 
-#[path = "fixtures/read_side.rs"]
-mod read_side;
+use crate::read_side;
 
 use ftgo_aws::dlq::{self, DeadLetterQueue, Letter, Redriven};
 use ftgo_domain::order::{OrderEvent, OrderStatus};

@@ -7,10 +7,7 @@
     reason = "test code: an unwrap that fails stops the test loudly, which is what a test wants"
 )]
 
-#[path = "fixtures/read_side.rs"]
-mod read_side;
-#[path = "fixtures/write_side.rs"]
-mod write_side;
+use crate::write_side;
 
 use std::collections::BTreeMap;
 

@@ -13,12 +13,10 @@
 
 #[path = "hostile_input/generated.rs"]
 mod generated;
-#[path = "fixtures/in_process.rs"]
-mod in_process;
+use crate::in_process;
 #[path = "hostile_input/listed.rs"]
 mod listed;
-#[path = "fixtures/read_side.rs"]
-mod read_side;
+use crate::read_side;
 #[path = "hostile_input/world.rs"]
 mod world;
 

@@ -7,8 +7,7 @@
     reason = "test code: an unwrap that fails stops the test loudly, which is what a test wants"
 )]
 
-#[path = "fixtures/read_side.rs"]
-mod read_side;
+use crate::read_side;
 
 use ftgo_aws::commands::CommandContext;
 use ftgo_domain::AggregateType;

@@ -7,8 +7,7 @@
     reason = "test code: an unwrap that fails stops the test loudly, which is what a test wants"
 )]
 
-#[path = "fixtures/read_side.rs"]
-mod read_side;
+use crate::read_side;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::calls::{Call, FunctionCalls};
+use super::calls::{Call, FunctionCalls};
 
 /// Lambda advises a queue's visibility timeout of at least six times its consumer's timeout.
 pub const VISIBILITY_FACTOR: i64 = 6;

@@ -19,7 +19,7 @@ pub fn seed(test: &str) -> u64 {
             .unwrap_or(1),
     };
     eprintln!(
-        "{test}: seed {seed} (re-run: {SEED_ENV}={seed} cargo test -p ftgo-tests --test faults {test})"
+        "{test}: seed {seed} (re-run: {SEED_ENV}={seed} cargo test -p ftgo-tests --test emulated {test})"
     );
     seed
 }

@@ -7,9 +7,9 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::Value;
 
-use crate::listed::with_field;
-use crate::read_side::encode_bytes;
-use crate::world::{ORDER_ROUTES, Probe, World, method};
+use super::listed::with_field;
+use super::read_side::encode_bytes;
+use super::world::{ORDER_ROUTES, Probe, World, method};
 
 pub fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![

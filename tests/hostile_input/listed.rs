@@ -8,7 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ftgo_infra::token::LocalJwt;
 use serde_json::{Value, json};
 
-use crate::read_side::encode_bytes;
+use super::read_side::encode_bytes;
 
 /// Path ids no route accepts (already encoded for the wire).
 pub fn nasty_ids() -> Vec<String> {

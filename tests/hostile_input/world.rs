@@ -9,8 +9,8 @@ use ftgo_tests::Emulator;
 use proptest::prelude::*;
 use serde_json::Value;
 
-use crate::in_process::{http_client, serve_gateway};
-use crate::read_side::ReadSide;
+use super::in_process::{http_client, serve_gateway};
+use super::read_side::ReadSide;
 
 /// The sample body of `POST /orders` (c-1's order).
 pub const CREATE_ORDER: &str = include_str!("../../events/bodies/create-order.json");

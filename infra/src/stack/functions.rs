@@ -36,7 +36,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::{mpsc, watch};
 
-use super::{Managed, StackError, build_functions, process_tree, wait_http};
+use super::{LOCAL_FEATURE, Managed, StackError, build_functions, process_tree, wait_http};
 
 /// One `cargo lambda watch`, serving one function.
 struct Server {
@@ -184,6 +184,9 @@ impl Supervisor {
             s.concurrency.max(1).to_string(),
             // Never reload by itself: the supervisor does (see the module's documentation).
             "--ignore-changes".to_owned(),
+            // As `build_functions` built them: no compile before the first answer.
+            "--features".to_owned(),
+            LOCAL_FEATURE.to_owned(),
             "--manifest-path".to_owned(),
             s.root.join("Cargo.toml").display().to_string(),
         ];

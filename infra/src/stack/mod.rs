@@ -27,7 +27,7 @@ use functions::{ServerSetup, Supervisor};
 
 pub use ftgo_cli::local::{ANNOUNCEMENT, find_root, resolve_root, sdk_config};
 use process::locate;
-pub(crate) use process::{Managed, build_functions, process_tree, wait_http};
+pub(crate) use process::{LOCAL_FEATURE, Managed, build_functions, process_tree, wait_http};
 pub use process::{claim, shutdown_signal};
 pub use wiring::{
     CARGO_LAMBDA_CONFIG, CARGO_LAMBDA_CONFIG_COMMAND, DEFAULT_AWS_ADDR, cargo_lambda_config,

@@ -306,15 +306,24 @@ pub(crate) async fn wait_http(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
-/// Builds the function binaries as `cargo lambda watch` will run them (`cargo run --bin`), so
-/// the first request does not wait for a compile.
+/// The functions' feature of the local stack's build: the workspace's features of third-party
+/// crates (`shared/feature-set`), so the functions built alone reuse what `cargo test
+/// --workspace` and `cargo build --workspace` compiled instead of compiling the SDK again.
+pub(crate) const LOCAL_FEATURE: &str = "local";
+
+/// Builds the function binaries as `cargo lambda watch` will run them (`cargo run --bin`, with
+/// [`LOCAL_FEATURE`]), so the first request does not wait for a compile.
 pub(crate) async fn build_functions(root: &Path, binaries: &[String]) -> Result<(), StackError> {
     if binaries.is_empty() {
         return Ok(());
     }
     tracing::info!(functions = binaries.len(), "building the functions");
     let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    command.arg("build").current_dir(root).kill_on_drop(true);
+    command
+        .arg("build")
+        .args(["--features", LOCAL_FEATURE])
+        .current_dir(root)
+        .kill_on_drop(true);
     for binary in binaries {
         command.arg("--bin").arg(binary);
     }

@@ -1,0 +1,162 @@
+//! The local stack's build of the functions (`cargo build --features local --bin <function>`, as
+//! `ftgo run` and the e2e tests build them) gives every third-party crate the features
+//! `cargo test --workspace` gives it, so it reuses what the test build compiled: `local` adds
+//! `shared/feature-set`, whose dependency table asks for the workspace's features. When a new
+//! dependency or feature anywhere in the workspace makes them differ, the function build would
+//! compile the AWS SDK a second time; this names each crate and the table line to paste.
+//!
+//! Both sides come from `cargo tree` (a node per crate and feature set, host and target apart):
+//! a crate built for the target must have a feature set the workspace builds for the target; a
+//! build-time crate (build scripts, proc macros) one the workspace builds at all.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// Feature sets (sorted names) by package (`name vX.Y.Z`).
+type Nodes = BTreeMap<String, BTreeSet<Vec<String>>>;
+
+fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the repository")
+        .to_path_buf()
+}
+
+/// The packages of `functions/` (each folder one package of its name).
+fn functions() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(repository().join("functions"))
+        .expect("functions/")
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    assert!(!names.is_empty(), "no function under functions/");
+    names
+}
+
+/// `cargo tree`'s nodes for `selection` over `edges`, third-party crates only.
+fn tree(selection: &[String], edges: &str) -> Nodes {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .args(["tree", "--locked", "--prefix", "none"])
+        .args(["--format", "{p}|{f}", "--edges", edges])
+        .args(selection)
+        .current_dir(repository())
+        .output()
+        .expect("cargo tree runs");
+    assert!(
+        output.status.success(),
+        "cargo tree {selection:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut nodes = Nodes::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let Some((package, features)) = line
+            .replace(" (*)", "")
+            .split_once('|')
+            .map(|(p, f)| (p.trim().to_owned(), f.trim().to_owned()))
+        else {
+            continue;
+        };
+        // Workspace members are named with their path: `name vX (/path)`.
+        if package.contains(" (/") {
+            continue;
+        }
+        let package = package.trim_end_matches(" (proc-macro)").to_owned();
+        let mut features: Vec<String> = features
+            .split(',')
+            .filter(|f| !f.is_empty())
+            .map(str::to_owned)
+            .collect();
+        features.sort();
+        nodes.entry(package).or_default().insert(features);
+    }
+    nodes
+}
+
+/// The workspace's test build: every node, and the target's.
+fn workspace() -> &'static (Nodes, Nodes) {
+    static WORKSPACE: OnceLock<(Nodes, Nodes)> = OnceLock::new();
+    WORKSPACE.get_or_init(|| {
+        let workspace = ["--workspace".to_owned()];
+        (
+            tree(&workspace, "normal,build,dev"),
+            tree(&workspace, "normal,dev,no-proc-macro"),
+        )
+    })
+}
+
+/// Each crate of the functions' build (`functions`, with `extra` flags) whose feature set the
+/// workspace's test build does not have, with the workspace's.
+fn differences(extra: &[&str]) -> Vec<String> {
+    let mut selection: Vec<String> = functions()
+        .into_iter()
+        .flat_map(|f| ["-p".to_owned(), f])
+        .collect();
+    selection.extend(extra.iter().map(|s| (*s).to_owned()));
+    let (ours, our_target) = (
+        tree(&selection, "normal,build"),
+        tree(&selection, "normal,no-proc-macro"),
+    );
+    let (theirs, their_target) = workspace();
+    let none = BTreeSet::new();
+    let mut found = Vec::new();
+    for (package, sets) in &ours {
+        for features in sets {
+            let target = our_target
+                .get(package)
+                .is_some_and(|s| s.contains(features));
+            let (pool, kind) = if target {
+                (their_target.get(package).unwrap_or(&none), "")
+            } else {
+                (theirs.get(package).unwrap_or(&none), " (build time)")
+            };
+            if !pool.contains(features) {
+                let wanted: Vec<String> = pool
+                    .iter()
+                    .filter(|w| features.iter().all(|f| w.contains(f)))
+                    .map(|w| format!("[{}]", w.join(", ")))
+                    .collect();
+                found.push(format!(
+                    "{package}{kind}: [{}] here, the workspace builds it with {}",
+                    features.join(", "),
+                    if wanted.is_empty() {
+                        "no such set".to_owned()
+                    } else {
+                        wanted.join(" or ")
+                    }
+                ));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_local_build_of_the_functions_has_the_workspace_features_of_every_crate() {
+    let found = differences(&["--features", "local"]);
+    assert!(
+        found.is_empty(),
+        "the functions built with `--features local` would compile these crates again (add them \
+         to shared/feature-set/Cargo.toml with the workspace's features: `[dependencies]`, or \
+         `[build-dependencies]` for build time):\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn without_local_the_functions_build_differs_so_the_feature_set_is_needed() {
+    let found = differences(&[]);
+    assert!(
+        !found.is_empty(),
+        "the functions alone already build every crate as the workspace does: shared/feature-set \
+         and the functions' `local` feature can go"
+    );
+}
