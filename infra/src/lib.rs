@@ -24,6 +24,7 @@
 //! template.
 
 pub mod api_cmd;
+pub mod api_description;
 pub mod bridge;
 pub mod deployed;
 pub mod error;
@@ -32,6 +33,7 @@ pub mod invoke;
 pub mod ops;
 pub mod provision;
 pub mod replay_cmd;
+pub mod route_verbs;
 pub mod stack;
 pub mod status;
 pub mod target;

@@ -301,7 +301,10 @@ mod tests {
         assert_eq!(approve.path(), "/orders/{orderId}/approve");
         assert_eq!(approve.path_parameter(), Some("orderId"));
         assert_eq!(approve.cli_verb(), Some(("order", "approve")));
-        assert_eq!(PickUpDelivery.route().cli_verb(), Some(("delivery", "pickup")));
+        assert_eq!(
+            PickUpDelivery.route().cli_verb(),
+            Some(("delivery", "pickup"))
+        );
         assert_eq!(CreateOrder.route().path_parameter(), None);
         assert_eq!(ReviseOrder.route().cli_verb(), None, "revise takes a body");
         assert_eq!(ReadOrder.route().cli_verb(), None);
@@ -358,7 +361,11 @@ mod tests {
         assert_eq!(table.len(), 3 * Action::ALL.len(), "every role × route");
         for &(scope, action, own, others, missing) in table {
             let who = caller(scope);
-            assert_eq!(who.may(action, Some("c-1")), own, "{scope:?} {action:?} own");
+            assert_eq!(
+                who.may(action, Some("c-1")),
+                own,
+                "{scope:?} {action:?} own"
+            );
             let other = who.may(action, Some("c-2"));
             assert_eq!(other, others, "{scope:?} {action:?} another's");
             let none = who.may(action, None);
