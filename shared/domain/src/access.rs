@@ -261,10 +261,6 @@ mod tests {
     use Action::*;
     use Verdict::*;
 
-    fn caller(scope: &str) -> Caller {
-        Caller::new("c-1", [scope]).expect("caller")
-    }
-
     #[test]
     fn scopes_are_read_from_a_space_separated_claim_and_unknown_ones_ignored() {
         let who =
