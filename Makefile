@@ -38,7 +38,7 @@ NODE_STAMP := node_modules/.install.stamp
 TOOLS_PATH := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 TEMPLATE := template.yaml
 
-.PHONY: run test build lint bench deploy .venv node_modules
+.PHONY: run test build lint bench deploy generate .venv node_modules
 
 # The virtual environment, (re)installed only when the pins change.
 .venv: $(VENV_STAMP)
@@ -75,6 +75,11 @@ lint: .venv
 	$(VENV)/bin/sam validate --lint --template $(TEMPLATE)
 	cargo test --workspace --test template_policy --test offline --test repository
 	$(TOOLS_PATH) cargo deny --locked check licenses bans
+
+# openapi.yaml and docs/ROUTES.md from the route declarations (shared/domain/src/route.rs);
+# `make lint` fails when the checked-in files drift.
+generate:
+	cargo run -q -p ftgo-infra --example generate
 
 bench:
 	cargo bench --workspace

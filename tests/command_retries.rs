@@ -90,7 +90,11 @@ fn seen(response: Response<Body>) -> Seen {
 }
 
 async fn send(service: &CommandService, request: Request) -> Seen {
-    let response = if ftgo_aws::routes::route_key(&request).contains("/deliveries/") {
+    let delivery = matches!(
+        ftgo_aws::routes::matched(&request),
+        Some((_, route)) if matches!(route.target, ftgo_domain::route::Target::Delivery(_))
+    );
+    let response = if delivery {
         delivery_commands::handle(service, request).await
     } else {
         order_commands::handle(service, request).await

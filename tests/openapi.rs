@@ -1,6 +1,6 @@
 //! `openapi.yaml` cannot drift from the code (DESIGN §11):
 //!
-//! * its operations are exactly the routes of `ftgo_aws::routes::ALL` (which a test holds equal
+//! * its operations are exactly the declared routes (`ftgo_domain::route`) (which a test holds equal
 //!   to `template.yaml`'s `HttpApi` events);
 //! * every request sample in `events/` matches its route's request schema, and the sample that
 //!   is invalid on purpose does not;
@@ -18,6 +18,7 @@ use std::collections::BTreeSet;
 
 use ftgo_aws::lambda::{delivery_commands, order_commands};
 use ftgo_aws::lambda_http::{self, Body, Request};
+use ftgo_domain::access::Action;
 use ftgo_domain::delivery::DeliveryStatus;
 use ftgo_domain::order::OrderStatus;
 use ftgo_tests::{Emulator, repository_root, unique_id};
@@ -131,9 +132,9 @@ fn answer_of(response: lambda_http::Response<Body>) -> Answer {
 #[test]
 fn its_operations_are_exactly_the_routes() {
     let documented = operations(&document());
-    let routes: BTreeSet<String> = ftgo_aws::routes::ALL
-        .iter()
-        .map(|route| (*route).to_owned())
+    let routes: BTreeSet<String> = ftgo_aws::routes::keys()
+        .into_iter()
+        .map(str::to_owned)
         .collect();
     assert_eq!(documented, routes);
 }
@@ -246,36 +247,36 @@ async fn real_answers_match_the_schemas_of_their_routes() {
     // The write side: each command once, then the errors a client meets.
     let created = order_command(order("order-commands/create-order.json", SAMPLE_ORDER_ID)).await;
     assert_eq!(created.status, 201, "{}", created.body);
-    assert_documented(&document, ftgo_aws::routes::CREATE_ORDER, &created);
+    assert_documented(&document, Action::CreateOrder.route().key, &created);
     let id = created.body["orderId"]
         .as_str()
         .expect("orderId")
         .to_owned();
-    let mut answers = vec![(ftgo_aws::routes::CREATE_ORDER, created)];
+    let mut answers = vec![(Action::CreateOrder.route().key, created)];
     for (route, relative) in [
         (
-            ftgo_aws::routes::REVISE_ORDER,
+            Action::ReviseOrder.route().key,
             "order-commands/revise-order.json",
         ),
         (
-            ftgo_aws::routes::APPROVE_ORDER,
+            Action::ApproveOrder.route().key,
             "order-commands/approve-order.json",
         ),
         // Approving twice: 409 INVALID_STATE.
         (
-            ftgo_aws::routes::APPROVE_ORDER,
+            Action::ApproveOrder.route().key,
             "order-commands/approve-order.json",
         ),
         // 400 naming the field.
         (
-            ftgo_aws::routes::CREATE_ORDER,
+            Action::CreateOrder.route().key,
             "order-commands/create-order-invalid-quantity.json",
         ),
     ] {
         answers.push((route, order_command(order(relative, &id)).await));
     }
     answers.push((
-        ftgo_aws::routes::REJECT_ORDER,
+        Action::RejectOrder.route().key,
         order_command(order(
             "order-commands/reject-order.json",
             &unique_id("missing"),
@@ -289,9 +290,10 @@ async fn real_answers_match_the_schemas_of_their_routes() {
         let route = sample_json(relative)["routeKey"]
             .as_str()
             .map(str::to_owned);
-        let route = ftgo_aws::routes::ALL
-            .iter()
-            .find(|known| Some(**known) == route.as_deref())
+        let route = route
+            .as_deref()
+            .and_then(Action::of_route_key)
+            .map(|action| action.route().key)
             .expect("a known route");
         answers.push((route, delivery_command(order(relative, &id)).await));
     }
@@ -299,7 +301,7 @@ async fn real_answers_match_the_schemas_of_their_routes() {
     stale
         .headers_mut()
         .insert("if-match", http::HeaderValue::from_static("1"));
-    answers.push((ftgo_aws::routes::CANCEL_ORDER, order_command(stale).await));
+    answers.push((Action::CancelOrder.route().key, order_command(stale).await));
 
     // The read side, once the projector has seen the events.
     let events = side
@@ -316,17 +318,17 @@ async fn real_answers_match_the_schemas_of_their_routes() {
     side.project(&deliveries).await;
     let consumer = "c-1";
     for (route, path) in [
-        (ftgo_aws::routes::GET_ORDER, format!("/orders/{id}")),
+        (Action::ReadOrder.route().key, format!("/orders/{id}")),
         (
-            ftgo_aws::routes::GET_ORDER,
+            Action::ReadOrder.route().key,
             format!("/orders/{}", unique_id("missing")),
         ),
         (
-            ftgo_aws::routes::GET_ORDER_HISTORY,
+            Action::ReadHistory.route().key,
             format!("/consumers/{consumer}/orders?pageSize=1"),
         ),
         (
-            ftgo_aws::routes::GET_ORDER_HISTORY,
+            Action::ReadHistory.route().key,
             format!("/consumers/{consumer}/orders?pageSize=0"),
         ),
     ] {

@@ -19,20 +19,23 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+pub use crate::route_verbs::{Deliveries, Orders, RouteVerb};
+use ftgo_domain::access::Action;
+
 /// The API commands of `ftgo`.
 #[derive(Subcommand, Debug)]
 pub enum ApiCommand {
-    /// Orders over the HTTP API: create, approve, reject, cancel, revise, get.
+    /// Orders over the HTTP API: create, revise, get, and a command per declared order route.
     Order {
         /// What to do.
         #[command(subcommand)]
         command: OrderCommand,
     },
-    /// Deliveries over the HTTP API: pickup, deliver.
+    /// Deliveries over the HTTP API: a command per declared delivery route.
     Delivery {
         /// What to do.
         #[command(subcommand)]
-        command: DeliveryCommand,
+        command: RouteVerb<Deliveries>,
     },
     /// A consumer's order history (newest first), as a table.
     History(HistoryArgs),
@@ -46,25 +49,13 @@ pub enum ApiCommand {
 pub enum OrderCommand {
     /// `POST /orders`, from flags or `--body-file`.
     Create(CreateArgs),
-    /// `POST /orders/{id}/approve`.
-    Approve(CommandArgs),
-    /// `POST /orders/{id}/reject`.
-    Reject(CommandArgs),
-    /// `POST /orders/{id}/cancel`.
-    Cancel(CommandArgs),
     /// `POST /orders/{id}/revise` with `--quantity m-1=3`….
     Revise(ReviseArgs),
     /// `GET /orders/{id}`.
     Get(GetArgs),
-}
-
-/// `ftgo delivery …`.
-#[derive(Subcommand, Debug)]
-pub enum DeliveryCommand {
-    /// `POST /deliveries/{id}/pickup`.
-    Pickup(CommandArgs),
-    /// `POST /deliveries/{id}/deliver`.
-    Deliver(CommandArgs),
+    /// The body-free commands of the declared order routes (approve, reject, cancel, …).
+    #[command(flatten)]
+    Route(RouteVerb<Orders>),
 }
 
 /// Where the API is, who calls it, how to print.
@@ -265,9 +256,7 @@ async fn execute(command: ApiCommand) -> Result<(), Failure> {
     match command {
         ApiCommand::Order { command } => match command {
             OrderCommand::Create(args) => create(args).await,
-            OrderCommand::Approve(args) => command_on(args, "orders", "approve", None).await,
-            OrderCommand::Reject(args) => command_on(args, "orders", "reject", None).await,
-            OrderCommand::Cancel(args) => command_on(args, "orders", "cancel", None).await,
+            OrderCommand::Route(verb) => command_on(verb.args, verb.action, None).await,
             OrderCommand::Revise(args) => {
                 let quantities: serde_json::Map<String, Value> = args
                     .quantity
@@ -275,7 +264,7 @@ async fn execute(command: ApiCommand) -> Result<(), Failure> {
                     .map(|(m, q)| (m, q.into()))
                     .collect();
                 let body = json!({ "lineItemQuantities": quantities });
-                command_on(args.command, "orders", "revise", Some(body)).await
+                command_on(args.command, Action::ReviseOrder, Some(body)).await
             }
             OrderCommand::Get(args) => {
                 let api = Api::new(&args.api)?;
@@ -301,10 +290,7 @@ async fn execute(command: ApiCommand) -> Result<(), Failure> {
                 Ok(())
             }
         },
-        ApiCommand::Delivery { command } => match command {
-            DeliveryCommand::Pickup(args) => command_on(args, "deliveries", "pickup", None).await,
-            DeliveryCommand::Deliver(args) => command_on(args, "deliveries", "deliver", None).await,
-        },
+        ApiCommand::Delivery { command } => command_on(command.args, command.action, None).await,
         ApiCommand::History(args) => history(args).await,
         ApiCommand::Seed(args) => seed(args).await,
     }
@@ -354,14 +340,13 @@ fn create_body(
     })
 }
 
-async fn command_on(
-    args: CommandArgs,
-    collection: &str,
-    verb: &str,
-    body: Option<Value>,
-) -> Result<(), Failure> {
+/// Sends `action`'s route (`POST /orders/{orderId}/…`) for the order `args.order_id`.
+async fn command_on(args: CommandArgs, action: Action, body: Option<Value>) -> Result<(), Failure> {
     let api = Api::new(&args.api)?;
-    let path = format!("/{collection}/{}/{verb}", segment(&args.order_id));
+    let path = action
+        .route()
+        .path()
+        .replace("{orderId}", &segment(&args.order_id));
     let keys = (args.if_match, args.idempotency_key.as_deref());
     let answer = api.send(Method::POST, &path, body.as_ref(), keys).await?;
     print_answer(&answer, args.api.json);

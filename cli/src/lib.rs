@@ -29,6 +29,7 @@ pub mod handover;
 pub mod local;
 pub mod ops;
 pub mod replay_cmd;
+pub mod route_verbs;
 pub mod status;
 pub mod tables;
 pub mod target;

@@ -15,6 +15,7 @@
 //! [`ftgo_cli::token`]), re-exported here because this crate's API speaks them. No table,
 //! bucket, queue or route is named in this crate's code: they all come from the template.
 
+pub mod api_description;
 pub mod bridge;
 pub mod gateway;
 pub mod invoke;

@@ -179,3 +179,21 @@ fn no_committed_file_points_outside_the_repository() {
         Some(OUTSIDE)
     );
 }
+
+/// The generated files (`openapi.yaml`, `docs/ROUTES.md`) are what the route declarations
+/// generate today: `make generate` rewrites them.
+#[test]
+fn generated_files_are_current() {
+    let mut stale = Vec::new();
+    for (file, text) in ftgo_infra::api_description::generated_files() {
+        let text = text.unwrap_or_else(|problem| panic!("{file} does not generate: {problem}"));
+        if read(file) != text {
+            stale.push(file);
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "{stale:?} differ from what the route declarations generate: run `make generate` \
+         and commit the result"
+    );
+}

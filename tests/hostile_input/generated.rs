@@ -93,7 +93,7 @@ pub async fn generated_inputs(world: &World, valid_create: &Value) -> usize {
             ORDER_ROUTES
                 .iter()
                 .filter(|(v, _)| *v == "POST")
-                .map(|(_, p)| *p),
+                .map(|(_, p)| p.as_str()),
         )
         .collect();
     let strategy = (proptest::sample::select(posts), body(valid_create.clone()));
@@ -113,7 +113,7 @@ pub async fn generated_inputs(world: &World, valid_create: &Value) -> usize {
     // Any id in any route's path, as the admin.
     let mut runner = TestRunner::new(config(160));
     let strategy = (
-        proptest::sample::select(ORDER_ROUTES.to_vec()),
+        proptest::sample::select(ORDER_ROUTES.clone()),
         prop_oneof![
             proptest::collection::vec(any::<u8>(), 1..80),
             ".{1,40}".prop_map(String::into_bytes),

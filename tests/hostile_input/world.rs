@@ -230,17 +230,18 @@ impl World {
     }
 }
 
-/// The routes with an order id, as `(method, path with {id})`.
-pub const ORDER_ROUTES: &[(&str, &str)] = &[
-    ("POST", "/orders/{id}/approve"),
-    ("POST", "/orders/{id}/reject"),
-    ("POST", "/orders/{id}/cancel"),
-    ("POST", "/orders/{id}/revise"),
-    ("POST", "/deliveries/{id}/pickup"),
-    ("POST", "/deliveries/{id}/deliver"),
-    ("GET", "/orders/{id}"),
-    ("GET", "/consumers/{id}/orders"),
-];
+/// Every declared route with an id in its path (`ftgo_domain::route`: all but `POST /orders`),
+/// as `(method, path with {id})`: a new route is attacked without being listed here.
+pub static ORDER_ROUTES: std::sync::LazyLock<Vec<(&'static str, String)>> =
+    std::sync::LazyLock::new(|| {
+        ftgo_domain::route::all()
+            .filter_map(|route| {
+                let parameter = route.path_parameter()?;
+                let path = route.path().replace(&format!("{{{parameter}}}"), "{id}");
+                Some((route.method(), path))
+            })
+            .collect()
+    });
 
 pub fn method(name: &str) -> reqwest::Method {
     if name == "GET" {

@@ -261,10 +261,11 @@ fn routes_follow_the_design() {
         .iter()
         .map(|r| (r.route_key(), r.function.as_str()))
         .collect();
-    // The route keys are `ftgo_aws::routes::ALL` (the handlers' own list), in any order, and
-    // each goes to the function of its kind: queries, delivery commands, order commands.
+    // The route keys are the declared routes (`ftgo_domain::route`, the handlers' own list),
+    // in any order, and each goes to the function its sample's folder names
+    // (`events/<function>/…`).
     let mut declared: Vec<String> = keys.iter().map(|(key, _)| key.clone()).collect();
-    let mut handled: Vec<String> = ftgo_aws::routes::ALL
+    let mut handled: Vec<String> = ftgo_aws::routes::keys()
         .iter()
         .map(|k| (*k).to_owned())
         .collect();
@@ -272,13 +273,10 @@ fn routes_follow_the_design() {
     handled.sort();
     assert_eq!(declared, handled);
     for (key, function) in &keys {
-        let owner = if key.starts_with("GET ") {
-            "order-history-query"
-        } else if key.starts_with("POST /deliveries/") {
-            "delivery-commands"
-        } else {
-            "order-commands"
-        };
+        let route = ftgo_domain::access::Action::of_route_key(key)
+            .map(|action| action.route())
+            .expect("a declared route");
+        let owner = route.sample.split('/').next().unwrap_or_default();
         assert_eq!(*function, owner, "{key}");
     }
 }

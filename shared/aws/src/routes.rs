@@ -1,47 +1,29 @@
-//! Edge layer: the HTTP routes, one constant per route key.
+//! Edge layer: the HTTP routes, as `ftgo_domain::route` declares them.
 //!
 //! API Gateway (and the local gateway, which builds its routes from `template.yaml`) matches
 //! each request against the template's `HttpApi` events and passes the matched route key
 //! (`routeKey`, e.g. `POST /orders/{orderId}/approve`) and the decoded path parameters
-//! (`pathParameters`). The handlers dispatch on those and never re-parse the raw path; a test
-//! holds these constants equal to the template's routes.
+//! (`pathParameters`). The handlers look the key up in the domain's route declarations
+//! ([`matched`]) and never re-parse the raw path; a test holds the declared keys equal to the
+//! template's routes.
 
+use ftgo_domain::access::Action;
+use ftgo_domain::route::Route;
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 
 use crate::http::{ApiError, path_id};
 
-/// `POST /orders`: place an order.
-pub const CREATE_ORDER: &str = "POST /orders";
-/// `POST /orders/{orderId}/approve`: the restaurant accepts an order.
-pub const APPROVE_ORDER: &str = "POST /orders/{orderId}/approve";
-/// `POST /orders/{orderId}/reject`: the restaurant refuses an order.
-pub const REJECT_ORDER: &str = "POST /orders/{orderId}/reject";
-/// `POST /orders/{orderId}/cancel`: the consumer cancels an order.
-pub const CANCEL_ORDER: &str = "POST /orders/{orderId}/cancel";
-/// `POST /orders/{orderId}/revise`: the consumer changes quantities.
-pub const REVISE_ORDER: &str = "POST /orders/{orderId}/revise";
-/// `POST /deliveries/{orderId}/pickup`: the courier picks an order up.
-pub const PICK_UP_DELIVERY: &str = "POST /deliveries/{orderId}/pickup";
-/// `POST /deliveries/{orderId}/deliver`: the courier hands an order over.
-pub const DELIVER_DELIVERY: &str = "POST /deliveries/{orderId}/deliver";
-/// `GET /orders/{orderId}`: one order's view.
-pub const GET_ORDER: &str = "GET /orders/{orderId}";
-/// `GET /consumers/{consumerId}/orders`: a consumer's order history.
-pub const GET_ORDER_HISTORY: &str = "GET /consumers/{consumerId}/orders";
+/// Every route key the handlers serve, in [`Action`] order.
+pub fn keys() -> Vec<&'static str> {
+    ftgo_domain::route::all().map(|route| route.key).collect()
+}
 
-/// Every route key the handlers serve.
-pub const ALL: &[&str] = &[
-    CREATE_ORDER,
-    APPROVE_ORDER,
-    REJECT_ORDER,
-    CANCEL_ORDER,
-    REVISE_ORDER,
-    PICK_UP_DELIVERY,
-    DELIVER_DELIVERY,
-    GET_ORDER,
-    GET_ORDER_HISTORY,
-];
+/// The declared route API Gateway matched, with its action; `None` for a key no route
+/// declares (the handler answers 404).
+pub fn matched(request: &Request) -> Option<(Action, Route)> {
+    Action::of_route_key(route_key(request)).map(|action| (action, action.route()))
+}
 
 /// The route key API Gateway matched (`""` when the request carries none).
 pub fn route_key(request: &Request) -> &str {
@@ -92,8 +74,9 @@ mod tests {
 
     #[test]
     fn the_route_keys_are_the_templates_http_api_routes() {
-        let declared: BTreeSet<String> = super::ALL.iter().map(|r| (*r).to_owned()).collect();
-        assert_eq!(declared.len(), super::ALL.len(), "no route key twice");
+        let keys = super::keys();
+        let declared: BTreeSet<String> = keys.iter().map(|r| (*r).to_owned()).collect();
+        assert_eq!(declared.len(), keys.len(), "no route key twice");
         assert_eq!(declared, template_routes());
     }
 }

@@ -2,12 +2,8 @@
 //! decides each route for it. No HTTP, no AWS: the adapters read the caller from the request
 //! and turn a [`Verdict`] into an answer.
 //!
-//! | caller | may |
-//! | --- | --- |
-//! | anyone (`sub` = a consumer id) | create orders for itself; read, revise and cancel its own orders; read its own history |
-//! | group `restaurant` or scope `ftgo/restaurant` | approve and reject any order; read any order |
-//! | group `courier` or scope `ftgo/courier` | pick up and deliver any order's delivery; read any order |
-//! | group `admin` or scope `ftgo/admin` | everything |
+//! Who may call each route is declared with the route ([`crate::route::Action::route`]: its
+//! `owner` and `roles`); [`Scope::Admin`] may do everything.
 //!
 //! Which claims name the roles is the deployment's choice ([`RoleClaims`]): Cognito groups
 //! (`cognito:groups`) by default — with Cognito, custom scopes belong to an app client, not to
@@ -19,6 +15,8 @@
 //! another consumer is [`Verdict::Forbidden`].
 
 use std::collections::BTreeSet;
+
+pub use crate::route::Action;
 
 /// A role that grants more than a consumer's own rights, named by a scope (`ftgo/<role>`) or
 /// by a group (`<role>`).
@@ -169,83 +167,6 @@ impl RoleClaims {
     }
 }
 
-/// What a request asks to do: one per route of DESIGN §3.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, strum::VariantArray)]
-pub enum Action {
-    /// `POST /orders`.
-    CreateOrder,
-    /// `POST /orders/{orderId}/approve`.
-    ApproveOrder,
-    /// `POST /orders/{orderId}/reject`.
-    RejectOrder,
-    /// `POST /orders/{orderId}/cancel`.
-    CancelOrder,
-    /// `POST /orders/{orderId}/revise`.
-    ReviseOrder,
-    /// `POST /deliveries/{orderId}/pickup`.
-    PickUpDelivery,
-    /// `POST /deliveries/{orderId}/deliver`.
-    DeliverDelivery,
-    /// `GET /orders/{orderId}`.
-    ReadOrder,
-    /// `GET /consumers/{consumerId}/orders`.
-    ReadHistory,
-}
-
-impl Action {
-    /// Every action.
-    pub const ALL: &'static [Action] = <Self as strum::VariantArray>::VARIANTS;
-
-    /// What a refused caller may not do, in the words of a 403 (`c-1 may not …`), naming the
-    /// scope that would allow it.
-    pub fn refusal(self) -> &'static str {
-        match self {
-            Action::CreateOrder => "create orders for another consumer",
-            Action::ApproveOrder => "approve orders (needs scope ftgo/restaurant)",
-            Action::RejectOrder => "reject orders (needs scope ftgo/restaurant)",
-            Action::CancelOrder => "cancel this order",
-            Action::ReviseOrder => "revise this order",
-            Action::PickUpDelivery => "pick up deliveries (needs scope ftgo/courier)",
-            Action::DeliverDelivery => "deliver deliveries (needs scope ftgo/courier)",
-            Action::ReadOrder => "read this order",
-            Action::ReadHistory => "read another consumer's order history",
-        }
-    }
-
-    /// Whether the action targets an existing order (whose existence a refusal must not
-    /// reveal), rather than a consumer (`CreateOrder`, `ReadHistory`).
-    pub fn targets_an_order(self) -> bool {
-        !matches!(self, Action::CreateOrder | Action::ReadHistory)
-    }
-
-    /// Whether a consumer may do this to what it owns.
-    fn allowed_to_owner(self) -> bool {
-        matches!(
-            self,
-            Action::CreateOrder
-                | Action::CancelOrder
-                | Action::ReviseOrder
-                | Action::ReadOrder
-                | Action::ReadHistory
-        )
-    }
-
-    /// Whether `scope` allows this on anything, whoever owns it.
-    fn allowed_by(self, scope: Scope) -> bool {
-        match scope {
-            Scope::Admin => true,
-            Scope::Restaurant => matches!(
-                self,
-                Action::ApproveOrder | Action::RejectOrder | Action::ReadOrder
-            ),
-            Scope::Courier => matches!(
-                self,
-                Action::PickUpDelivery | Action::DeliverDelivery | Action::ReadOrder
-            ),
-        }
-    }
-}
-
 /// The policy's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -339,77 +260,6 @@ mod tests {
 
     use Action::*;
     use Verdict::*;
-
-    fn caller(scope: &str) -> Caller {
-        Caller::new("c-1", [scope]).expect("caller")
-    }
-
-    /// Every role × route, on the caller's own target, on another consumer's, and on none.
-    #[test]
-    fn every_role_on_every_route() {
-        // (scope claim, action, verdict on own, on another's, on a missing order)
-        #[rustfmt::skip]
-        let table: &[(&str, Action, Verdict, Verdict, Verdict)] = &[
-            ("", CreateOrder,     Allowed,   Forbidden, Forbidden),
-            ("", ApproveOrder,    Forbidden, Hidden,    Hidden),
-            ("", RejectOrder,     Forbidden, Hidden,    Hidden),
-            ("", CancelOrder,     Allowed,   Hidden,    Hidden),
-            ("", ReviseOrder,     Allowed,   Hidden,    Hidden),
-            ("", PickUpDelivery,  Forbidden, Hidden,    Hidden),
-            ("", DeliverDelivery, Forbidden, Hidden,    Hidden),
-            ("", ReadOrder,       Allowed,   Hidden,    Hidden),
-            ("", ReadHistory,     Allowed,   Forbidden, Forbidden),
-
-            ("ftgo/restaurant", CreateOrder,     Allowed,   Forbidden, Forbidden),
-            ("ftgo/restaurant", ApproveOrder,    Allowed,   Allowed,   Allowed),
-            ("ftgo/restaurant", RejectOrder,     Allowed,   Allowed,   Allowed),
-            ("ftgo/restaurant", CancelOrder,     Allowed,   Forbidden, Hidden),
-            ("ftgo/restaurant", ReviseOrder,     Allowed,   Forbidden, Hidden),
-            ("ftgo/restaurant", PickUpDelivery,  Forbidden, Forbidden, Hidden),
-            ("ftgo/restaurant", DeliverDelivery, Forbidden, Forbidden, Hidden),
-            ("ftgo/restaurant", ReadOrder,       Allowed,   Allowed,   Allowed),
-            ("ftgo/restaurant", ReadHistory,     Allowed,   Forbidden, Forbidden),
-
-            ("ftgo/courier", CreateOrder,     Allowed,   Forbidden, Forbidden),
-            ("ftgo/courier", ApproveOrder,    Forbidden, Forbidden, Hidden),
-            ("ftgo/courier", RejectOrder,     Forbidden, Forbidden, Hidden),
-            ("ftgo/courier", CancelOrder,     Allowed,   Forbidden, Hidden),
-            ("ftgo/courier", ReviseOrder,     Allowed,   Forbidden, Hidden),
-            ("ftgo/courier", PickUpDelivery,  Allowed,   Allowed,   Allowed),
-            ("ftgo/courier", DeliverDelivery, Allowed,   Allowed,   Allowed),
-            ("ftgo/courier", ReadOrder,       Allowed,   Allowed,   Allowed),
-            ("ftgo/courier", ReadHistory,     Allowed,   Forbidden, Forbidden),
-
-            ("ftgo/admin", CreateOrder,     Allowed, Allowed, Allowed),
-            ("ftgo/admin", ApproveOrder,    Allowed, Allowed, Allowed),
-            ("ftgo/admin", RejectOrder,     Allowed, Allowed, Allowed),
-            ("ftgo/admin", CancelOrder,     Allowed, Allowed, Allowed),
-            ("ftgo/admin", ReviseOrder,     Allowed, Allowed, Allowed),
-            ("ftgo/admin", PickUpDelivery,  Allowed, Allowed, Allowed),
-            ("ftgo/admin", DeliverDelivery, Allowed, Allowed, Allowed),
-            ("ftgo/admin", ReadOrder,       Allowed, Allowed, Allowed),
-            ("ftgo/admin", ReadHistory,     Allowed, Allowed, Allowed),
-        ];
-        assert_eq!(table.len(), 4 * Action::ALL.len(), "every role × route");
-        for &(scope, action, own, others, missing) in table {
-            let who = caller(scope);
-            assert_eq!(
-                who.may(action, Some("c-1")),
-                own,
-                "{scope:?} {action:?} own"
-            );
-            assert_eq!(
-                who.may(action, Some("c-2")),
-                others,
-                "{scope:?} {action:?} another's"
-            );
-            assert_eq!(
-                who.may(action, None),
-                missing,
-                "{scope:?} {action:?} missing"
-            );
-        }
-    }
 
     #[test]
     fn scopes_are_read_from_a_space_separated_claim_and_unknown_ones_ignored() {

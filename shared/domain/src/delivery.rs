@@ -79,7 +79,7 @@ impl Aggregate for Delivery {
             DeliveryCommand::PickUp { order_status } => {
                 let order_status =
                     order_status.ok_or_else(|| DomainError::NotFound("order not found".into()))?;
-                if order_status != OrderStatus::Approved {
+                if !order_status.may_be_picked_up() {
                     return Err(DomainError::InvalidState(format!(
                         "cannot pick up an order that is {}",
                         order_status.as_str()

@@ -8,6 +8,7 @@
 //! * [`view`] holds the order-history view rules: how each event changes a view item.
 //! * [`money`] keeps amounts in integer cents.
 //! * [`access`] decides who may do what (callers, scopes, ownership).
+//! * [`route`] declares each HTTP route once: its key, command, rights and operation.
 //!
 //! Nothing here knows about DynamoDB, S3, SQS or Lambda: adapters live in `ftgo-aws`.
 #![forbid(unsafe_code)]
@@ -22,6 +23,7 @@ pub mod event;
 pub mod guard;
 pub mod money;
 pub mod order;
+pub mod route;
 pub mod token;
 pub mod view;
 

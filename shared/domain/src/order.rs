@@ -37,6 +37,15 @@ impl OrderStatus {
         }
     }
 
+    /// Whether a courier may pick up an order in this state (the delivery's rule, decided
+    /// here so that a new state is decided where it is declared).
+    pub const fn may_be_picked_up(self) -> bool {
+        match self {
+            OrderStatus::Approved => true,
+            OrderStatus::ApprovalPending | OrderStatus::Rejected | OrderStatus::Cancelled => false,
+        }
+    }
+
     /// Parses a wire name.
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL

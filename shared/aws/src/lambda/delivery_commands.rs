@@ -1,7 +1,8 @@
-//! The `delivery-commands` Lambda: `POST /deliveries/{orderId}/pickup|deliver`.
+//! The `delivery-commands` Lambda: every route whose declaration (`ftgo_domain::route`)
+//! targets a delivery command (`POST /deliveries/{orderId}/pickup|deliver`).
 
-use ftgo_domain::access::Action;
-use ftgo_domain::delivery::{Delivery, DeliveryCommand};
+use ftgo_domain::delivery::Delivery;
+use ftgo_domain::route::{Route, Target};
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
@@ -52,13 +53,15 @@ pub async fn handle(
 
 async fn route(service: &CommandService, request: &Request) -> Result<Response<Body>, ApiError> {
     let caller = caller(request, service.role_claims())?;
-    let (command, access) = match crate::routes::route_key(request) {
-        crate::routes::PICK_UP_DELIVERY => (
-            // What the order says is read by the service (guard::CrossAggregate).
-            DeliveryCommand::PickUp { order_status: None },
-            Action::PickUpDelivery,
-        ),
-        crate::routes::DELIVER_DELIVERY => (DeliveryCommand::Deliver, Action::DeliverDelivery),
+    // What the order says is read by the service (guard::CrossAggregate).
+    let (access, command) = match crate::routes::matched(request) {
+        Some((
+            access,
+            Route {
+                target: Target::Delivery(command),
+                ..
+            },
+        )) => (access, command),
         _ => return Err(no_route(request)),
     };
     let context = command_context(request)?;

@@ -1,10 +1,12 @@
-//! The `order-commands` Lambda: `POST /orders` and `POST /orders/{orderId}/approve|reject|cancel|revise`.
+//! The `order-commands` Lambda: `POST /orders` and every route whose declaration
+//! (`ftgo_domain::route`) targets an order command.
 
 use std::collections::BTreeMap;
 
 use ftgo_domain::Money;
 use ftgo_domain::access::Action;
 use ftgo_domain::order::{CreateOrder, DeliveryAddress, LineItem, Order, OrderCommand};
+use ftgo_domain::route::Target;
 use http::{StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
@@ -180,20 +182,18 @@ pub async fn handle(
 
 async fn route(service: &CommandService, request: &Request) -> Result<Response<Body>, ApiError> {
     let caller = caller(request, service.role_claims())?;
-    let route = crate::routes::route_key(request);
-    let (command, access) = match route {
-        crate::routes::CREATE_ORDER => return create(service, request, &caller).await,
-        crate::routes::APPROVE_ORDER => (OrderCommand::Approve, Action::ApproveOrder),
-        crate::routes::REJECT_ORDER => (OrderCommand::Reject, Action::RejectOrder),
-        crate::routes::CANCEL_ORDER => (
-            // What the delivery says is read by the service (guard::CrossAggregate).
-            OrderCommand::Cancel {
-                delivery_picked_up: false,
-            },
-            Action::CancelOrder,
-        ),
-        crate::routes::REVISE_ORDER => (revise_action(request)?, Action::ReviseOrder),
-        _ => return Err(no_route(request)),
+    let Some((access, route)) = crate::routes::matched(request) else {
+        return Err(no_route(request));
+    };
+    let command = match route.target {
+        Target::CreateOrder => return create(service, request, &caller).await,
+        // The quantities come from the body; what a cancel reads of the delivery is read by
+        // the service (guard::CrossAggregate).
+        Target::Order(OrderCommand::Revise { .. }) => revise_action(request)?,
+        Target::Order(command) => command,
+        Target::Delivery(_) | Target::FindOrder | Target::FindOrderHistory => {
+            return Err(no_route(request));
+        }
     };
     let context = command_context(request)?;
     let order_id = path_parameter(request, "orderId")?;

@@ -49,6 +49,7 @@ use crate::http::{
 use crate::routes::path_parameter;
 use crate::store::order_history::{HistoryKey, HistoryQuery, OrderHistoryDao, epoch_millis};
 use crate::store::page_token_key::PageTokenKeys;
+use ftgo_domain::route::Target;
 
 /// Default page size.
 pub const DEFAULT_PAGE_SIZE: usize = 20;
@@ -216,12 +217,12 @@ pub async fn handle(
 async fn route(service: &OrderHistoryQuery, request: &Request) -> Result<Response<Body>, ApiError> {
     let caller = caller(request, service.role_claims())?;
     let parameters = Parameters::of(request);
-    match crate::routes::route_key(request) {
-        crate::routes::GET_ORDER => {
+    match crate::routes::matched(request).map(|(_, route)| route.target) {
+        Some(Target::FindOrder) => {
             let order_id = path_parameter(request, "orderId")?;
             find_order(service, &caller, request, order_id, &parameters).await
         }
-        crate::routes::GET_ORDER_HISTORY => {
+        Some(Target::FindOrderHistory) => {
             let consumer_id = path_parameter(request, "consumerId")?;
             authorize(&caller, Action::ReadHistory, Some(consumer_id))?;
             find_history(service, &caller, consumer_id, &parameters).await
