@@ -448,10 +448,8 @@ async fn keyed_requests_sent_at_once_write_once_and_all_answer_the_first_answer(
     assert_eq!(status, StatusCode::OK, "{body}");
     let key = ftgo_tests::unique_id("pickup");
     let pickup = || keyed(sample("delivery-commands", "pickup.json", &order_id), &key);
-    let answers = futures::future::join_all(
-        (0..4).map(|_| delivery_command(&deliveries, pickup())),
-    )
-    .await;
+    let answers =
+        futures::future::join_all((0..4).map(|_| delivery_command(&deliveries, pickup()))).await;
     for (status, body) in &answers {
         assert_eq!(*status, StatusCode::OK, "{body}");
         assert_eq!(body, &answers[0].1, "every call answers the same");

@@ -244,20 +244,16 @@ async fn faulty_service(layer: &FaultLayer) -> (CommandService, Tables) {
     let tables = Tables {
         events: stack.table_name("EventsTable").to_owned(),
     };
-    let store = EventStore::new(
-        client,
-        &tables.events,
-        stack.table_name("SnapshotsTable"),
-    )
-    .with_settle_policy(SettlePolicy {
-        budget: Duration::from_millis(600),
-        base_delay: Duration::from_millis(20),
-        max_delay: Duration::from_millis(100),
-    });
+    let store = EventStore::new(client, &tables.events, stack.table_name("SnapshotsTable"))
+        .with_settle_policy(SettlePolicy {
+            budget: Duration::from_millis(600),
+            base_delay: Duration::from_millis(20),
+            max_delay: Duration::from_millis(100),
+        });
     // Roles from `scope` too, as the stack's samples carry them (the template's default reads
     // only `cognito:groups`: the samples' restaurant would be refused).
-    let service = CommandService::new(store, RetryPolicy::default(), 100)
-        .with_role_claims(RoleClaims::all());
+    let service =
+        CommandService::new(store, RetryPolicy::default(), 100).with_role_claims(RoleClaims::all());
     (service, tables)
 }
 

@@ -72,7 +72,13 @@ fn figures(measured: &Measured, unit_target: Option<(&str, bool)>) -> [Value; 2]
 
 fn unmeasured(reason: &str) -> Vec<Value> {
     let ids = [
-        "create", "approve", "revise", "cancel", "keyed", "keyed_retry", "get_order",
+        "create",
+        "approve",
+        "revise",
+        "cancel",
+        "keyed",
+        "keyed_retry",
+        "get_order",
     ]
     .into_iter()
     .map(str::to_owned)

@@ -125,7 +125,10 @@ mod tests {
     fn the_identity_is_the_callers_per_route_and_digests_the_body() {
         let base = IdempotentRequest::new("c-1", "POST", "/orders", "k", b"{}");
         assert_eq!(base.record_key.len(), 64);
-        assert_eq!(base, IdempotentRequest::new("c-1", "POST", "/orders", "k", b"{}"));
+        assert_eq!(
+            base,
+            IdempotentRequest::new("c-1", "POST", "/orders", "k", b"{}")
+        );
         for other in [
             IdempotentRequest::new("c-2", "POST", "/orders", "k", b"{}"),
             IdempotentRequest::new("c-1", "POST", "/orders/o-1/cancel", "k", b"{}"),

@@ -23,10 +23,7 @@ use crate::http::{ApiError, if_match, request_id, respond};
 /// Serves one command request the way both command functions do: logged and counted. (An
 /// `Idempotency-Key` costs no call of its own: the command finds what the key wrote while it
 /// loads, and answers that.)
-async fn serve_command<Fut>(
-    request: &Request,
-    route: impl FnOnce() -> Fut,
-) -> Response<Body>
+async fn serve_command<Fut>(request: &Request, route: impl FnOnce() -> Fut) -> Response<Body>
 where
     Fut: Future<Output = Result<Response<Body>, ApiError>>,
 {
