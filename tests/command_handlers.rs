@@ -438,30 +438,29 @@ async fn a_failed_keyed_call_is_not_remembered() {
 }
 
 #[tokio::test]
-async fn a_keyed_request_while_the_first_still_runs_answers_409_with_retry_after() {
-    let (service, _) = service_for("delivery-commands").await;
+async fn keyed_requests_sent_at_once_write_once_and_all_answer_the_first_answer() {
+    // No record of the key is kept besides the events: the calls race on the append, and the
+    // losers find the winner's event (its id derives from the key) and answer it.
+    let (orders, _) = service_for("order-commands").await;
+    let (deliveries, _) = service_for("delivery-commands").await;
+    let (order_id, _) = create(&orders).await;
+    let (status, body) = send_order(&orders, "approve-order.json", &order_id).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let key = ftgo_tests::unique_id("pickup");
-    let order_id = ftgo_tests::unique_id("order");
     let pickup = || keyed(sample("delivery-commands", "pickup.json", &order_id), &key);
-    let identity = ftgo_aws::lambda::idempotent::identity(&pickup())
-        .expect("valid key")
-        .expect("keyed");
-    let now = time::OffsetDateTime::now_utc();
-    let store = service.idempotency().expect("configured from the template");
-    let claim = store
-        .claim(&identity, now, now + std::time::Duration::from_secs(60))
+    let answers =
+        futures::future::join_all((0..4).map(|_| delivery_command(&deliveries, pickup()))).await;
+    for (status, body) in &answers {
+        assert_eq!(*status, StatusCode::OK, "{body}");
+        assert_eq!(body, &answers[0].1, "every call answers the same");
+    }
+    assert_eq!(answers[0].1["version"], 1);
+    let events = deliveries
+        .store()
+        .read_stream(&AggregateType::Delivery.stream_id(&order_id), 0, None)
         .await
-        .expect("claimed");
-    assert!(matches!(
-        claim,
-        ftgo_aws::store::idempotency::Claim::Acquired { .. }
-    ));
-    let response = delivery_commands::handle(&service, pickup())
-        .await
-        .expect("answers");
-    assert_eq!(header_of(&response, "retry-after").as_deref(), Some("1"));
-    let answer = answer(response).await;
-    assert_error(&answer, StatusCode::CONFLICT, "CONFLICT", "");
+        .expect("reads");
+    assert_eq!(events.len(), 1, "one pickup event");
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
-//! Retries of keyed commands after the idempotency record lapsed, was released or was never
-//! completed (DESIGN §3 "Retries are safe": the key is bound to the write itself), driven
-//! through the command Lambdas' handlers against moto server.
+//! Retries of keyed commands (DESIGN §3 "Retries are safe": the key is bound to the write
+//! itself, no record of it is kept anywhere else), after other commands landed in between and
+//! under AWS's faults, driven through the command Lambdas' handlers against moto server.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -18,14 +18,12 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
 use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::operation::put_item::PutItemInput;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
-use aws_sdk_dynamodb::types::AttributeValue;
 use ftgo_aws::commands::{CommandContext, CommandService, RetryPolicy};
-use ftgo_aws::config::{Config, idempotency_table};
+use ftgo_aws::config::Config;
 use ftgo_aws::faults::{FaultKind, FaultLayer, FaultPlan, Rule};
 use ftgo_aws::lambda::{delivery_commands, idempotent, order_commands};
 use ftgo_aws::lambda_http::{self, Body, Request, Response};
 use ftgo_aws::store::event_store::{EventStore, SettlePolicy};
-use ftgo_aws::store::idempotency::IdempotencyStore;
 use ftgo_domain::access::RoleClaims;
 use ftgo_domain::delivery::{Delivery, DeliveryCommand, DeliveryStatus};
 use ftgo_domain::order::{Order, OrderCommand, OrderStatus};
@@ -37,14 +35,12 @@ use serde_json::Value;
 /// The sample order id the `events/` samples carry.
 const SAMPLE_ORDER_ID: &str = "0197a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
 
-/// The command service of `function` on moto's shared stack, and the name of its idempotency
-/// table.
-async fn service_for(function: &str) -> (CommandService, String) {
+/// The command service of `function` on moto's shared stack.
+async fn service_for(function: &str) -> CommandService {
     let moto = Emulator::moto().await;
     let env = moto.stack().function_env(function);
     let config = Config::from_lookup(|name| env.get(name).cloned()).expect("valid environment");
-    let service = CommandService::from_config(&moto.sdk_config().await, &config).expect("service");
-    (service, config.idempotency_table)
+    CommandService::from_config(&moto.sdk_config().await, &config).expect("service")
 }
 
 /// Sample `name` of `function`, aimed at `order_id`, with `Idempotency-Key: key` when given.
@@ -102,26 +98,6 @@ async fn send(service: &CommandService, request: Request) -> Seen {
     seen(response.expect("answers"))
 }
 
-/// Forgets the idempotency record of `request`, as its lapse (the in-progress record past the
-/// function's deadline), a release after a 5xx, or a `complete` that failed would.
-async fn forget_record(service: &CommandService, table: &str, request: &Request) {
-    let identity = idempotent::identity(request)
-        .expect("valid key")
-        .expect("keyed");
-    let client = Emulator::moto().await.dynamodb().await;
-    client
-        .delete_item()
-        .table_name(table)
-        .key(
-            idempotency_table::KEY,
-            AttributeValue::S(identity.record_key),
-        )
-        .send()
-        .await
-        .expect("record deleted");
-    assert!(service.idempotency().is_some());
-}
-
 async fn versions(service: &CommandService, kind: AggregateType, order_id: &str) -> Vec<u64> {
     service
         .store()
@@ -145,13 +121,12 @@ async fn create(service: &CommandService) -> String {
 }
 
 #[tokio::test]
-async fn a_create_retried_after_its_record_lapsed_answers_the_same_order_placed_once() {
-    let (service, table) = service_for("order-commands").await;
+async fn a_keyed_create_retried_answers_the_same_order_placed_once() {
+    let service = service_for("order-commands").await;
     let key = unique_id("create");
     let request = || sample("order-commands", "create-order.json", "-", Some(&key));
     let first = send(&service, request()).await;
     assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
-    forget_record(&service, &table, &request()).await;
 
     let retry = send(&service, request()).await;
     assert_eq!(retry, first, "the retry answers as the first call did");
@@ -163,8 +138,8 @@ async fn a_create_retried_after_its_record_lapsed_answers_the_same_order_placed_
 }
 
 #[tokio::test]
-async fn a_transition_retried_after_its_record_lapsed_answers_its_first_answer_not_409() {
-    let (service, table) = service_for("order-commands").await;
+async fn a_keyed_transition_retried_after_another_command_answers_its_first_answer_not_409() {
+    let service = service_for("order-commands").await;
     let order_id = create(&service).await;
     let key = unique_id("approve");
     let approve = || {
@@ -177,7 +152,6 @@ async fn a_transition_retried_after_its_record_lapsed_answers_its_first_answer_n
     };
     let first = send(&service, approve()).await;
     assert_eq!(first.status, StatusCode::OK, "{:?}", first.body);
-    forget_record(&service, &table, &approve()).await;
 
     // Another command lands in between: the retry still answers the approve's own answer.
     let revise = sample("order-commands", "revise-order.json", &order_id, None);
@@ -191,9 +165,9 @@ async fn a_transition_retried_after_its_record_lapsed_answers_its_first_answer_n
 }
 
 #[tokio::test]
-async fn a_guarded_transition_retried_after_its_record_lapsed_answers_its_first_answer() {
-    let (orders, _) = service_for("order-commands").await;
-    let (deliveries, table) = service_for("delivery-commands").await;
+async fn a_keyed_guarded_transition_retried_answers_its_first_answer() {
+    let orders = service_for("order-commands").await;
+    let deliveries = service_for("delivery-commands").await;
     let order_id = create(&orders).await;
     let approve = sample("order-commands", "approve-order.json", &order_id, None);
     assert_eq!(send(&orders, approve).await.status, StatusCode::OK);
@@ -201,7 +175,6 @@ async fn a_guarded_transition_retried_after_its_record_lapsed_answers_its_first_
     let pickup = || sample("delivery-commands", "pickup.json", &order_id, Some(&key));
     let first = send(&deliveries, pickup()).await;
     assert_eq!(first.status, StatusCode::OK, "{:?}", first.body);
-    forget_record(&deliveries, &table, &pickup()).await;
 
     let retry = send(&deliveries, pickup()).await;
     assert_eq!(retry, first);
@@ -212,13 +185,12 @@ async fn a_guarded_transition_retried_after_its_record_lapsed_answers_its_first_
 }
 
 #[tokio::test]
-async fn the_key_with_another_body_after_its_record_lapsed_is_still_422() {
-    let (service, table) = service_for("order-commands").await;
+async fn the_key_with_another_body_is_422_and_writes_nothing() {
+    let service = service_for("order-commands").await;
     let key = unique_id("create");
     let request = || sample("order-commands", "create-order.json", "-", Some(&key));
     let first = send(&service, request()).await;
     assert_eq!(first.status, StatusCode::CREATED);
-    forget_record(&service, &table, &request()).await;
     let mut other = request();
     let mut body: Value = match other.body() {
         Body::Text(text) => serde_json::from_str(text).unwrap(),
@@ -237,12 +209,11 @@ async fn the_key_with_another_body_after_its_record_lapsed_is_still_422() {
         answer.body
     );
 
-    // A transition too: the key's revise with another body, after its record lapsed.
+    // A transition too: the key's revise with another body.
     let order_id = first.body["orderId"].as_str().unwrap().to_owned();
     let key = unique_id("revise");
     let revise = || sample("order-commands", "revise-order.json", &order_id, Some(&key));
     assert_eq!(send(&service, revise()).await.status, StatusCode::OK);
-    forget_record(&service, &table, &revise()).await;
     let mut other = revise();
     *other.body_mut() = Body::Text(r#"{"lineItemQuantities":{"m-1":7}}"#.to_owned());
     let answer = send(&service, other).await;
@@ -276,30 +247,23 @@ async fn faulty_service(layer: &FaultLayer) -> (CommandService, Tables) {
     let stack = moto.stack();
     let tables = Tables {
         events: stack.table_name("EventsTable").to_owned(),
-        idempotency: stack.table_name("IdempotencyTable").to_owned(),
     };
-    let store = EventStore::new(
-        client.clone(),
-        &tables.events,
-        stack.table_name("SnapshotsTable"),
-    )
-    .with_settle_policy(SettlePolicy {
-        budget: Duration::from_millis(600),
-        base_delay: Duration::from_millis(20),
-        max_delay: Duration::from_millis(100),
-    });
+    let store = EventStore::new(client, &tables.events, stack.table_name("SnapshotsTable"))
+        .with_settle_policy(SettlePolicy {
+            budget: Duration::from_millis(600),
+            base_delay: Duration::from_millis(20),
+            max_delay: Duration::from_millis(100),
+        });
     // Roles from `scope` too, as the stack's samples carry them (the template's default reads
     // only `cognito:groups`: the samples' restaurant would be refused).
-    let service = CommandService::new(store, RetryPolicy::default(), 100)
-        .with_role_claims(RoleClaims::all())
-        .with_idempotency(IdempotencyStore::new(client, &tables.idempotency));
+    let service =
+        CommandService::new(store, RetryPolicy::default(), 100).with_role_claims(RoleClaims::all());
     (service, tables)
 }
 
 /// The tables a faulty service writes.
 struct Tables {
     events: String,
-    idempotency: String,
 }
 
 /// An order created and approved without faults; its id.
@@ -334,13 +298,13 @@ async fn as_a_client(
 }
 
 #[tokio::test]
-async fn a_claim_whose_answer_was_lost_runs_the_command_once() {
+async fn a_keyed_create_whose_answer_was_lost_runs_the_command_once() {
     let layer = FaultLayer::new(FaultPlan::scripted());
     let (service, tables) = faulty_service(&layer).await;
     layer.push_rule(
         Rule::new(FaultKind::LostAnswer)
             .operation("PutItem")
-            .resource(&tables.idempotency),
+            .resource(&tables.events),
     );
     let key = unique_id("create");
     let request = || sample("order-commands", "create-order.json", "-", Some(&key));
@@ -671,7 +635,6 @@ async fn a_key_just_behind_the_snapshot_is_still_found() {
     };
     let first = send(&service, approve()).await;
     assert_eq!(first.status, StatusCode::OK, "{:?}", first.body);
-    forget_record(&service, &config.idempotency_table, &approve()).await;
     let retry = send(&service, approve()).await;
     assert_eq!(retry, first);
     let loaded = service.store().load::<Order>(&order_id).await.unwrap();

@@ -16,6 +16,8 @@
 // Fixtures several suites share, compiled once (`use crate::<fixture>;` in a suite).
 #[path = "fixtures/archive_side.rs"]
 mod archive_side;
+#[path = "fixtures/command_costs.rs"]
+mod costs;
 #[path = "fixtures/in_process.rs"]
 mod in_process;
 #[path = "fixtures/read_side.rs"]
@@ -29,6 +31,7 @@ mod archive_rebuild;
 mod archive_replay;
 mod archive_verify;
 mod archive_write;
+mod command_costs;
 mod command_handlers;
 mod command_retries;
 mod dlq;
@@ -37,7 +40,6 @@ mod event_store_commands;
 mod event_store_loading;
 mod faults;
 mod hostile_input;
-mod idempotency;
 mod openapi;
 mod order_history;
 mod projector;

@@ -124,6 +124,7 @@ async fn if_match_with_another_version_answers_version_mismatch_and_writes_nothi
             request_id: unique_id("request"),
             expected_version: Some(Precondition::parse("\"7\"").expect("tag")),
             key: None,
+            owner: None,
         };
         let result = service
             .order_action(&order_id, OrderCommand::Approve, &stale)
@@ -139,6 +140,7 @@ async fn if_match_with_another_version_answers_version_mismatch_and_writes_nothi
             request_id: unique_id("request"),
             expected_version: Some(Precondition::parse("\"1\"").expect("tag")),
             key: None,
+            owner: None,
         };
         assert_eq!(
             service

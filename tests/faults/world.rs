@@ -1,5 +1,5 @@
 //! One fresh stack on moto with everything wired as the Lambdas wire it, but every function's
-//! SDK calls behind a fault layer: the command service (events, snapshots, idempotency), and
+//! SDK calls behind a fault layer: the command service (events, snapshots), and
 //! the stream consumers (projector, archiver, archive-backfiller) invoked in-process by the
 //! local stack's event-source bridge, which itself reads the stream and queues fault-free, as
 //! Lambda's poller does.

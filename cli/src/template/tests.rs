@@ -14,12 +14,7 @@ fn tables_are_named_for_the_stack_with_their_keys_stream_and_index() {
     let names: Vec<&str> = template.tables().iter().map(|t| t.name.as_str()).collect();
     assert_eq!(
         names,
-        [
-            "ftgo-events",
-            "ftgo-snapshots",
-            "ftgo-order-history",
-            "ftgo-idempotency"
-        ]
+        ["ftgo-events", "ftgo-snapshots", "ftgo-order-history"]
     );
 
     let events = template.table("EventsTable").expect("EventsTable");

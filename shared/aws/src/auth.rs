@@ -8,17 +8,16 @@
 //! deployment's [`RoleClaims`] (`Config::role_claims`).
 //!
 //! The policy itself is pure and lives in [`ftgo_domain::access`]; this module turns its
-//! verdicts into answers (401 `UNAUTHENTICATED`, 403 `FORBIDDEN`, 404 `NOT_FOUND`) and, for
-//! commands on an order, reads the order's owner from the loaded aggregate.
+//! verdicts into answers (401 `UNAUTHENTICATED`, 403 `FORBIDDEN`, 404 `NOT_FOUND`). Commands on
+//! an order are checked against the order's owner by the command service, on the order it
+//! loads anyway ([`crate::commands::OwnerCheck`]).
 
 use ftgo_domain::access::{Action, Caller, RoleClaim, RoleClaims, Verdict};
-use ftgo_domain::order::Order;
 use http::StatusCode;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayRequestAuthorizerJwtDescription;
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 
-use crate::commands::CommandService;
 use crate::http::ApiError;
 
 /// The claim naming the caller.
@@ -120,27 +119,6 @@ pub fn enforce(verdict: Verdict, action: Action, caller: &Caller) -> Result<(), 
 /// history's consumer, a view item's consumer).
 pub fn authorize(caller: &Caller, action: Action, owner: Option<&str>) -> Result<(), ApiError> {
     enforce(caller.may(action, owner), action, caller)
-}
-
-/// `caller` may do `action` to order `order_id`. A scope that allows it on every order needs no
-/// read; otherwise the owner is the loaded Order aggregate's consumer (an order's consumer never
-/// changes, so reading it before the command's own load is not a race).
-pub async fn authorize_on_order(
-    service: &CommandService,
-    caller: &Caller,
-    action: Action,
-    order_id: &str,
-) -> Result<(), ApiError> {
-    if caller.may_regardless_of_owner(action) {
-        return Ok(());
-    }
-    let loaded = service.store().load::<Order>(order_id).await?;
-    let owner = loaded
-        .aggregate
-        .status
-        .is_some()
-        .then_some(loaded.aggregate.consumer_id.as_str());
-    authorize(caller, action, owner)
 }
 
 #[cfg(test)]

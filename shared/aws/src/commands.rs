@@ -1,6 +1,11 @@
 //! The command application service: load the aggregate, let it decide, append its events
 //! conditionally, and on a lost race reload, re-decide and retry a bounded number of times.
 //!
+//! Every request reads each aggregate it needs once (docs/DESIGN.md "Commands at their floor"):
+//! the owner check ([`OwnerCheck`]) runs on the aggregate the command loads anyway, and a
+//! guarded command's two aggregates (the order's and the delivery's streams) are loaded in
+//! parallel.
+//!
 //! A command with an `Idempotency-Key` ([`CommandContext::key`]) is bound to its write
 //! ([`key_binding`]): its ids derive from the key, its events carry the key's digests, and the
 //! load before every decision looks for them. When an earlier call with that key wrote, the
@@ -9,7 +14,7 @@
 
 use std::time::Duration;
 
-use ftgo_domain::access::RoleClaims;
+use ftgo_domain::access::{Action, Caller, RoleClaims, Verdict};
 use ftgo_domain::delivery::{Delivery, DeliveryCommand};
 use ftgo_domain::event::{EventStamp, KeyStamp, Metadata, StoredEvent};
 use ftgo_domain::guard::{CrossAggregate, Reading};
@@ -20,8 +25,7 @@ use rand::Rng;
 use time::OffsetDateTime;
 
 use crate::error::Error;
-use crate::store::event_store::{Earlier, EventStore, Loaded, StreamHead};
-use crate::store::idempotency::IdempotencyStore;
+use crate::store::event_store::{Appended, Earlier, EventStore, Loaded, StreamHead};
 
 pub mod key_binding;
 
@@ -71,6 +75,56 @@ pub struct CommandContext {
     /// The request's `Idempotency-Key`, when it has one: the command's ids derive from it and
     /// its events carry it.
     pub key: Option<KeyStamp>,
+    /// Whose order the command must be on, checked on the loaded order (none: no check).
+    pub owner: Option<OwnerCheck>,
+}
+
+/// The caller's right to do `action` to an existing order, checked against the order's owner
+/// as the command loads it (DESIGN §7: 404 for another consumer's order, as for none).
+#[derive(Debug, Clone)]
+pub struct OwnerCheck {
+    /// Who calls.
+    pub caller: Caller,
+    /// What the caller does.
+    pub action: Action,
+}
+
+impl OwnerCheck {
+    /// Whether the check needs the order's owner at all (a scope may allow the action on
+    /// every order).
+    fn needs_owner(&self) -> bool {
+        !self.caller.may_regardless_of_owner(self.action)
+    }
+
+    /// The verdict on an order owned by `owner` (`None`: no such order), as an error.
+    fn enforce(&self, owner: Option<&str>) -> Result<(), Error> {
+        match self.caller.may(self.action, owner) {
+            Verdict::Allowed => Ok(()),
+            verdict => Err(Error::Refused(Box::new(crate::error::Refusal {
+                verdict,
+                action: self.action,
+                caller: self.caller.clone(),
+            }))),
+        }
+    }
+}
+
+/// What an aggregate knows of the consumer who owns its order.
+pub trait Owned {
+    /// The owning consumer's id, when this aggregate records it and exists.
+    fn owner(&self) -> Option<&str>;
+}
+
+impl Owned for Order {
+    fn owner(&self) -> Option<&str> {
+        self.status.is_some().then_some(self.consumer_id.as_str())
+    }
+}
+
+impl Owned for Delivery {
+    fn owner(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// The result of a command that succeeded.
@@ -82,6 +136,9 @@ pub struct Outcome<A> {
     pub aggregate: A,
     /// Its stream version after the command.
     pub version: u64,
+    /// Whether an earlier call with the same `Idempotency-Key` had written this outcome: the
+    /// answer repeats that call's.
+    pub replayed: bool,
 }
 
 impl<A: Aggregate> Outcome<A> {
@@ -101,6 +158,8 @@ impl<A: Aggregate> Outcome<A> {
 struct OtherAggregate {
     head: StreamHead,
     reading: Reading,
+    /// The order's consumer, when the other aggregate is the order.
+    owner: Option<String>,
 }
 
 /// Whether a command starts a new stream (under a fresh id) or works on an existing one.
@@ -116,18 +175,17 @@ pub struct CommandService {
     store: EventStore,
     retry: RetryPolicy,
     snapshot_interval: u64,
-    idempotency: Option<IdempotencyStore>,
     role_claims: RoleClaims,
 }
 
 impl CommandService {
-    /// A service over `store`, snapshotting every `snapshot_interval` events.
+    /// A service over `store`, snapshotting every `snapshot_interval` events (and loading with
+    /// that interval: [`EventStore::with_snapshot_interval`]).
     pub fn new(store: EventStore, retry: RetryPolicy, snapshot_interval: u64) -> Self {
         Self {
-            store,
+            store: store.with_snapshot_interval(snapshot_interval),
             retry,
             snapshot_interval: snapshot_interval.max(1),
-            idempotency: None,
             role_claims: RoleClaims::default(),
         }
     }
@@ -144,20 +202,9 @@ impl CommandService {
         &self.role_claims
     }
 
-    /// The same service, remembering keyed requests' answers in `store` (`Idempotency-Key`).
-    pub fn with_idempotency(mut self, store: IdempotencyStore) -> Self {
-        self.idempotency = Some(store);
-        self
-    }
-
     /// The event store underneath.
     pub fn store(&self) -> &EventStore {
         &self.store
-    }
-
-    /// The idempotency records, when configured.
-    pub fn idempotency(&self) -> Option<&IdempotencyStore> {
-        self.idempotency.as_ref()
     }
 
     /// Places a new order under a fresh time-ordered id, or, with an `Idempotency-Key`, under
@@ -201,7 +248,7 @@ impl CommandService {
     /// ([`CrossAggregate`]) says the command depends on the order's other aggregate, that one
     /// is read, completes the command, and the append lands only while its stream still ends
     /// where it was read.
-    pub async fn run<A: CrossAggregate>(
+    pub async fn run<A: CrossAggregate + Owned>(
         &self,
         id: &str,
         command: A::Command,
@@ -236,6 +283,7 @@ impl CommandService {
                         order_status: order.aggregate.status,
                         delivery_status: None,
                     },
+                    owner: order.aggregate.owner().map(str::to_owned),
                 }
             }
             AggregateType::Delivery => {
@@ -249,15 +297,36 @@ impl CommandService {
                         order_status: None,
                         delivery_status: delivery.aggregate.status,
                     },
+                    owner: None,
                 }
             }
         })
     }
 
-    /// Load, check `If-Match`, read the aggregate the command depends on (if any), decide,
-    /// append (guarded by that aggregate's head); on a lost race start over, up to the retry
-    /// policy's bound.
-    async fn execute<A: Aggregate>(
+    /// Loads aggregate `id` (keyed) and, in parallel, the other aggregate `other` of its order.
+    async fn load_both<A: Aggregate>(
+        &self,
+        id: &str,
+        key: Option<&KeyStamp>,
+        other: Option<AggregateType>,
+    ) -> Result<(Loaded<A>, Option<Earlier<A>>, Option<OtherAggregate>), Error> {
+        let own = self.store.load_keyed::<A>(id, key);
+        Ok(match other {
+            Some(kind) => {
+                let ((loaded, earlier), other) = tokio::try_join!(own, self.read_other(kind, id))?;
+                (loaded, earlier, Some(other))
+            }
+            None => {
+                let (loaded, earlier) = own.await?;
+                (loaded, earlier, None)
+            }
+        })
+    }
+
+    /// Load (the aggregate the command depends on, or whose owner it checks, in parallel),
+    /// check the owner and `If-Match`, decide, append (guarded by the head of the aggregate the
+    /// command depends on); on a lost race start over, up to the retry policy's bound.
+    async fn execute<A: Aggregate + Owned>(
         &self,
         id: &str,
         context: &CommandContext,
@@ -266,9 +335,18 @@ impl CommandService {
         command: impl Fn(Option<&OtherAggregate>) -> Result<A::Command, Error>,
     ) -> Result<Outcome<A>, Error> {
         let key = context.key.as_ref();
+        let owner_check = context.owner.as_ref().filter(|check| check.needs_owner());
+        // The order's owner is on the order: a command on the delivery that does not depend on
+        // the order anyway reads it for the check alone (no guard).
+        let other_kind = depends_on.or_else(|| {
+            owner_check
+                .is_some()
+                .then_some(AggregateType::Order)
+                .filter(|order| *order != A::TYPE)
+        });
         let mut attempt = 0;
         loop {
-            let (loaded, earlier): (Loaded<A>, _) = match stream {
+            let (loaded, earlier, other) = match stream {
                 // A fresh id has no events yet: decide (and validate) without a read. The
                 // conditional append still refuses a taken version.
                 Stream::New if attempt == 0 => (
@@ -279,9 +357,17 @@ impl CommandService {
                         keys: Vec::new(),
                     },
                     None,
+                    None,
                 ),
-                _ => self.store.load_keyed(id, key).await?,
+                _ => self.load_both::<A>(id, key, other_kind).await?,
             };
+            if let Some(check) = owner_check {
+                let owner = loaded
+                    .aggregate
+                    .owner()
+                    .or_else(|| other.as_ref().and_then(|o| o.owner.as_deref()));
+                check.enforce(owner)?;
+            }
             if let Some(earlier) = earlier {
                 return answered_before(id, key, earlier);
             }
@@ -293,10 +379,7 @@ impl CommandService {
                     actual: loaded.version,
                 });
             }
-            let other = match depends_on {
-                Some(kind) => Some(self.read_other(kind, id).await?),
-                None => None,
-            };
+            let other = other.filter(|_| depends_on.is_some());
             let events = loaded.aggregate.handle(command(other.as_ref())?)?;
             let mut aggregate = loaded.aggregate.clone();
             let mut stored = Vec::with_capacity(events.len());
@@ -327,9 +410,10 @@ impl CommandService {
             let version = loaded.version + stored.len() as u64;
             let guards: Vec<StreamHead> = other.into_iter().map(|o| o.head).collect();
             // An append that finds its own events stored (the SDK retried a write whose answer
-            // was lost) succeeded: answer as if the write had just landed.
+            // was lost, or a keyed call's retry raced it) succeeded: answer as if the write had
+            // just landed.
             match self.store.append(&stored, &guards).await {
-                Ok(_appended) => {
+                Ok(appended) => {
                     let mut keys = loaded.keys;
                     keys.extend(key.map(|key| key.key.clone()));
                     self.snapshot_if_due(id, &aggregate, loaded.version, version, keys)
@@ -338,6 +422,7 @@ impl CommandService {
                         aggregate_id: id.to_owned(),
                         aggregate,
                         version,
+                        replayed: key.is_some() && appended == Appended::AlreadyStored,
                     });
                 }
                 Err(Error::Conflict(reason)) => {
@@ -395,28 +480,23 @@ fn answered_before<A: Aggregate>(
         aggregate_id: id.to_owned(),
         aggregate: earlier.aggregate,
         version: earlier.version,
+        replayed: true,
     })
 }
 
 impl CommandService {
-    /// The service the command Lambdas run: DynamoDB clients from `sdk`, tables (events,
-    /// snapshots, idempotency records) from `config`.
+    /// The service the command Lambdas run: a DynamoDB client from `sdk`, tables (events,
+    /// snapshots) from `config`.
     pub fn from_config(
         sdk: &aws_config::SdkConfig,
         config: &crate::config::Config,
     ) -> Result<Self, Error> {
         crate::config::Config::require(&config.events_table, "EVENTS_TABLE")?;
         crate::config::Config::require(&config.snapshots_table, "SNAPSHOTS_TABLE")?;
-        crate::config::Config::require(&config.idempotency_table, "IDEMPOTENCY_TABLE")?;
         let client = aws_sdk_dynamodb::Client::new(sdk);
-        let store = EventStore::new(
-            client.clone(),
-            &config.events_table,
-            &config.snapshots_table,
-        );
+        let store = EventStore::new(client, &config.events_table, &config.snapshots_table);
         Ok(
             Self::new(store, RetryPolicy::default(), config.snapshot_interval)
-                .with_idempotency(IdempotencyStore::new(client, &config.idempotency_table))
                 .with_role_claims(config.role_claims.clone()),
         )
     }

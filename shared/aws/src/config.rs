@@ -22,22 +22,6 @@ pub mod events_table {
     pub const OCCURRED_AT: &str = "occurredAt";
 }
 
-/// Attribute names of the idempotency table (`ftgo-idempotency`), see [`crate::store::idempotency`].
-pub mod idempotency_table {
-    /// Partition key: a hash of caller, method, path and the client's `Idempotency-Key`.
-    pub const KEY: &str = "idempotencyKey";
-    /// `IN_PROGRESS` or `COMPLETED`.
-    pub const STATUS: &str = "status";
-    /// The value of [`STATUS`] while the first call runs.
-    pub const IN_PROGRESS: &str = "IN_PROGRESS";
-    /// Epoch seconds after which the record counts as absent: the table's TTL attribute.
-    pub const EXPIRES_AT: &str = "expiresAt";
-    /// Epoch milliseconds after which an in-progress record counts as abandoned.
-    pub const IN_PROGRESS_EXPIRES_AT: &str = "inProgressExpiresAt";
-    /// The token of the call that holds the record.
-    pub const OWNER: &str = "owner";
-}
-
 /// Attribute names of the snapshot table (`ftgo-snapshots`).
 pub mod snapshots_table {
     /// Partition key.
@@ -85,8 +69,6 @@ pub struct Config {
     pub snapshots_table: String,
     /// The order-history view table.
     pub order_history_table: String,
-    /// The idempotency table of the command functions (`Idempotency-Key`).
-    pub idempotency_table: String,
     /// The order-history GSI by consumer and creation time.
     pub order_history_by_consumer_index: String,
     /// The S3 archive bucket.
@@ -155,7 +137,6 @@ impl Config {
             events_table: text("EVENTS_TABLE"),
             snapshots_table: text("SNAPSHOTS_TABLE"),
             order_history_table: text("ORDER_HISTORY_TABLE"),
-            idempotency_table: text("IDEMPOTENCY_TABLE"),
             order_history_by_consumer_index: text("ORDER_HISTORY_BY_CONSUMER_INDEX"),
             archive_bucket: text("ARCHIVE_BUCKET"),
             projector_dlq_url: text("PROJECTOR_DLQ_URL"),

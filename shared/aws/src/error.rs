@@ -25,6 +25,10 @@ pub enum Error {
     /// The command's `Idempotency-Key` was used before with another request body (HTTP 422).
     #[error("Idempotency-Key: this key was used with another request body")]
     IdempotencyKeyReused,
+    /// The caller may not do the command to this order (HTTP 403, or 404 where the order's
+    /// existence is no business of the caller's).
+    #[error("{} may not {}", .0.caller.subject(), .0.action.refusal())]
+    Refused(Box<Refusal>),
     /// A stored item could not be (de)serialised.
     #[error("item codec: {0}")]
     Codec(String),
@@ -63,6 +67,17 @@ pub enum Error {
     /// The configuration is unusable.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+}
+
+/// Why a command was refused to its caller: the access policy's verdict on the loaded order.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    /// The verdict (never [`Verdict::Allowed`](ftgo_domain::access::Verdict::Allowed)).
+    pub verdict: ftgo_domain::access::Verdict,
+    /// What the caller tried.
+    pub action: ftgo_domain::access::Action,
+    /// Who.
+    pub caller: ftgo_domain::access::Caller,
 }
 
 /// Error codes with which AWS services say "too many requests" or "briefly unavailable".

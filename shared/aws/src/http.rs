@@ -96,6 +96,11 @@ impl From<Error> for ApiError {
             }
             Error::Domain(DomainError::NotFound(message)) => ApiError::not_found(message),
             Error::Conflict(message) => ApiError::new(StatusCode::CONFLICT, "CONFLICT", message),
+            Error::Refused(refusal) => {
+                crate::auth::enforce(refusal.verdict, refusal.action, &refusal.caller)
+                    .err()
+                    .unwrap_or_else(|| ApiError::not_found(crate::auth::ORDER_NOT_FOUND))
+            }
             Error::IdempotencyKeyReused => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "IDEMPOTENCY_KEY_REUSED",

@@ -11,7 +11,7 @@
 //! * [`on_failure`] — Lambda's on-failure record of a stream batch it gave up on (the message
 //!   of a `DestinationConfig.OnFailure` queue), read by [`dlq`] and [`archive_backfill`];
 //! * [`store`] — adapters over AWS resources: the event store, the order-history view DAO, the
-//!   S3 archive, idempotency records, page-token keys, stream-image decoding;
+//!   S3 archive, page-token keys, stream-image decoding;
 //! * the edge, used by all — [`routes`] (the route keys of `template.yaml`), [`http`] (error
 //!   shape and request parsing), [`conditional`] (`ETag`, `If-Match`, `If-None-Match`), [`auth`] (the caller from the JWT claims), [`telemetry`],
 //!   [`config`], [`error`];

@@ -7,9 +7,9 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
-use super::command_context;
-use crate::auth::{authorize_on_order, caller};
-use crate::commands::{CommandService, Outcome};
+use super::{command_context, replayed};
+use crate::auth::caller;
+use crate::commands::{CommandContext, CommandService, Outcome, OwnerCheck};
 use crate::http::{ApiError, json_response, no_route, with_etag};
 use crate::routes::path_parameter;
 
@@ -48,7 +48,7 @@ pub async fn handle(
     service: &CommandService,
     request: Request,
 ) -> Result<Response<Body>, lambda_http::Error> {
-    Ok(super::serve_command(service, &request, || route(service, &request)).await)
+    Ok(super::serve_command(&request, || route(service, &request)).await)
 }
 
 async fn route(service: &CommandService, request: &Request) -> Result<Response<Body>, ApiError> {
@@ -64,12 +64,20 @@ async fn route(service: &CommandService, request: &Request) -> Result<Response<B
         )) => (access, command),
         _ => return Err(no_route(request)),
     };
-    let context = command_context(request)?;
+    let context = CommandContext {
+        owner: Some(OwnerCheck {
+            caller,
+            action: access,
+        }),
+        ..command_context(request)?
+    };
     let order_id = path_parameter(request, "orderId")?;
-    authorize_on_order(service, &caller, access, order_id).await?;
     let outcome = service.delivery_action(order_id, command, &context).await?;
-    Ok(with_etag(
-        json_response(StatusCode::OK, &DeliveryCommandAnswer::from(&outcome)),
-        outcome.version,
+    Ok(replayed(
+        with_etag(
+            json_response(StatusCode::OK, &DeliveryCommandAnswer::from(&outcome)),
+            outcome.version,
+        ),
+        outcome.replayed,
     ))
 }

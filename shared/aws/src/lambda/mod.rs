@@ -1,7 +1,8 @@
 //! Handler layer: one module per Lambda function. Each turns its trigger (an HTTP request, a
 //! stream batch, an SQS message) into calls of the application services and stores, and
 //! their results into the trigger's answer. The functions' `main.rs` only wire these.
-//! [`idempotent`] is the HTTP side of `Idempotency-Key`, which both command handlers share.
+//! [`idempotent`] is the HTTP side of `Idempotency-Key`, which both command handlers share; the
+//! key itself is bound to the command's write ([`crate::commands::key_binding`]).
 
 pub mod archive_backfiller;
 pub mod archive_replayer;
@@ -16,25 +17,19 @@ use std::future::Future;
 
 use lambda_http::{Body, Request, Response};
 
-use crate::commands::{CommandContext, CommandService};
+use crate::commands::CommandContext;
 use crate::http::{ApiError, if_match, request_id, respond};
 
-/// Serves one command request the way both command functions do: once per `Idempotency-Key`
-/// (a replay answers the first answer without running `route` again), logged and counted.
-async fn serve_command<Fut>(
-    service: &CommandService,
-    request: &Request,
-    route: impl FnOnce() -> Fut,
-) -> Response<Body>
+/// Serves one command request the way both command functions do: logged and counted. (An
+/// `Idempotency-Key` costs no call of its own: the command finds what the key wrote while it
+/// loads, and answers that.)
+async fn serve_command<Fut>(request: &Request, route: impl FnOnce() -> Fut) -> Response<Body>
 where
     Fut: Future<Output = Result<Response<Body>, ApiError>>,
 {
     let span = tracing::info_span!("command", correlationId = %request_id(request));
     let answer = async {
-        let response = idempotent::serve(service.idempotency(), request, || async {
-            respond(route().await)
-        })
-        .await;
+        let response = respond(route().await);
         tracing::info!(status = response.status().as_u16(), "command answered");
         response
     };
@@ -50,5 +45,18 @@ fn command_context(request: &Request) -> Result<CommandContext, ApiError> {
         request_id: request_id(request),
         expected_version: if_match(request)?,
         key: idempotent::identity(request)?.map(|identity| identity.stamp()),
+        owner: None,
     })
+}
+
+/// `response`, marked as the repeat of an earlier call's answer when `replayed` (the
+/// [`idempotent::REPLAYED_HEADER`]).
+fn replayed(mut response: Response<Body>, replayed: bool) -> Response<Body> {
+    if replayed {
+        response.headers_mut().insert(
+            http::HeaderName::from_static(idempotent::REPLAYED_HEADER),
+            http::HeaderValue::from_static("true"),
+        );
+    }
+    response
 }

@@ -11,9 +11,9 @@ use http::{StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
-use super::command_context;
-use crate::auth::{authorize, authorize_on_order, caller};
-use crate::commands::{CommandContext, CommandService, Outcome};
+use super::{command_context, replayed};
+use crate::auth::{authorize, caller};
+use crate::commands::{CommandContext, CommandService, Outcome, OwnerCheck};
 use crate::http::{ApiError, json_body, json_response, no_route, with_etag};
 use crate::routes::path_parameter;
 
@@ -177,7 +177,7 @@ pub async fn handle(
     service: &CommandService,
     request: Request,
 ) -> Result<Response<Body>, lambda_http::Error> {
-    Ok(super::serve_command(service, &request, || route(service, &request)).await)
+    Ok(super::serve_command(&request, || route(service, &request)).await)
 }
 
 async fn route(service: &CommandService, request: &Request) -> Result<Response<Body>, ApiError> {
@@ -195,13 +195,21 @@ async fn route(service: &CommandService, request: &Request) -> Result<Response<B
             return Err(no_route(request));
         }
     };
-    let context = command_context(request)?;
+    let context = CommandContext {
+        owner: Some(OwnerCheck {
+            caller,
+            action: access,
+        }),
+        ..command_context(request)?
+    };
     let order_id = path_parameter(request, "orderId")?;
-    authorize_on_order(service, &caller, access, order_id).await?;
     let outcome = service.order_action(order_id, command, &context).await?;
-    Ok(with_etag(
-        json_response(StatusCode::OK, &OrderCommandAnswer::from(&outcome)),
-        outcome.version,
+    Ok(replayed(
+        with_etag(
+            json_response(StatusCode::OK, &OrderCommandAnswer::from(&outcome)),
+            outcome.version,
+        ),
+        outcome.replayed,
     ))
 }
 
@@ -218,9 +226,12 @@ async fn create(
         ..super::command_context(request)?
     };
     let outcome = service.create_order(command, &context).await?;
-    let mut response = with_etag(
-        json_response(StatusCode::CREATED, &OrderCommandAnswer::from(&outcome)),
-        outcome.version,
+    let mut response = replayed(
+        with_etag(
+            json_response(StatusCode::CREATED, &OrderCommandAnswer::from(&outcome)),
+            outcome.version,
+        ),
+        outcome.replayed,
     );
     let location = format!("/orders/{}", outcome.aggregate_id);
     if let Ok(value) = http::HeaderValue::from_str(&location) {

@@ -2,8 +2,9 @@
 //! `GET /consumers/{consumerId}/orders` (`findOrderHistory`) over the order-history view
 //! (DESIGN §3, §6).
 //!
-//! * `findOrder` is a strongly consistent `GetItem`; an item only a delivery touched is not an
-//!   order yet and answers 404.
+//! * `findOrder` is one `GetItem` of the fields the answer uses (a `ProjectionExpression`),
+//!   eventually consistent (half a read unit) unless `consistentWith` asks to see a write, then
+//!   strongly consistent; an item only a delivery touched is not an order yet and answers 404.
 //! * `findOrderHistory` queries the consumer index newest first within `since`..`until` (RFC 3339,
 //!   default the last 30 days up to now), filtered by `status` and any of the repeatable
 //!   `keyword`s, `pageSize` (1–100, default 20) orders a page; pages are full unless the results
@@ -350,7 +351,8 @@ async fn find_order(
         ));
     }
     // An order the caller may not read answers exactly as one that does not exist.
-    let view = readable(service.view.get(order_id).await?, caller);
+    // Eventually consistent (half the read units) unless the token asks to see a write.
+    let view = readable(service.view.find(order_id, token.is_some()).await?, caller);
     if let Some(token) = &token {
         check_caught_up(view.as_ref(), token)?;
     }

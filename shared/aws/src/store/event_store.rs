@@ -1,8 +1,9 @@
 //! The DynamoDB event store: append-only streams in `ftgo-events`, snapshots in
 //! `ftgo-snapshots`.
 //!
-//! * Loading reads the latest snapshot (if any) and then the stream's tail with a strongly
-//!   consistent, fully paginated `Query`, so an aggregate of any size loads.
+//! * Loading reads the stream's tail first, newest first, with one strongly consistent `Query`
+//!   of as many events as the snapshot interval; only a stream longer than that can have a
+//!   snapshot, and only then is the snapshot read ([`loading`]). An aggregate of any size loads.
 //! * Appending is conditional on every new `(streamId, version)` not existing yet, so two
 //!   writers can never take the same version. One event is one conditional `PutItem`; several
 //!   events, or an append guarded by another stream's head, are one `TransactWriteItems`.
@@ -31,13 +32,14 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 use ftgo_domain::Aggregate;
-use ftgo_domain::event::{KeyStamp, StoredEvent};
+use ftgo_domain::event::StoredEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{events_table, snapshots_table};
 use crate::error::Error;
 
 mod cancellation;
+pub mod loading;
 pub mod settle;
 
 use cancellation::stored_event_id;
@@ -115,6 +117,7 @@ pub struct EventStore {
     events_table: String,
     snapshots_table: String,
     settle: SettlePolicy,
+    snapshot_interval: u64,
 }
 
 impl EventStore {
@@ -129,7 +132,15 @@ impl EventStore {
             events_table: events_table.into(),
             snapshots_table: snapshots_table.into(),
             settle: SettlePolicy::default(),
+            snapshot_interval: crate::config::DEFAULT_SNAPSHOT_INTERVAL,
         }
+    }
+
+    /// The same store, for streams snapshotted every `interval` events: a load reads that many
+    /// events of a stream's tail before it asks for a snapshot.
+    pub fn with_snapshot_interval(mut self, interval: u64) -> Self {
+        self.snapshot_interval = interval.max(1);
+        self
     }
 
     /// The same store, settling unknown append outcomes under `policy`.
@@ -198,68 +209,10 @@ impl EventStore {
         Ok(events)
     }
 
-    /// Loads aggregate `id` of type `A`: its snapshot, if any decodes, then the events after it.
+    /// Loads aggregate `id` of type `A`: the stream's tail, and its snapshot only when the tail
+    /// shows that the stream is long enough to have one (see [`loading`]).
     pub async fn load<A: Aggregate>(&self, id: &str) -> Result<Loaded<A>, Error> {
         Ok(self.load_keyed(id, None).await?.0)
-    }
-
-    /// Loads aggregate `id` as [`EventStore::load`] does and, given a `key`, what an earlier
-    /// call with that `Idempotency-Key` wrote. The events after the snapshot are searched; when
-    /// the snapshot records the key among those it folded since the previous one, the stream is
-    /// read from its start instead. A key older than the snapshot before the latest is not found.
-    pub async fn load_keyed<A: Aggregate>(
-        &self,
-        id: &str,
-        key: Option<&KeyStamp>,
-    ) -> Result<(Loaded<A>, Option<Earlier<A>>), Error> {
-        let stream_id = A::TYPE.stream_id(id);
-        let snapshot = self.read_snapshot::<A>(&stream_id).await?;
-        let behind_snapshot = |keys: &[String]| key.is_some_and(|key| keys.contains(&key.key));
-        let (aggregate, snapshot_version) = match snapshot {
-            Some(snapshot) if !behind_snapshot(&snapshot.keys) => {
-                (snapshot.state, snapshot.version)
-            }
-            Some(_) => {
-                tracing::info!(
-                    stream_id,
-                    "the key wrote just before the snapshot; reading the whole stream"
-                );
-                (A::default(), 0)
-            }
-            None => (A::default(), 0),
-        };
-        let events = self.read_stream(&stream_id, snapshot_version, None).await?;
-        fold_keyed(aggregate, snapshot_version, &events, key)
-    }
-
-    /// The stored snapshot of `stream_id`, or `None` when there is none or it does not decode
-    /// (the caller then replays the whole stream).
-    async fn read_snapshot<A: Aggregate>(
-        &self,
-        stream_id: &str,
-    ) -> Result<Option<SnapshotItem<A>>, Error> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.snapshots_table)
-            .key(
-                snapshots_table::STREAM_ID,
-                AttributeValue::S(stream_id.to_owned()),
-            )
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| Error::sdk("GetItem ftgo-snapshots", e))?;
-        let Some(item) = output.item else {
-            return Ok(None);
-        };
-        match serde_dynamo::from_item::<_, SnapshotItem<A>>(item) {
-            Ok(snapshot) => Ok(Some(snapshot)),
-            Err(error) => {
-                tracing::warn!(stream_id, %error, "snapshot does not decode; replaying the whole stream");
-                Ok(None)
-            }
-        }
     }
 
     /// Stores `aggregate` as the snapshot of its stream at `version`, unless a newer one is
@@ -554,106 +507,10 @@ impl EventStore {
     }
 }
 
-/// Folds `events` onto `aggregate` (at `snapshot_version`) and finds what the call with `key`
-/// wrote among them: the state right after its last event.
-fn fold_keyed<A: Aggregate>(
-    mut aggregate: A,
-    snapshot_version: u64,
-    events: &[StoredEvent],
-    key: Option<&KeyStamp>,
-) -> Result<(Loaded<A>, Option<Earlier<A>>), Error> {
-    let mut version = snapshot_version;
-    let mut earlier = None;
-    let mut keys: Vec<String> = Vec::new();
-    for stored in events {
-        aggregate.apply(&stored.decode::<A::Event>()?);
-        version = stored.version;
-        let Some(stamp) = &stored.metadata.idempotency else {
-            continue;
-        };
-        if keys.last() != Some(&stamp.key) {
-            keys.push(stamp.key.clone());
-        }
-        if key.is_some_and(|key| key.key == stamp.key) {
-            // The last event of that call's write decides (a command may append several).
-            earlier = Some(Earlier {
-                aggregate: aggregate.clone(),
-                version,
-                request: stamp.request.clone(),
-            });
-        }
-    }
-    Ok((
-        Loaded {
-            aggregate,
-            version,
-            snapshot_version,
-            keys,
-        },
-        earlier,
-    ))
-}
-
 /// Why one send of a transaction did not succeed.
 enum Sent {
     /// Its answer settles it: a lost race, a refused request.
     Settled(Error),
     /// It may have landed, or may still land.
     Unknown(Error),
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use ftgo_domain::delivery::{Delivery, DeliveryEvent, DeliveryStatus};
-    use ftgo_domain::event::{EventStamp, Metadata};
-
-    fn delivery_event(version: u64, event: DeliveryEvent, key: Option<&str>) -> StoredEvent {
-        StoredEvent::record(
-            ftgo_domain::AggregateType::Delivery,
-            "o-1",
-            version,
-            &event,
-            EventStamp {
-                event_id: format!("e-{version}"),
-                occurred_at: time::OffsetDateTime::UNIX_EPOCH,
-            },
-            Metadata {
-                idempotency: key.map(|key| KeyStamp {
-                    key: key.to_owned(),
-                    request: format!("body-of-{key}"),
-                }),
-                ..Metadata::default()
-            },
-        )
-        .unwrap()
-    }
-
-    #[test]
-    fn a_keyed_fold_finds_the_state_its_key_left_and_lists_the_keys_it_read() {
-        let events = [
-            delivery_event(1, DeliveryEvent::DeliveryPickedUp {}, Some("k-1")),
-            delivery_event(2, DeliveryEvent::DeliveryDelivered {}, Some("k-2")),
-        ];
-        let key = KeyStamp {
-            key: "k-1".into(),
-            request: "whatever".into(),
-        };
-        let (loaded, earlier) = fold_keyed(Delivery::default(), 0, &events, Some(&key)).unwrap();
-        assert_eq!(loaded.version, 2);
-        assert_eq!(loaded.aggregate.status, Some(DeliveryStatus::Delivered));
-        assert_eq!(loaded.keys, ["k-1", "k-2"]);
-        let earlier = earlier.expect("found");
-        // The answer of the first call: the state right after its event, not the current one.
-        assert_eq!(
-            (
-                earlier.version,
-                earlier.aggregate.status,
-                earlier.request.as_str()
-            ),
-            (1, Some(DeliveryStatus::PickedUp), "body-of-k-1")
-        );
-        let (_, none) = fold_keyed(Delivery::default(), 0, &events, None).unwrap();
-        assert!(none.is_none());
-    }
 }

@@ -3,7 +3,6 @@
 
 pub mod archive;
 pub mod event_store;
-pub mod idempotency;
 pub mod order_history;
 pub mod page_token_key;
 pub mod stream_image;

@@ -223,6 +223,43 @@ impl OrderHistoryDao {
         output.item.map(view_from_item).transpose()
     }
 
+    /// What an answer about `order_id` uses of its view item (everything but the search
+    /// keywords), read eventually consistent (half a read unit) unless `strong` asks for a
+    /// strongly consistent read.
+    pub async fn find(&self, order_id: &str, strong: bool) -> Result<Option<OrderView>, Error> {
+        let names = [
+            ORDER_ID,
+            CONSUMER_ID,
+            STATUS,
+            DELIVERY_STATUS,
+            RESTAURANT_ID,
+            RESTAURANT_NAME,
+            LINE_ITEMS,
+            ORDER_TOTAL,
+            CREATION_DATE,
+            ORDER_VERSION,
+            DELIVERY_VERSION,
+        ];
+        let projection: Vec<String> = (0..names.len()).map(|i| format!("#a{i}")).collect();
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(ORDER_ID, AttributeValue::S(order_id.to_owned()))
+            .consistent_read(strong)
+            .projection_expression(projection.join(", "))
+            .set_expression_attribute_names(Some(
+                projection
+                    .into_iter()
+                    .zip(names.iter().map(|name| (*name).to_owned()))
+                    .collect(),
+            ))
+            .send()
+            .await
+            .map_err(|e| Error::sdk("GetItem order history", e))?;
+        output.item.map(view_from_item).transpose()
+    }
+
     /// The copy of `order_id`'s item in the consumer index (eventually consistent, like every
     /// index read), found by its exact index key.
     pub async fn get_indexed(
