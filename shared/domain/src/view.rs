@@ -5,6 +5,11 @@
 //! aggregate (Order, Delivery), the highest version applied from it. An update of version `n`
 //! lands only when that number is `n − 1` (absent for `n = 1`): a lower stored number means a
 //! gap to fill first, a higher or equal one a duplicate to skip ([`Applicability`]).
+//!
+//! Consecutive events of one stream coalesce ([`ViewUpdate::then`]) into one update of the run
+//! `first_version..=version`: it makes the change the events make one after another, lands only
+//! when the stored number is `first_version − 1`, and sets it to `version`; a stored number
+//! inside the run means part of it landed already ([`Applicability::Overlap`]).
 //! [`OrderView`] is the same rule as a pure fold, used by tests and replays to say what the
 //! stored view must equal.
 
@@ -51,6 +56,123 @@ pub enum ViewChange {
     },
     /// The delivery's status changed.
     Delivery(DeliveryStatus),
+    /// Several events of one order coalesced: its status and its lines changed.
+    StatusAndLines {
+        /// The new status.
+        status: OrderStatus,
+        /// The new lines.
+        line_items: Vec<LineItem>,
+        /// Their total.
+        order_total: Money,
+        /// Tokens of the new lines' names (replacing the old ones).
+        keywords: BTreeSet<String>,
+    },
+}
+
+/// The fields a change sets, each optional: what coalescing merges (a later event's field
+/// replaces an earlier one's).
+#[derive(Debug, Default)]
+struct ChangeParts {
+    created: Option<CreatedView>,
+    status: Option<OrderStatus>,
+    lines: Option<(Vec<LineItem>, Money, BTreeSet<String>)>,
+    delivery: Option<DeliveryStatus>,
+}
+
+impl ChangeParts {
+    fn of(change: ViewChange) -> Self {
+        let mut parts = Self::default();
+        match change {
+            ViewChange::Created(created) => parts.created = Some(created),
+            ViewChange::Status(status) => parts.status = Some(status),
+            ViewChange::Revised {
+                line_items,
+                order_total,
+                keywords,
+            } => parts.lines = Some((line_items, order_total, keywords)),
+            ViewChange::Delivery(status) => parts.delivery = Some(status),
+            ViewChange::StatusAndLines {
+                status,
+                line_items,
+                order_total,
+                keywords,
+            } => {
+                parts.status = Some(status);
+                parts.lines = Some((line_items, order_total, keywords));
+            }
+        }
+        parts
+    }
+
+    /// `self`, then `later`: a later creation replaces everything (it sets every field the
+    /// other changes set); a later status or set of lines replaces the earlier one.
+    fn then(mut self, later: Self) -> Self {
+        if later.created.is_some() {
+            self = Self::default();
+        }
+        Self {
+            created: later.created.or(self.created),
+            status: later.status.or(self.status),
+            lines: later.lines.or(self.lines),
+            delivery: later.delivery.or(self.delivery),
+        }
+    }
+
+    /// The one change that sets these fields (`None` for a mix that no stream makes).
+    fn change(self) -> Option<ViewChange> {
+        match self {
+            Self {
+                created: Some(mut created),
+                status,
+                lines,
+                delivery: None,
+            } => {
+                if let Some(status) = status {
+                    created.status = status;
+                }
+                if let Some((line_items, order_total, keywords)) = lines {
+                    created.line_items = line_items;
+                    created.order_total = order_total;
+                    created.keywords = keywords;
+                }
+                Some(ViewChange::Created(created))
+            }
+            Self {
+                created: None,
+                status: Some(status),
+                lines: Some((line_items, order_total, keywords)),
+                delivery: None,
+            } => Some(ViewChange::StatusAndLines {
+                status,
+                line_items,
+                order_total,
+                keywords,
+            }),
+            Self {
+                created: None,
+                status: Some(status),
+                lines: None,
+                delivery: None,
+            } => Some(ViewChange::Status(status)),
+            Self {
+                created: None,
+                status: None,
+                lines: Some((line_items, order_total, keywords)),
+                delivery: None,
+            } => Some(ViewChange::Revised {
+                line_items,
+                order_total,
+                keywords,
+            }),
+            Self {
+                created: None,
+                status: None,
+                lines: None,
+                delivery: Some(status),
+            } => Some(ViewChange::Delivery(status)),
+            _ => None,
+        }
+    }
 }
 
 /// What a creation writes on its order's view item.
@@ -76,17 +198,68 @@ pub struct CreatedView {
     pub restaurant_keywords: BTreeSet<String>,
 }
 
-/// One event's update of one view item.
+/// One event's update of one view item, or the coalesced update of a run of consecutive events
+/// of one stream (`first_version..=version`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ViewUpdate {
     /// The item's key.
     pub order_id: String,
     /// Which aggregate's version guards the update.
     pub source: AggregateType,
-    /// The event's version in that aggregate's stream.
+    /// The version of the run's first event in that aggregate's stream (the update lands only
+    /// on an item that has applied `first_version − 1`); equal to `version` for one event.
+    pub first_version: u64,
+    /// The version of the (run's last) event in that aggregate's stream: what the item records
+    /// as applied once the update lands.
     pub version: u64,
     /// What changes.
     pub change: ViewChange,
+}
+
+impl ViewUpdate {
+    /// How many events this update applies.
+    pub fn events(&self) -> u64 {
+        self.version - self.first_version + 1
+    }
+
+    /// This update followed by `next` as one update, when `next` continues the same stream
+    /// right after it (`next.first_version == self.version + 1`); `None` otherwise. The
+    /// result changes the item exactly as applying the two one after the other does.
+    pub fn then(&self, next: &ViewUpdate) -> Option<ViewUpdate> {
+        if next.order_id != self.order_id
+            || next.source != self.source
+            || Some(next.first_version) != self.version.checked_add(1)
+        {
+            return None;
+        }
+        let change = ChangeParts::of(self.change.clone())
+            .then(ChangeParts::of(next.change.clone()))
+            .change()?;
+        Some(ViewUpdate {
+            order_id: self.order_id.clone(),
+            source: self.source,
+            first_version: self.first_version,
+            version: next.version,
+            change,
+        })
+    }
+
+    /// The updates of `run` (in order) coalesced into as few updates as they allow: one for
+    /// each stretch of consecutive versions of one stream.
+    pub fn coalesce(run: &[ViewUpdate]) -> Vec<ViewUpdate> {
+        let mut out: Vec<ViewUpdate> = Vec::with_capacity(1);
+        for update in run {
+            match out.last().and_then(|last| last.then(update)) {
+                Some(merged) => {
+                    if let Some(last) = out.last_mut() {
+                        *last = merged;
+                    }
+                }
+                None => out.push(update.clone()),
+            }
+        }
+        out
+    }
 }
 
 /// A decoded event of either aggregate type.
@@ -190,6 +363,7 @@ pub fn plan_decoded(
     Ok(ViewUpdate {
         order_id: order_id.to_owned(),
         source,
+        first_version: version,
         version,
         change,
     })
@@ -208,16 +382,29 @@ pub enum Applicability {
         /// The first version not yet applied.
         missing_from: u64,
     },
+    /// A coalesced update whose first events were applied already, up to `applied` (inside
+    /// the run): apply the rest of the run, `applied + 1..=version`.
+    Overlap {
+        /// The stored version, inside the run.
+        applied: u64,
+    },
 }
 
 impl Applicability {
-    /// The strict successor rule.
+    /// The strict successor rule for one event of `version`.
     pub fn of(version: u64, stored: Option<u64>) -> Self {
+        Self::of_run(version, version, stored)
+    }
+
+    /// The strict successor rule for the run `first..=last` of consecutive events.
+    pub fn of_run(first: u64, last: u64, stored: Option<u64>) -> Self {
         let applied = stored.unwrap_or(0);
-        if applied >= version {
+        if applied >= last {
             Applicability::Duplicate
-        } else if applied + 1 == version {
+        } else if applied + 1 == first {
             Applicability::Apply
+        } else if applied >= first {
+            Applicability::Overlap { applied }
         } else {
             Applicability::Gap {
                 missing_from: applied + 1,
@@ -271,9 +458,14 @@ impl OrderView {
         }
     }
 
-    /// Applies `update` under the strict successor rule; a duplicate or gap changes nothing.
+    /// Applies `update` under the strict successor rule; a duplicate, a gap or an overlap
+    /// changes nothing.
     pub fn apply(&mut self, update: &ViewUpdate) -> Applicability {
-        let applicability = Applicability::of(update.version, self.version_of(update.source));
+        let applicability = Applicability::of_run(
+            update.first_version,
+            update.version,
+            self.version_of(update.source),
+        );
         if applicability != Applicability::Apply {
             return applicability;
         }
@@ -302,6 +494,17 @@ impl OrderView {
                 self.keywords.clone_from(keywords);
             }
             ViewChange::Delivery(status) => self.delivery_status = Some(*status),
+            ViewChange::StatusAndLines {
+                status,
+                line_items,
+                order_total,
+                keywords,
+            } => {
+                self.status = Some(*status);
+                self.line_items.clone_from(line_items);
+                self.order_total = *order_total;
+                self.keywords.clone_from(keywords);
+            }
         }
         match update.source {
             AggregateType::Order => self.order_version = Some(update.version),
@@ -462,5 +665,108 @@ mod tests {
             creation_date,
             time::macros::datetime!(2024-05-06 07:08:09 UTC)
         );
+    }
+
+    fn order_event(code: u8) -> OrderEvent {
+        let line = |quantity| LineItem {
+            menu_item_id: "m-1".into(),
+            name: format!("Dish {quantity}"),
+            quantity,
+            price: Money::from_cents(100),
+        };
+        match code % 5 {
+            0 => OrderEvent::OrderApproved {},
+            1 => OrderEvent::OrderRejected {},
+            2 => OrderEvent::OrderCancelled {},
+            3 => OrderEvent::OrderRevised {
+                line_items: vec![line(u32::from(code))],
+                order_total: Money::from_cents(100 * i64::from(code)),
+            },
+            _ => OrderEvent::OrderRevised {
+                line_items: vec![],
+                order_total: Money::from_cents(0),
+            },
+        }
+    }
+
+    /// A stream's updates: a creation (or, for the delivery, a pickup) and `tail` more.
+    fn stream_updates(kind: AggregateType, tail: &[u8]) -> Vec<ViewUpdate> {
+        let mut updates = Vec::new();
+        match kind {
+            AggregateType::Order => {
+                updates.push(plan(&stored(kind, 1, &created())).unwrap());
+                for (i, code) in tail.iter().enumerate() {
+                    let event = order_event(*code);
+                    updates.push(plan(&stored(kind, i as u64 + 2, &event)).unwrap());
+                }
+            }
+            AggregateType::Delivery => {
+                for (i, code) in tail.iter().enumerate() {
+                    let event = if code % 2 == 0 {
+                        DeliveryEvent::DeliveryPickedUp {}
+                    } else {
+                        DeliveryEvent::DeliveryDelivered {}
+                    };
+                    updates.push(plan(&stored(kind, i as u64 + 1, &event)).unwrap());
+                }
+            }
+        }
+        updates
+    }
+
+    #[test]
+    fn a_coalesced_run_is_guarded_on_its_first_version_and_records_its_last() {
+        let updates = stream_updates(AggregateType::Order, &[0, 3]);
+        let run = ViewUpdate::coalesce(&updates[1..]);
+        assert_eq!(run.len(), 1);
+        assert_eq!((run[0].first_version, run[0].version), (2, 3));
+        assert!(matches!(run[0].change, ViewChange::StatusAndLines { .. }));
+        for (stored, expected) in [
+            (None, Applicability::Gap { missing_from: 1 }),
+            (Some(1), Applicability::Apply),
+            (Some(2), Applicability::Overlap { applied: 2 }),
+            (Some(3), Applicability::Duplicate),
+            (Some(9), Applicability::Duplicate),
+        ] {
+            assert_eq!(Applicability::of_run(2, 3, stored), expected, "{stored:?}");
+        }
+        // Not consecutive, or another stream: no coalescing.
+        assert_eq!(updates[0].then(&updates[2]), None);
+        let picked = stream_updates(AggregateType::Delivery, &[0]);
+        assert_eq!(updates[0].then(&picked[0]), None);
+    }
+
+    proptest::proptest! {
+        /// Coalescing any stretches of a stream's events changes the view exactly as applying
+        /// them one by one does, whatever the events (every order and delivery event type).
+        #[test]
+        fn coalesced_runs_fold_to_the_same_view_as_single_events(
+            order_tail in proptest::collection::vec(0u8..20, 0..8),
+            delivery_tail in proptest::collection::vec(0u8..4, 0..4),
+            cuts in proptest::collection::vec(proptest::bool::ANY, 12),
+        ) {
+            let order = stream_updates(AggregateType::Order, &order_tail);
+            let delivery = stream_updates(AggregateType::Delivery, &delivery_tail);
+            let mut one_by_one = OrderView::default();
+            for update in order.iter().chain(&delivery) {
+                proptest::prop_assert_eq!(one_by_one.apply(update), Applicability::Apply);
+            }
+            let mut coalesced = OrderView::default();
+            for updates in [&order, &delivery] {
+                // Cut the stream into stretches where `cuts` says, coalesce each stretch.
+                let mut start = 0;
+                for end in 1..=updates.len() {
+                    if end == updates.len() || cuts[end % cuts.len()] {
+                        let run = ViewUpdate::coalesce(&updates[start..end]);
+                        proptest::prop_assert_eq!(run.len(), 1);
+                        proptest::prop_assert_eq!(coalesced.apply(&run[0]), Applicability::Apply);
+                        // Applied again: a duplicate; a longer run over it: an overlap.
+                        proptest::prop_assert_eq!(coalesced.apply(&run[0]), Applicability::Duplicate);
+                        start = end;
+                    }
+                }
+            }
+            proptest::prop_assert_eq!(coalesced, one_by_one);
+        }
     }
 }
