@@ -1,7 +1,7 @@
 //! The order-history projector against the emulators, through its Lambda handler: stream
 //! batches built from the event table's own items (or the `events/` samples), delivered in
 //! order, out of order, duplicated and replayed; gaps filled from the event table; transient
-//! failures reported and stopped at. Dead letters: `projector_dead_letters`; random histories:
+//! failures reported with the rest of their stream, other streams going on. Dead letters: `projector_dead_letters`; random histories:
 //! `projector_property`.
 #![allow(
     clippy::unwrap_used,
