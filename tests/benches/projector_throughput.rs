@@ -287,8 +287,13 @@ async fn main() {
         let events = workload(orders, spread);
         let serial = run(emulator, &events, false).await;
         let concurrent = run(emulator, &events, true).await;
+        let build = if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        };
         let note = format!(
-            "{} events ({orders} orders × 4), batches of {BATCH_SIZE}, {ms} ms injected per DynamoDB call, {on}",
+            "{} events ({orders} orders × 4), batches of {BATCH_SIZE}, {ms} ms injected per DynamoDB call on top of {on}'s own time, {build} build",
             events.len()
         );
         eprintln!(
