@@ -44,6 +44,7 @@ mod openapi;
 mod order_history;
 mod projector;
 mod projector_dead_letters;
+mod projector_parallel;
 mod projector_property;
 mod provision;
 mod query;

@@ -1,7 +1,7 @@
 //! The order-history projector against the emulators, through its Lambda handler: stream
 //! batches built from the event table's own items (or the `events/` samples), delivered in
 //! order, out of order, duplicated and replayed; gaps filled from the event table; transient
-//! failures reported and stopped at. Dead letters: `projector_dead_letters`; random histories:
+//! failures reported with the rest of their stream, other streams going on. Dead letters: `projector_dead_letters`; random histories:
 //! `projector_property`.
 #![allow(
     clippy::unwrap_used,
@@ -217,14 +217,18 @@ async fn a_status_event_before_creation_leaves_no_half_order_and_creation_comple
 }
 
 #[tokio::test]
-async fn a_transient_failure_reports_its_sequence_number_and_stops_the_batch() {
+async fn a_transient_failure_reports_its_stream_s_records_and_the_other_streams_go_on() {
     for emulator in emulators().await {
         let side = ReadSide::shared(emulator).await;
         let [first, gapped, after] = [unique_id("first"), unique_id("gapped"), unique_id("after")];
         let created = order_created("c", "Ajanta", &[("Naan", 1, 300)]);
         let first_events = order_history(&first, &created, at(0), &[]);
-        let gapped_events =
-            order_history(&gapped, &created, at(0), &[OrderEvent::OrderApproved {}]);
+        let gapped_events = order_history(
+            &gapped,
+            &created,
+            at(0),
+            &[OrderEvent::OrderApproved {}, OrderEvent::OrderCancelled {}],
+        );
         let after_events = order_history(&after, &created, at(0), &[]);
         side.append(&gapped_events).await;
         // A projector whose gap reads fail on the AWS side (the event table is not there).
@@ -242,13 +246,16 @@ async fn a_transient_failure_reports_its_sequence_number_and_stops_the_batch() {
             record_of(&first_events[0]),
             record_of(&gapped_events[1]),
             record_of(&after_events[0]),
+            record_of(&gapped_events[2]),
         ];
         let response = failing_reads
             .process_batch(&read_side::batch(records.clone()))
             .await;
+        // The failed record and the record of its stream after it; Lambda checkpoints at the
+        // lowest and retries everything from there.
         assert_eq!(
             failures(&response),
-            [sequence_number(&records[1])],
+            [sequence_number(&records[1]), sequence_number(&records[3])],
             "on {}",
             side.kind
         );
@@ -257,18 +264,17 @@ async fn a_transient_failure_reports_its_sequence_number_and_stops_the_batch() {
             "records before it are projected"
         );
         assert_eq!(side.view(&gapped).await, None);
-        assert_eq!(
-            side.view(&after).await,
-            None,
-            "records after it wait for the retry"
+        assert!(
+            side.view(&after).await.is_some(),
+            "another stream is not held up by the failing one"
         );
-        // Lambda retries from the reported record: the gap is filled and the rest lands.
-        side.project(&[gapped_events[1].clone(), after_events[0].clone()])
-            .await;
-        assert_eq!(
-            side.view(&gapped).await.and_then(|view| view.order_version),
-            Some(2)
-        );
+        // Lambda retries from the lowest reported record: the gap is filled, the rest lands
+        // (the other stream's record again, a duplicate).
+        let response = side.deliver(records[1..].to_vec()).await;
+        assert!(failures(&response).is_empty());
+        let view = side.view(&gapped).await.expect("gapped order");
+        assert_eq!(view.order_version, Some(3));
+        assert_eq!(view.status, Some(OrderStatus::Cancelled));
         assert!(side.view(&after).await.is_some());
     }
 }

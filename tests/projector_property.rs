@@ -1,11 +1,15 @@
 //! The order-history projector against the emulators, property-tested with a schedule proptest
 //! can shrink: a `Vec` of steps that interleave commands (appends to the event table) with
 //! deliveries of their stream records in batches of any size and order, duplicates,
-//! redeliveries, and DynamoDB faults injected at the projector's SDK boundary (throttling, 5xx
-//! before and after the write, lost answers: `ftgo_aws::faults`). A record the projector reports
-//! failed is delivered again from there, as Lambda retries. After the schedule (and a final
-//! delivery of what is still pending, until nothing fails) each view item must be what an
-//! independent oracle expects: nothing skipped, nothing applied twice.
+//! redeliveries, replays of many records at once, batches delivered concurrently (as Lambda
+//! does with a `ParallelizationFactor` above 1), and DynamoDB faults injected at the
+//! projector's SDK boundary (throttling, 5xx before and after the write, lost answers:
+//! `ftgo_aws::faults`). Batches are large enough for consecutive events of one stream to be
+//! coalesced into one write, and out of order enough for gaps. A record the projector reports
+//! failed is delivered again from the lowest one reported, as Lambda retries. After the
+//! schedule (and a final delivery of what is still pending, until nothing fails) each view item
+//! must be what an independent oracle expects — nothing skipped, nothing applied twice — and
+//! equal the fold of its order's events in the event table.
 //!
 //! The oracle does not reuse `view::fold`: [`Expected`] is written by hand from the commands the
 //! domain accepted (a create sets the lines and the total, an approval the status, a revise one
@@ -27,7 +31,9 @@ use ftgo_aws::commands::CommandContext;
 use ftgo_aws::faults::{FaultKind, FaultLayer, FaultPlan, Rule};
 use ftgo_aws::projector::Projector;
 use ftgo_aws::store::order_history::HistoryQuery;
+use ftgo_aws::store::stream_image::decode_image;
 use ftgo_domain::delivery::{DeliveryCommand, DeliveryStatus};
+use ftgo_domain::event::StoredEvent;
 use ftgo_domain::order::{OrderCommand, OrderStatus};
 use ftgo_domain::view::OrderView;
 use ftgo_tests::{EmulatorKind, emulators, unique_id};
@@ -72,6 +78,16 @@ enum Step {
     Deliver { at: usize, count: usize },
     /// Delivers an already delivered record again, alone (a retried or bisected batch).
     Redeliver { at: usize },
+    /// Delivers `count` already delivered records again as one batch, from delivered record
+    /// `at` (modulo): a replay.
+    Replay { at: usize, count: usize },
+    /// Takes `count` pending records from `at` (modulo), deals them round-robin into `lanes`
+    /// batches and delivers those concurrently (a `ParallelizationFactor` above 1).
+    Concurrent {
+        at: usize,
+        count: usize,
+        lanes: usize,
+    },
     /// The projector's next `times` calls of `operation` meet `kind`.
     Fault {
         kind: FaultKind,
@@ -100,8 +116,11 @@ fn command() -> impl Strategy<Value = Command> {
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         4 => (0..ORDERS, command()).prop_map(|(order, command)| Step::Run { order, command }),
-        3 => (0usize..16, 1usize..6).prop_map(|(at, count)| Step::Deliver { at, count }),
+        3 => (0usize..16, 1usize..10).prop_map(|(at, count)| Step::Deliver { at, count }),
         1 => (0usize..16).prop_map(|at| Step::Redeliver { at }),
+        1 => (0usize..16, 2usize..8).prop_map(|(at, count)| Step::Replay { at, count }),
+        2 => (0usize..16, 2usize..12, 2usize..5)
+            .prop_map(|(at, count, lanes)| Step::Concurrent { at, count, lanes }),
         1 => (
             prop::sample::select(vec![
                 FaultKind::Throttle,
@@ -355,31 +374,13 @@ impl<'a> Run<'a> {
         if batch.is_empty() {
             return;
         }
-        let response = ftgo_aws::lambda::order_history_projector::handle(
-            &self.projector,
-            ftgo_aws::lambda_runtime::LambdaEvent::new(
-                read_side::batch(batch.clone()),
-                ftgo_aws::lambda_runtime::Context::default(),
-            ),
-        )
-        .await
-        .expect("the projector handler never fails an invocation");
-        let failed = response
-            .batch_item_failures
-            .first()
-            .and_then(|failure| failure.item_identifier.clone());
-        let from = failed
-            .as_deref()
-            .and_then(|sequence| {
-                batch
-                    .iter()
-                    .position(|r| r.change.sequence_number.as_deref() == Some(sequence))
-            })
-            .unwrap_or(batch.len());
-        assert!(
-            failed.is_none() || from < batch.len(),
-            "the projector reported a record that was not in its batch: {failed:?}"
-        );
+        let from = invoke(&self.projector, &batch).await;
+        self.settle(batch, from);
+    }
+
+    /// Books the outcome of one invocation of `batch`: the records before `from` are done, the
+    /// rest go back to the front of the pending records.
+    fn settle(&mut self, batch: Vec<EventRecord>, from: usize) {
         let mut batch = batch;
         let mut retry = batch.split_off(from);
         self.delivered.extend(batch);
@@ -387,6 +388,50 @@ impl<'a> Run<'a> {
         self.pending = retry;
     }
 
+    /// Delivers `batches` concurrently, then books each outcome.
+    async fn deliver_concurrently(&mut self, batches: Vec<Vec<EventRecord>>) {
+        let batches: Vec<Vec<EventRecord>> =
+            batches.into_iter().filter(|b| !b.is_empty()).collect();
+        let projector = &self.projector;
+        let outcomes =
+            futures::future::join_all(batches.iter().map(|batch| invoke(projector, batch))).await;
+        for (batch, from) in batches.into_iter().zip(outcomes) {
+            self.settle(batch, from);
+        }
+    }
+}
+
+/// Invokes the projector's handler with `batch`; where Lambda would resume: the position of
+/// the lowest sequence number reported failed (`batch.len()` when none is).
+async fn invoke(projector: &Projector, batch: &[EventRecord]) -> usize {
+    let response = ftgo_aws::lambda::order_history_projector::handle(
+        projector,
+        ftgo_aws::lambda_runtime::LambdaEvent::new(
+            read_side::batch(batch.to_vec()),
+            ftgo_aws::lambda_runtime::Context::default(),
+        ),
+    )
+    .await
+    .expect("the projector handler never fails an invocation");
+    let positions: Vec<usize> = response
+        .batch_item_failures
+        .iter()
+        .map(|failure| {
+            let sequence = failure.item_identifier.as_deref();
+            batch
+                .iter()
+                .position(|r| r.change.sequence_number.as_deref() == sequence)
+                .unwrap_or_else(|| {
+                    panic!(
+                        "the projector reported a record that was not in its batch: {sequence:?}"
+                    )
+                })
+        })
+        .collect();
+    positions.into_iter().min().unwrap_or(batch.len())
+}
+
+impl Run<'_> {
     async fn step(&mut self, step: Step) {
         match step {
             Step::Run { order, command } => self.run(order, command).await,
@@ -405,6 +450,27 @@ impl<'a> Run<'a> {
                 }
                 let again = self.delivered[at % self.delivered.len()].clone();
                 self.deliver(vec![again]).await;
+            }
+            Step::Replay { at, count } => {
+                if self.delivered.is_empty() {
+                    return;
+                }
+                let at = at % self.delivered.len();
+                let end = (at + count).min(self.delivered.len());
+                // Delivered already (and landed): what the replay reports failed needs no retry.
+                invoke(&self.projector, &self.delivered[at..end]).await;
+            }
+            Step::Concurrent { at, count, lanes } => {
+                if self.pending.is_empty() {
+                    return;
+                }
+                let at = at % self.pending.len();
+                let end = (at + count).min(self.pending.len());
+                let mut batches = vec![Vec::new(); lanes];
+                for (i, record) in self.pending.drain(at..end).enumerate() {
+                    batches[i % lanes].push(record);
+                }
+                self.deliver_concurrently(batches).await;
             }
             Step::Fault {
                 kind,
@@ -460,6 +526,21 @@ impl<'a> Run<'a> {
             let view = self.side.view(id).await;
             want.check(view.as_ref())
                 .map_err(|e| format!("order {index} ({id}) on {}: {e}", self.side.kind))?;
+            // And the view is the fold of the order's events in the event table.
+            let events: Vec<StoredEvent> = self
+                .side
+                .table_items(id)
+                .await
+                .into_iter()
+                .map(|item| decode_image(serde_dynamo::Item::from(item)).expect("event decodes"))
+                .collect();
+            let fold = read_side::folded(&events).remove(id.as_str());
+            if view.map(read_side::to_millis) != fold {
+                return Err(format!(
+                    "order {index} ({id}) on {}: the view is not the fold of the event table",
+                    self.side.kind
+                ));
+            }
         }
         // The history lists exactly the created orders.
         let page = self

@@ -1,13 +1,16 @@
 //! The `order-history-projector` Lambda: keeps `ftgo-order-history` current from the event
 //! table's DynamoDB stream (DESIGN §5).
 //!
-//! Records are processed strictly in order, one at a time:
-//! * each record's `NewImage` is decoded with `serde_dynamo` into a [`StoredEvent`] and planned
-//!   into a [`ViewUpdate`] (upcasting older schema versions on the way);
-//! * the update is applied with one conditional `UpdateItem` ([`OrderHistoryDao::apply`]); a
-//!   duplicate is skipped; a gap is filled first by reading the missing events from the event
-//!   table (strongly consistent, at most [`GAP_READ_CHUNK`] events a read) and applying them in
-//!   order;
+//! A batch is worked stream by stream (`batch`): the records of different event streams
+//! (`Order#…`, `Delivery#…`) concurrently, at most [`MAX_CONCURRENT_STREAMS`] at once; the
+//! records of one stream strictly in version order:
+//! * each record's `NewImage` is decoded into a [`StoredEvent`] and planned into a
+//!   [`ViewUpdate`] (upcasting older schema versions on the way);
+//! * consecutive versions of one stream coalesce into one conditional `UpdateItem`
+//!   ([`OrderHistoryDao::apply`]; guarded on the first version, recording the last); a
+//!   duplicate is skipped, the part of a run already applied is dropped; a gap is filled first
+//!   by reading the missing events from the event table (strongly consistent, at most
+//!   [`GAP_READ_CHUNK`] events a read), which land together with the run (`run`);
 //! * a record that cannot be projected — undecodable, a corrupt version, a confirmed gap (the
 //!   consistent read shows that the missing versions do not exist), blocked by an undecodable
 //!   earlier event, a `REMOVE`, or a call AWS refuses for this record — goes to the projector's
@@ -16,28 +19,33 @@
 //! * a failure that is not the record's ([`disposition`]: throttling, a 5xx, a timeout, a lost
 //!   answer, or a refusal for the deployment's configuration such as access denied) — and any
 //!   failure to send a dead letter — reports that record's sequence number in
-//!   `batchItemFailures` and stops: Lambda retries from there, without limit
-//!   (`MaximumRetryAttempts: -1` in the template), so nothing after it is skipped or applied out
-//!   of turn, and the function's `IteratorAge` alarms while it lasts. A record is never
-//!   skipped for a failure that is not its own.
+//!   `batchItemFailures`, with every record of its stream not yet projected, and that stream
+//!   stops (the others go on): Lambda checkpoints at the lowest sequence number reported and
+//!   retries every record from there, without limit (`MaximumRetryAttempts: -1` in the
+//!   template), so nothing is skipped (what landed after it comes again and is a duplicate),
+//!   and the function's `IteratorAge` alarms while it lasts. A record is never skipped for a
+//!   failure that is not its own.
 
+mod batch;
 mod dead_letter;
 mod repair;
+mod run;
 
-use aws_lambda_events::dynamodb::{Event, EventRecord};
-use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use aws_lambda_events::dynamodb::EventRecord;
 use ftgo_domain::event::StoredEvent;
-use ftgo_domain::view::{ViewUpdate, plan};
+use ftgo_domain::view::ViewUpdate;
 
+pub use batch::MAX_CONCURRENT_STREAMS;
 pub use dead_letter::{
     DeadLetter, DeadLetterReason, MAX_DEAD_LETTER_BYTES, dead_letter_body, sqs_safe,
 };
 pub use repair::Repair;
+pub use run::Landed;
 
 use crate::config::Config;
 use crate::error::Error;
 use crate::store::event_store::EventStore;
-use crate::store::order_history::{ApplyOutcome, OrderHistoryDao};
+use crate::store::order_history::OrderHistoryDao;
 use crate::store::stream_image::{check_version, plan_record};
 
 /// At most this many events are read from the event table at once while filling a gap; a longer
@@ -133,69 +141,7 @@ impl Projector {
     /// chunks of at most [`GAP_READ_CHUNK`] events). `Err` is a failure to talk to AWS (or
     /// something retrying cannot cure; see [`disposition`]).
     pub async fn project(&self, update: &ViewUpdate) -> Result<Projected, Error> {
-        let mut missing_from = match self.view.apply(update).await? {
-            ApplyOutcome::Applied => return Ok(Projected::Applied),
-            ApplyOutcome::Duplicate { .. } => return Ok(Projected::Duplicate),
-            ApplyOutcome::Gap { missing_from } => missing_from,
-        };
-        let stream_id = update.source.stream_id(&update.order_id);
-        tracing::info!(stream = %stream_id, version = update.version, missing_from, "gap: reading the missing events");
-        let before = update.version - 1;
-        let mut filled = 0;
-        while missing_from <= before {
-            let last = before.min(missing_from.saturating_add(GAP_READ_CHUNK - 1));
-            let events = self
-                .store
-                .read_stream(&stream_id, missing_from - 1, Some(last))
-                .await?;
-            let mut next = missing_from;
-            for event in events {
-                if event.version != next {
-                    break;
-                }
-                let earlier = match plan(&event) {
-                    Ok(earlier) => earlier,
-                    Err(error) => {
-                        return Ok(Projected::Blocked {
-                            reason: error.to_string(),
-                            by: Box::new(event),
-                        });
-                    }
-                };
-                match self.view.apply(&earlier).await? {
-                    ApplyOutcome::Applied => filled += 1,
-                    ApplyOutcome::Duplicate { .. } => {}
-                    ApplyOutcome::Gap { missing_from } => {
-                        return Err(Error::Projection(format!(
-                            "{stream_id}: version {} still misses {missing_from} while filling a gap",
-                            earlier.version
-                        )));
-                    }
-                }
-                next += 1;
-            }
-            if next <= last {
-                // Version `next` is not in the event table (a consistent read): it never comes.
-                let recorded = !self
-                    .store
-                    .read_stream(&stream_id, before, Some(update.version))
-                    .await?
-                    .is_empty();
-                return Ok(Projected::ConfirmedGap {
-                    missing: next,
-                    recorded,
-                });
-            }
-            missing_from = next;
-        }
-        match self.view.apply(update).await? {
-            ApplyOutcome::Applied => Ok(Projected::FilledGap { filled }),
-            ApplyOutcome::Duplicate { .. } => Ok(Projected::Duplicate),
-            ApplyOutcome::Gap { missing_from } => Err(Error::Projection(format!(
-                "{stream_id}: version {} still misses {missing_from} after filling the gap",
-                update.version
-            ))),
-        }
+        Ok(self.project_run(std::slice::from_ref(update)).await?.0)
     }
 
     /// Sends `record` to the dead-letter queue with `reason` and `message`.
@@ -291,44 +237,6 @@ impl Projector {
             }
         }
     }
-
-    /// Projects a batch in order; stops at the first transient failure and reports it.
-    pub async fn process_batch(&self, event: &Event) -> DynamoDbEventResponse {
-        let mut response = DynamoDbEventResponse::default();
-        let mut lags = Vec::with_capacity(event.records.len());
-        for record in &event.records {
-            let span = crate::telemetry::record_span(record);
-            if let Err(error) =
-                tracing::Instrument::instrument(self.process_record(record), span).await
-            {
-                let identifier = record
-                    .change
-                    .sequence_number
-                    .clone()
-                    .unwrap_or_else(|| record.event_id.clone());
-                match disposition(&error) {
-                    Disposition::RetryMisconfigured => tracing::error!(
-                        sequence_number = %identifier, %error,
-                        "AWS refuses the projector's calls for the deployment's configuration: Lambda retries from this record until it is fixed"
-                    ),
-                    _ => tracing::warn!(
-                        sequence_number = %identifier, %error,
-                        "failure: Lambda retries from this record"
-                    ),
-                }
-                let mut failure = DynamoDbBatchItemFailure::default();
-                failure.item_identifier = Some(identifier);
-                response.batch_item_failures.push(failure);
-                break;
-            }
-            lags.extend(
-                crate::telemetry::occurred_at(&record.change.new_image)
-                    .map(|at| crate::telemetry::lag_ms(time::OffsetDateTime::now_utc(), at)),
-            );
-        }
-        crate::telemetry::record_lags(&lags);
-        response
-    }
 }
 
 /// Counts how one record fared (dead letters are counted as `DeadLettered` where they are sent).
@@ -374,6 +282,8 @@ pub fn disposition(error: &Error) -> Disposition {
 mod tests {
     use super::*;
     use crate::store::stream_image::{decode_image, image};
+    use aws_lambda_events::dynamodb::Event;
+    use ftgo_domain::view::plan;
 
     fn sample(json: &str) -> Vec<EventRecord> {
         serde_json::from_str::<Event>(json).unwrap().records

@@ -5,6 +5,11 @@
 //! aggregate (Order, Delivery), the highest version applied from it. An update of version `n`
 //! lands only when that number is `n − 1` (absent for `n = 1`): a lower stored number means a
 //! gap to fill first, a higher or equal one a duplicate to skip ([`Applicability`]).
+//!
+//! Consecutive events of one stream coalesce ([`ViewUpdate::then`]) into one update of the run
+//! `first_version..=version`: it makes the change the events make one after another, lands only
+//! when the stored number is `first_version − 1`, and sets it to `version`; a stored number
+//! inside the run means part of it landed already ([`Applicability::Overlap`]).
 //! [`OrderView`] is the same rule as a pure fold, used by tests and replays to say what the
 //! stored view must equal.
 
@@ -19,6 +24,8 @@ use crate::error::DomainError;
 use crate::event::StoredEvent;
 use crate::money::Money;
 use crate::order::{LineItem, MAX_LINE_ITEMS, OrderEvent, OrderStatus};
+
+mod coalesce;
 
 /// Normalised search tokens of `text`: Unicode words, lower-cased.
 pub fn keywords_of(text: &str) -> BTreeSet<String> {
@@ -51,6 +58,17 @@ pub enum ViewChange {
     },
     /// The delivery's status changed.
     Delivery(DeliveryStatus),
+    /// Several events of one order coalesced: its status and its lines changed.
+    StatusAndLines {
+        /// The new status.
+        status: OrderStatus,
+        /// The new lines.
+        line_items: Vec<LineItem>,
+        /// Their total.
+        order_total: Money,
+        /// Tokens of the new lines' names (replacing the old ones).
+        keywords: BTreeSet<String>,
+    },
 }
 
 /// What a creation writes on its order's view item.
@@ -76,14 +94,19 @@ pub struct CreatedView {
     pub restaurant_keywords: BTreeSet<String>,
 }
 
-/// One event's update of one view item.
+/// One event's update of one view item, or the coalesced update of a run of consecutive events
+/// of one stream (`first_version..=version`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ViewUpdate {
     /// The item's key.
     pub order_id: String,
     /// Which aggregate's version guards the update.
     pub source: AggregateType,
-    /// The event's version in that aggregate's stream.
+    /// The version of the run's first event in that aggregate's stream (the update lands only
+    /// on an item that has applied `first_version − 1`); equal to `version` for one event.
+    pub first_version: u64,
+    /// The version of the (run's last) event in that aggregate's stream: what the item records
+    /// as applied once the update lands.
     pub version: u64,
     /// What changes.
     pub change: ViewChange,
@@ -190,6 +213,7 @@ pub fn plan_decoded(
     Ok(ViewUpdate {
         order_id: order_id.to_owned(),
         source,
+        first_version: version,
         version,
         change,
     })
@@ -208,16 +232,29 @@ pub enum Applicability {
         /// The first version not yet applied.
         missing_from: u64,
     },
+    /// A coalesced update whose first events were applied already, up to `applied` (inside
+    /// the run): apply the rest of the run, `applied + 1..=version`.
+    Overlap {
+        /// The stored version, inside the run.
+        applied: u64,
+    },
 }
 
 impl Applicability {
-    /// The strict successor rule.
+    /// The strict successor rule for one event of `version`.
     pub fn of(version: u64, stored: Option<u64>) -> Self {
+        Self::of_run(version, version, stored)
+    }
+
+    /// The strict successor rule for the run `first..=last` of consecutive events.
+    pub fn of_run(first: u64, last: u64, stored: Option<u64>) -> Self {
         let applied = stored.unwrap_or(0);
-        if applied >= version {
+        if applied >= last {
             Applicability::Duplicate
-        } else if applied + 1 == version {
+        } else if applied + 1 == first {
             Applicability::Apply
+        } else if applied >= first {
+            Applicability::Overlap { applied }
         } else {
             Applicability::Gap {
                 missing_from: applied + 1,
@@ -271,9 +308,14 @@ impl OrderView {
         }
     }
 
-    /// Applies `update` under the strict successor rule; a duplicate or gap changes nothing.
+    /// Applies `update` under the strict successor rule; a duplicate, a gap or an overlap
+    /// changes nothing.
     pub fn apply(&mut self, update: &ViewUpdate) -> Applicability {
-        let applicability = Applicability::of(update.version, self.version_of(update.source));
+        let applicability = Applicability::of_run(
+            update.first_version,
+            update.version,
+            self.version_of(update.source),
+        );
         if applicability != Applicability::Apply {
             return applicability;
         }
@@ -302,6 +344,17 @@ impl OrderView {
                 self.keywords.clone_from(keywords);
             }
             ViewChange::Delivery(status) => self.delivery_status = Some(*status),
+            ViewChange::StatusAndLines {
+                status,
+                line_items,
+                order_total,
+                keywords,
+            } => {
+                self.status = Some(*status);
+                self.line_items.clone_from(line_items);
+                self.order_total = *order_total;
+                self.keywords.clone_from(keywords);
+            }
         }
         match update.source {
             AggregateType::Order => self.order_version = Some(update.version),

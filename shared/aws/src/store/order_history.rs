@@ -80,6 +80,12 @@ pub enum ApplyOutcome {
         /// The first version the item has not seen.
         missing_from: u64,
     },
+    /// A coalesced update's first events were applied already, up to `applied` (inside the
+    /// run): nothing changed; apply the rest of the run.
+    Overlap {
+        /// The source's version stored on the item.
+        applied: u64,
+    },
 }
 
 /// Epoch milliseconds of `time` (the GSI sort key).
@@ -154,8 +160,9 @@ impl OrderHistoryDao {
         }
     }
 
-    /// Applies `update` with one conditional `UpdateItem`; a failed condition is classified as
-    /// a duplicate or a gap from the old item DynamoDB returns.
+    /// Applies `update` (one event, or a coalesced run) with one conditional `UpdateItem`; a
+    /// failed condition is classified as a duplicate, a gap or an overlap from the old item
+    /// DynamoDB returns.
     pub async fn apply(&self, update: &ViewUpdate) -> Result<ApplyOutcome, Error> {
         let input = update_item_input(&self.table, update)?;
         let result = self
@@ -195,11 +202,12 @@ impl OrderHistoryDao {
                 )));
             }
         };
-        match Applicability::of(update.version, stored) {
+        match Applicability::of_run(update.first_version, update.version, stored) {
             Applicability::Duplicate => Ok(ApplyOutcome::Duplicate {
                 stored: stored.unwrap_or_default(),
             }),
             Applicability::Gap { missing_from } => Ok(ApplyOutcome::Gap { missing_from }),
+            Applicability::Overlap { applied } => Ok(ApplyOutcome::Overlap { applied }),
             // The condition failed although the old item says it should hold: the item moved
             // under us between the check and the answer, which DynamoDB does not do. Retry.
             Applicability::Apply => Err(Error::Projection(format!(

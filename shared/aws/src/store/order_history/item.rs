@@ -135,12 +135,14 @@ impl Expression {
     }
 }
 
-/// The one conditional `UpdateItem` that applies `update` to table `table` (pure: no I/O).
+/// The one conditional `UpdateItem` that applies `update` to table `table` (pure: no I/O): for
+/// a coalesced run, guarded on the run's first version and recording its last.
 pub fn update_item_input(table: &str, update: &ViewUpdate) -> Result<UpdateItemInput, Error> {
     // Values: the version, the change's own, and `:prev` for versions above 1.
     let values = match &update.change {
         ViewChange::Created(_) => 11,
         ViewChange::Revised { .. } => 5,
+        ViewChange::StatusAndLines { .. } => 6,
         ViewChange::Status(_) | ViewChange::Delivery(_) => 3,
     };
     let mut expression = Expression::new(values);
@@ -208,13 +210,26 @@ pub fn update_item_input(table: &str, update: &ViewUpdate) -> Result<UpdateItemI
                 AttributeValue::S(status),
             );
         }
+        ViewChange::StatusAndLines {
+            status,
+            line_items,
+            order_total,
+            keywords,
+        } => {
+            let status = AttributeValue::S(status.as_str().to_owned());
+            expression.set(Name::Placeholder("#st"), STATUS, ":st", status);
+            expression.set(Name::Plain, LINE_ITEMS, ":li", line_items_value(line_items));
+            expression.set(Name::Plain, ORDER_TOTAL, ":t", number(order_total.cents()));
+            expression.set_or_remove(KEYWORDS, ":k", keywords);
+        }
     }
-    let condition = if update.version <= 1 {
+    // The guard is on the run's first event; the update records its last (`:version`).
+    let condition = if update.first_version <= 1 {
         "attribute_not_exists(#v)"
     } else {
         expression
             .values
-            .insert(":prev".to_owned(), number(update.version - 1));
+            .insert(":prev".to_owned(), number(update.first_version - 1));
         "#v = :prev"
     };
     UpdateItemInput::builder()
@@ -356,6 +371,7 @@ mod tests {
         let update = ViewUpdate {
             order_id: "o-1".into(),
             source: AggregateType::Delivery,
+            first_version: 2,
             version: 2,
             change: ViewChange::Delivery(DeliveryStatus::Delivered),
         };
@@ -573,6 +589,26 @@ mod tests {
             .collect();
         assert_eq!(used, declared, "every event type is exercised");
         for history in histories {
+            // Each stream coalesced into one update: the same item as the events one by one.
+            let mut coalesced = HashMap::new();
+            let mut folded = OrderView::default();
+            for source in [AggregateType::Order, AggregateType::Delivery] {
+                let updates: Vec<ViewUpdate> = history
+                    .iter()
+                    .map(|event| plan(event).unwrap())
+                    .filter(|update| update.source == source)
+                    .collect();
+                updates.iter().for_each(|update| {
+                    folded.apply(update);
+                });
+                for run in ViewUpdate::coalesce(&updates) {
+                    assert!(apply_update_item(
+                        &mut coalesced,
+                        &update_item_input("t", &run).unwrap()
+                    ));
+                }
+            }
+            assert_eq!(view_from_item(coalesced).unwrap(), folded);
             let mut view = OrderView::default();
             let mut item = HashMap::new();
             for event in history {
