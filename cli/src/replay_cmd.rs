@@ -518,6 +518,15 @@ pub async fn archive(args: ArchiveArgs) -> Result<(), String> {
             );
             Ok(())
         } else {
+            if let Some(trail) = archive_trail(&setup.template) {
+                let recent = recent_events(&check.missing, trail);
+                if recent > 0 {
+                    println!(
+                        "{recent} of them occurred within the last {} s, which the archive may trail the event table by (the archiver's batching window and timeout, template.yaml): run again after that before counting them as lost",
+                        trail.as_secs()
+                    );
+                }
+            }
             Err(format!(
                 "the archive misses {} of {} event(s) (`ftgo archive backfill` puts them back)",
                 check.missing.len(),
@@ -592,6 +601,22 @@ async fn archive_json(
         ));
     }
     Ok(())
+}
+
+/// How long the archive may trail the event table while the archiver is healthy: its event
+/// source's batching window plus its timeout (docs/DESIGN.md §4, "The archive's trail").
+fn archive_trail(template: &Template) -> Option<std::time::Duration> {
+    template
+        .stream_sources()
+        .iter()
+        .find(|source| source.binary == "event-archiver")
+        .map(|source| source.policy.batching_window + source.timeout)
+}
+
+/// How many of `events` occurred less than `trail` ago.
+fn recent_events(events: &[ftgo_domain::event::StoredEvent], trail: std::time::Duration) -> usize {
+    let since = time::OffsetDateTime::now_utc() - trail;
+    events.iter().filter(|e| e.occurred_at > since).count()
 }
 
 /// One message of the archiver's dead-letter queue (or of the queue its unrepaired messages

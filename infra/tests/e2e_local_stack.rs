@@ -228,7 +228,7 @@ async fn the_local_stack_takes_an_order_through_delivery_over_http() {
     }
 
     // ... and to the archiver: the events land in the archive bucket (its batching window is
-    // seconds long).
+    // cut to seconds for the tests: `--max-batching-window`).
     let bucket = template
         .buckets()
         .first()

@@ -193,6 +193,19 @@ impl Template {
         &self.built.queue_sources
     }
 
+    /// The same template with every event source's `MaximumBatchingWindowInSeconds` cut to at
+    /// most `cap` (`ftgo run --max-batching-window`): for tests that cannot wait out a window
+    /// minutes long (the archiver's). Nothing else changes.
+    pub fn with_batching_windows_capped(mut self, cap: std::time::Duration) -> Self {
+        for source in &mut self.built.stream_sources {
+            source.policy.batching_window = source.policy.batching_window.min(cap);
+        }
+        for source in &mut self.built.queue_sources {
+            source.batching_window = source.batching_window.min(cap);
+        }
+        self
+    }
+
     /// The template's dead-letter queues: stream consumers' `OnFailure` destinations, then the
     /// `RedrivePolicy` targets of other queues.
     pub fn dead_letter_queues(&self) -> Vec<DeadLetterQueue> {

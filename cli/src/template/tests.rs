@@ -277,6 +277,47 @@ fn routes_follow_the_design() {
 }
 
 #[test]
+fn batching_windows_are_the_templates_unless_capped() {
+    let template = local();
+    let archiver = |t: &Template| {
+        t.stream_sources()
+            .iter()
+            .find(|s| s.binary == "event-archiver")
+            .expect("archiver source")
+            .policy
+            .clone()
+    };
+    let window = archiver(&template).batching_window;
+    assert!(
+        window > Duration::from_secs(2),
+        "the archiver waits {window:?}"
+    );
+    let uncapped: Vec<Duration> = template
+        .stream_sources()
+        .iter()
+        .map(|s| s.policy.batching_window)
+        .chain(template.queue_sources().iter().map(|q| q.batching_window))
+        .collect();
+
+    let capped = template
+        .clone()
+        .with_batching_windows_capped(Duration::from_secs(2));
+    assert_eq!(archiver(&capped).batching_window, Duration::from_secs(2));
+    assert_eq!(archiver(&capped).batch_size, archiver(&template).batch_size);
+    let windows: Vec<Duration> = capped
+        .stream_sources()
+        .iter()
+        .map(|s| s.policy.batching_window)
+        .chain(capped.queue_sources().iter().map(|q| q.batching_window))
+        .collect();
+    let expected: Vec<Duration> = uncapped
+        .iter()
+        .map(|w| (*w).min(Duration::from_secs(2)))
+        .collect();
+    assert_eq!(windows, expected, "shorter windows are kept as they are");
+}
+
+#[test]
 fn stream_sources_carry_lambda_settings() {
     let template = local();
     let projector = template

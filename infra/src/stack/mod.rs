@@ -144,6 +144,11 @@ pub struct StackOptions {
     /// `<log-dir>/faults.jsonl`, which `ftgo status` summarises per kind and operation.
     #[arg(long, value_name = "SEED:RATE", value_parser = fault_spec)]
     pub faults: Option<String>,
+    /// Cut every event source's batching window to at most this many seconds (default: the
+    /// template's windows, as Lambda applies them; the archiver's is 5 minutes). For tests
+    /// that cannot wait that long.
+    #[arg(long, value_name = "SECONDS")]
+    pub max_batching_window: Option<u64>,
 }
 
 fn fault_spec(text: &str) -> Result<String, String> {
@@ -188,6 +193,16 @@ impl LocalStack {
         template: Template,
         options: StackOptions,
     ) -> Result<Self, StackError> {
+        let template = match options.max_batching_window {
+            Some(seconds) => {
+                tracing::warn!(
+                    seconds,
+                    "event sources' batching windows cut to at most {seconds} s (--max-batching-window)"
+                );
+                template.with_batching_windows_capped(Duration::from_secs(seconds))
+            }
+            None => template,
+        };
         // Ports first: a clear message beats a half-started stack.
         let api_listener = claim(options.api_addr)?;
         drop(claim(options.aws_addr)?);

@@ -62,6 +62,11 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// The longest batching window the tests' stacks use (`ftgo run --max-batching-window`): the
+/// archiver's own (template.yaml) is minutes long, and the tests wait seconds for the archive.
+/// Windows shorter than this (the projector's) stay as the template says.
+pub const MAX_BATCHING_WINDOW_SECONDS: u64 = 2;
+
 /// `ftgo run`, stopped (SIGTERM, then its standard input closes) when dropped.
 pub struct Running {
     /// The `ftgo` process.
@@ -103,6 +108,9 @@ impl Running {
                 "--exit-on-stdin-close",
                 "--concurrency",
                 &concurrency.to_string(),
+                // The archiver's window is 5 minutes (template.yaml); the tests wait seconds.
+                "--max-batching-window",
+                &MAX_BATCHING_WINDOW_SECONDS.to_string(),
                 "--log-dir",
                 &log_dir.display().to_string(),
                 "--functions-log",

@@ -27,8 +27,10 @@ use ftgo_aws::on_failure::{OnFailureRecord, StreamBatchInfo};
 use ftgo_aws::store::archive::{decode, encode};
 use ftgo_aws::verify::backfill_objects;
 use ftgo_domain::AggregateType;
-use ftgo_domain::event::{EventStamp, Metadata, StoredEvent};
+use ftgo_domain::event::StoredEvent;
 use ftgo_domain::order::OrderEvent;
+
+mod fixtures;
 
 /// A line of `/proc/self/status` in KiB (`VmRSS`, `VmHWM`), where there is one (Linux).
 fn status_kib(field: &str) -> Option<u64> {
@@ -59,29 +61,20 @@ fn event(n: usize) -> StoredEvent {
     let occurred_at = time::macros::datetime!(2026-08-01 00:00 UTC)
         + time::Duration::days(day as i64)
         + time::Duration::milliseconds((n % (EVENTS / DAYS)) as i64 * 8);
-    let order = format!("0197a1b2-c3d4-7e5f-8a9b-{:012}", n / 3);
     let version = (n % 3) as u64 + 1;
     let body = match version {
         1 => OrderEvent::OrderApproved {},
         2 => OrderEvent::OrderCancelled {},
         _ => OrderEvent::OrderRejected {},
     };
-    StoredEvent::record(
+    fixtures::stored(
         AggregateType::Order,
-        &order,
+        &fixtures::order_id(n / 3),
         version,
         &body,
-        EventStamp {
-            event_id: format!("0197a1b2-c3d4-7e5f-8a9b-{n:012}"),
-            occurred_at,
-        },
-        Metadata {
-            correlation_id: format!("req-{n}"),
-            causation_id: None,
-            idempotency: None,
-        },
+        n,
+        occurred_at,
     )
-    .expect("event records")
 }
 
 /// Whether `item` passes the sweep's filter (`#at >= :low AND #at < :high`).
