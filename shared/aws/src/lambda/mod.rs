@@ -3,13 +3,18 @@
 //! their results into the trigger's answer. The functions' `main.rs` only wire these.
 //! [`idempotent`] is the HTTP side of `Idempotency-Key`, which both command handlers share.
 
+#[cfg(all(feature = "s3", feature = "sqs"))]
 pub mod archive_backfiller;
+#[cfg(all(feature = "s3", feature = "sqs"))]
 pub mod archive_replayer;
 pub mod delivery_commands;
+#[cfg(feature = "s3")]
 pub mod event_archiver;
 pub mod idempotent;
 pub mod order_commands;
+#[cfg(feature = "sqs")]
 pub mod order_history_projector;
+#[cfg(feature = "secrets")]
 pub mod order_history_query;
 
 use std::future::Future;

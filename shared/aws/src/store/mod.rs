@@ -5,5 +5,6 @@ pub mod archive;
 pub mod event_store;
 pub mod idempotency;
 pub mod order_history;
+#[cfg(feature = "secrets")]
 pub mod page_token_key;
 pub mod stream_image;
