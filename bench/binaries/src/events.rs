@@ -33,7 +33,8 @@ pub fn stream_batch(root: &Path, records: usize) -> Result<Value, Failure> {
         change["NewImage"]["streamId"]["S"] = Value::from(stream);
         change["NewImage"]["aggregateId"]["S"] = Value::from(order);
         change["NewImage"]["eventId"]["S"] = Value::from(uuid::Uuid::now_v7().to_string());
-        change["SequenceNumber"] = Value::from(format!("{}", 4_200_000_000_000_000_000_000u128 + n as u128));
+        change["SequenceNumber"] =
+            Value::from(format!("{}", 4_200_000_000_000_000_000_000u128 + n as u128));
         out.push(record);
     }
     Ok(serde_json::json!({ "Records": out }))

@@ -15,7 +15,9 @@
 //! * how long those builds took.
 //!
 //! Writes `$FTGO_BENCH_DIR/parts/binaries.json` (default `target/bench`) and
-//! `charts/binaries.svg`. Run: `cargo run -p ftgo-bench-binaries -- [--starts N] [--no-arm64]`.
+//! `charts/binaries.svg`. Run: `cargo run -p ftgo-bench-binaries -- [--starts N] [--no-arm64]
+//! [--no-build] [--only fn1,fn2]` (`--no-build` measures the binaries `target/` holds; `--only`
+//! narrows the functions).
 
 mod chart;
 mod events;
@@ -50,7 +52,15 @@ async fn main() -> Result<(), Failure> {
         .and_then(|i| args.get(i + 1)?.parse::<usize>().ok())
         .unwrap_or(21);
     let arm64 = !args.iter().any(|a| a == "--no-arm64");
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize()?;
+    let build = !args.iter().any(|a| a == "--no-build");
+    let only: Option<Vec<String>> = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(|list| list.split(',').map(str::to_owned).collect());
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
@@ -61,27 +71,42 @@ async fn main() -> Result<(), Failure> {
     std::fs::create_dir_all(out.join("charts"))?;
     let scratch = out.join("binaries");
     std::fs::create_dir_all(&scratch)?;
-    let functions = functions(&root)?;
-    let mut part = Part::new("binaries", "Lean binaries: cold start, init reads, size, peak RSS");
+    let functions: Vec<String> = functions(&root)?
+        .into_iter()
+        .filter(|f| only.as_ref().is_none_or(|only| only.contains(f)))
+        .collect();
+    let mut part = Part::new(
+        "binaries",
+        "Lean binaries: cold start, init reads, size, peak RSS",
+    );
 
     // Builds, one package at a time (features are unified across the packages of one build).
     let mut host_build = 0.0;
     for package in functions.iter().map(String::as_str).chain([BARE]) {
-        host_build += run(&root, "cargo", &["build", "--release", "-p", package])?;
+        if build {
+            host_build += run(&root, "cargo", &["build", "--release", "-p", package])?;
+        }
     }
-    part.push(Figure::measured(
+    part.push(if !build {
+        Figure::missing("binaries.build.host", "release build, host x86_64", "s", "not built in this run (--no-build)")
+    } else {Figure::measured(
         "binaries.build.host",
-        "release build, host x86_64 (7 functions + bare)",
+        "release build, host x86_64 (functions + bare)",
         host_build,
         "s",
     )
-    .note("wall time in this run, one `cargo build --release -p` per package; warm or cold as target/ was"));
+    .note("wall time in this run, one `cargo build --release -p` per package; warm or cold as target/ was")
+    });
     let mut arm64_build = None;
-    if arm64 {
+    if arm64 && build {
         let mut total = 0.0;
         let mut failed = None;
         for package in &functions {
-            match run(&root, "cargo", &["lambda", "build", "--release", "--arm64", "-p", package]) {
+            match run(
+                &root,
+                "cargo",
+                &["lambda", "build", "--release", "--arm64", "-p", package],
+            ) {
                 Ok(seconds) => total += seconds,
                 Err(error) => {
                     failed = Some(error.to_string());
@@ -92,10 +117,25 @@ async fn main() -> Result<(), Failure> {
         arm64_build = Some(failed.map_or(Ok(total), Err));
     }
     part.push(match &arm64_build {
-        Some(Ok(seconds)) => Figure::measured("binaries.build.arm64", "release build, arm64 (cargo lambda, 7 functions)", *seconds, "s")
-            .note("wall time in this run, one `cargo lambda build --release --arm64 -p` per function"),
-        Some(Err(error)) => Figure::missing("binaries.build.arm64", "release build, arm64 (cargo lambda)", "s", &format!("build failed: {error}")),
-        None => Figure::missing("binaries.build.arm64", "release build, arm64 (cargo lambda)", "s", "skipped (--no-arm64)"),
+        Some(Ok(seconds)) => Figure::measured(
+            "binaries.build.arm64",
+            "release build, arm64 (cargo lambda, 7 functions)",
+            *seconds,
+            "s",
+        )
+        .note("wall time in this run, one `cargo lambda build --release --arm64 -p` per function"),
+        Some(Err(error)) => Figure::missing(
+            "binaries.build.arm64",
+            "release build, arm64 (cargo lambda)",
+            "s",
+            &format!("build failed: {error}"),
+        ),
+        None => Figure::missing(
+            "binaries.build.arm64",
+            "release build, arm64 (cargo lambda)",
+            "s",
+            "not built in this run (--no-arm64 or --no-build)",
+        ),
     });
 
     // moto behind the SDK: the functions' environment as template.yaml sets it.
@@ -116,8 +156,13 @@ async fn main() -> Result<(), Failure> {
     let bare_times = measure::cold_starts(&bare, starts).await?;
     let bare_p50 = measure::percentile(&bare_times, 50.0);
     part.push(
-        Figure::measured("binaries.cold_start.bare", "bare lambda_runtime p50", bare_p50, "ms")
-            .note(&spread(&bare_times)),
+        Figure::measured(
+            "binaries.cold_start.bare",
+            "bare lambda_runtime p50",
+            bare_p50,
+            "ms",
+        )
+        .note(&spread(&bare_times)),
     );
     let python = python(&root, &moto.stack().function_env("order-commands"));
     let python_p50 = match &python {
@@ -125,18 +170,36 @@ async fn main() -> Result<(), Failure> {
             Ok(times) => {
                 let p50 = measure::percentile(&times, 50.0);
                 part.push(
-                    Figure::measured("binaries.cold_start.python", "Python 3.11 + boto3 p50", p50, "ms")
-                        .note(&format!("{}; `import boto3`, one DynamoDB client, then the poll", spread(&times))),
+                    Figure::measured(
+                        "binaries.cold_start.python",
+                        "Python 3.11 + boto3 p50",
+                        p50,
+                        "ms",
+                    )
+                    .note(&format!(
+                        "{}; `import boto3`, one DynamoDB client, then the poll",
+                        spread(&times)
+                    )),
                 );
                 Some(p50)
             }
             Err(error) => {
-                part.push(Figure::missing("binaries.cold_start.python", "Python 3.11 + boto3 p50", "ms", &error));
+                part.push(Figure::missing(
+                    "binaries.cold_start.python",
+                    "Python 3.11 + boto3 p50",
+                    "ms",
+                    &error,
+                ));
                 None
             }
         },
         None => {
-            part.push(Figure::missing("binaries.cold_start.python", "Python 3.11 + boto3 p50", "ms", "no .venv/bin/python with boto3 (make .venv)"));
+            part.push(Figure::missing(
+                "binaries.cold_start.python",
+                "Python 3.11 + boto3 p50",
+                "ms",
+                "no .venv/bin/python with boto3 (make .venv)",
+            ));
             None
         }
     };
@@ -147,17 +210,27 @@ async fn main() -> Result<(), Failure> {
         chart_rows.push((function.clone(), p50));
         let faster = python_p50.map(|python| python / p50);
         let peer = match (python_p50, faster) {
-            (Some(python), Some(faster)) => format!("bare lambda_runtime {bare_p50:.1} ms; Python 3.11 + boto3 {python:.0} ms ({faster:.0}× slower)"),
+            (Some(python), Some(faster)) => format!(
+                "bare lambda_runtime {bare_p50:.1} ms; Python 3.11 + boto3 {python:.0} ms ({faster:.0}× slower)"
+            ),
             _ => format!("bare lambda_runtime {bare_p50:.1} ms; Python + boto3 not measured"),
         };
         part.push(
-            Figure::measured(&format!("binaries.cold_start.{function}"), &format!("{function} cold start p50"), p50, "ms")
-                .target(
-                    &format!("≤ {:.1} ms (2 × bare) and ≥ 60 × faster than Python + boto3", 2.0 * bare_p50),
-                    p50 <= 2.0 * bare_p50 && faster.is_some_and(|f| f >= 60.0),
-                )
-                .peer(&peer)
-                .note(&format!("{}; release x86_64", spread(&times))),
+            Figure::measured(
+                &format!("binaries.cold_start.{function}"),
+                &format!("{function} cold start p50"),
+                p50,
+                "ms",
+            )
+            .target(
+                &format!(
+                    "≤ {:.1} ms (2 × bare) and ≥ 60 × faster than Python + boto3",
+                    2.0 * bare_p50
+                ),
+                p50 <= 2.0 * bare_p50 && faster.is_some_and(|f| f >= 60.0),
+            )
+            .peer(&peer)
+            .note(&format!("{}; release x86_64", spread(&times))),
         );
     }
 
@@ -165,20 +238,23 @@ async fn main() -> Result<(), Failure> {
     for function in &functions {
         let id = format!("binaries.init_reads.{function}");
         let label = format!("{function} files opened before the first poll");
-        part.push(match measure::files_before_first_poll(&program(function), &scratch).await {
-            Ok(files) => {
-                let shown: Vec<&str> = files.iter().take(3).map(String::as_str).collect();
-                let note = if files.is_empty() {
-                    "strace -f -e trace=openat; loader libraries, /proc, /sys, /dev left out".to_owned()
-                } else {
-                    format!("e.g. {}", shown.join(", "))
-                };
-                Figure::measured(&id, &label, files.len() as f64, "files")
-                    .target("0 (no disk read before the first poll)", files.is_empty())
-                    .note(&note)
-            }
-            Err(error) => Figure::missing(&id, &label, "files", &format!("strace: {error}")),
-        });
+        part.push(
+            match measure::files_before_first_poll(&program(function), &scratch).await {
+                Ok(files) => {
+                    let shown: Vec<&str> = files.iter().take(3).map(String::as_str).collect();
+                    let note = if files.is_empty() {
+                        "strace -f -e trace=openat; loader libraries, /proc, /sys, /dev left out"
+                            .to_owned()
+                    } else {
+                        format!("e.g. {}", shown.join(", "))
+                    };
+                    Figure::measured(&id, &label, files.len() as f64, "files")
+                        .target("0 (no disk read before the first poll)", files.is_empty())
+                        .note(&note)
+                }
+                Err(error) => Figure::missing(&id, &label, "files", &format!("strace: {error}")),
+            },
+        );
     }
 
     // Sizes.
@@ -186,9 +262,21 @@ async fn main() -> Result<(), Failure> {
     for function in &functions {
         let host = size(&release.join(function));
         part.push(match host {
-            Some(bytes) => Figure::measured(&format!("binaries.size.host.{function}"), &format!("{function} stripped, x86_64"), bytes / MIB, "MiB")
-                .peer(&bare_size.map_or("bare not built".to_owned(), |bare| format!("bare lambda_runtime {:.2} MiB", bare / MIB))),
-            None => Figure::missing(&format!("binaries.size.host.{function}"), &format!("{function} stripped, x86_64"), "MiB", "not built"),
+            Some(bytes) => Figure::measured(
+                &format!("binaries.size.host.{function}"),
+                &format!("{function} stripped, x86_64"),
+                bytes / MIB,
+                "MiB",
+            )
+            .peer(&bare_size.map_or("bare not built".to_owned(), |bare| {
+                format!("bare lambda_runtime {:.2} MiB", bare / MIB)
+            })),
+            None => Figure::missing(
+                &format!("binaries.size.host.{function}"),
+                &format!("{function} stripped, x86_64"),
+                "MiB",
+                "not built",
+            ),
         });
         let id = format!("binaries.size.arm64.{function}");
         let label = format!("{function} bootstrap, arm64");
@@ -197,32 +285,65 @@ async fn main() -> Result<(), Failure> {
             (Some(Ok(_)), Some(bytes)) => Figure::measured(&id, &label, bytes / MIB, "MiB")
                 .target("≤ 8 MiB", bytes <= ARM64_TARGET_BYTES)
                 .note("cargo lambda build --release --arm64, stripped"),
-            (Some(Err(error)), _) => Figure::missing(&id, &label, "MiB", &format!("arm64 build failed: {error}")),
-            (None, _) => Figure::missing(&id, &label, "MiB", "skipped (--no-arm64)"),
-            (Some(Ok(_)), None) => Figure::missing(&id, &label, "MiB", "no bootstrap after the build"),
+            (Some(Err(error)), _) => {
+                Figure::missing(&id, &label, "MiB", &format!("arm64 build failed: {error}"))
+            }
+            (None, _) => Figure::missing(
+                &id,
+                &label,
+                "MiB",
+                "not built in this run (--no-arm64 or --no-build)",
+            ),
+            (Some(Ok(_)), None) => {
+                Figure::missing(&id, &label, "MiB", "no bootstrap after the build")
+            }
         });
     }
 
     // Peak RSS over one invocation.
     let invocations = [
-        ("order-commands", "a create", events::create(&root)?, r#""statusCode":201"#),
-        ("order-history-projector", "a 100-record stream batch", events::stream_batch(&root, 100)?, r#""batchItemFailures":[]"#),
+        (
+            "order-commands",
+            "a create",
+            events::create(&root)?,
+            r#""statusCode":201"#,
+        ),
+        (
+            "order-history-projector",
+            "a 100-record stream batch",
+            events::stream_batch(&root, 100)?,
+            r#""batchItemFailures":[]"#,
+        ),
     ];
     for (function, what, event, success) in invocations {
         let id = format!("binaries.rss.{function}");
         let label = format!("{function} peak RSS, {what}");
-        part.push(match measure::one_invocation(&program(function), event).await {
-            Ok((answer, kib)) if answer.replace(' ', "").contains(success) => {
-                Figure::measured(&id, &label, kib as f64 / 1024.0, "MiB").note("VmHWM after the answer, moto server behind the SDK")
-            }
-            Ok((answer, _)) => Figure::missing(&id, &label, "MiB", &format!("unexpected answer: {}", answer.chars().take(200).collect::<String>())),
-            Err(error) => Figure::missing(&id, &label, "MiB", &error),
-        });
+        part.push(
+            match measure::one_invocation(&program(function), event).await {
+                Ok((answer, kib)) if answer.replace(' ', "").contains(success) => {
+                    Figure::measured(&id, &label, kib as f64 / 1024.0, "MiB")
+                        .note("VmHWM after the answer, moto server behind the SDK")
+                }
+                Ok((answer, _)) => Figure::missing(
+                    &id,
+                    &label,
+                    "MiB",
+                    &format!(
+                        "unexpected answer: {}",
+                        answer.chars().take(200).collect::<String>()
+                    ),
+                ),
+                Err(error) => Figure::missing(&id, &label, "MiB", &error),
+            },
+        );
     }
 
     let chart = out.join("charts/binaries.svg");
     std::fs::write(&chart, chart::cold_starts(&chart_rows, 2.0 * bare_p50))?;
-    part.chart("charts/binaries.svg", "Cold start p50, exec → first Runtime API poll (ms)");
+    part.chart(
+        "charts/binaries.svg",
+        "Cold start p50, exec → first Runtime API poll (ms)",
+    );
     let path = out.join("parts/binaries.json");
     std::fs::write(&path, serde_json::to_string_pretty(&part.to_json())?)?;
     eprintln!("binaries: wrote {}", path.display());
@@ -248,7 +369,10 @@ fn run(root: &Path, program: &str, args: &[&str]) -> Result<f64, Failure> {
     let status = Command::new(program)
         .args(args)
         .current_dir(root)
-        .env("PATH", format!("{}:{path}", root.join(".venv/bin").display()))
+        .env(
+            "PATH",
+            format!("{}:{path}", root.join(".venv/bin").display()),
+        )
         .stdout(Stdio::null())
         .status()?;
     if !status.success() {
@@ -271,7 +395,11 @@ fn python(root: &Path, env: &BTreeMap<String, String>) -> Option<Program> {
                   urllib.request.urlopen('http://%s/2018-06-01/runtime/invocation/next' % os.environ['AWS_LAMBDA_RUNTIME_API'])\n";
     ok.then(|| Program {
         name: "python-boto3".to_owned(),
-        argv: vec![python.display().to_string(), "-c".to_owned(), script.to_owned()],
+        argv: vec![
+            python.display().to_string(),
+            "-c".to_owned(),
+            script.to_owned(),
+        ],
         env: env.clone(),
     })
 }

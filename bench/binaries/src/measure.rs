@@ -37,7 +37,10 @@ impl Program {
             .env("AWS_LAMBDA_FUNCTION_NAME", &self.name)
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", self.name))
+            .env(
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                format!("/aws/lambda/{}", self.name),
+            )
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -92,7 +95,10 @@ pub async fn cold_starts(program: &Program, starts: usize) -> Result<Vec<f64>, S
 
 /// The files `program` opens before its first poll (`strace -f -e trace=openat`), leaving out
 /// the dynamic loader's libraries and the kernel's `/proc`, `/sys` and `/dev`.
-pub async fn files_before_first_poll(program: &Program, scratch: &Path) -> Result<Vec<String>, String> {
+pub async fn files_before_first_poll(
+    program: &Program,
+    scratch: &Path,
+) -> Result<Vec<String>, String> {
     let trace = scratch.join(format!("{}.strace", program.name));
     let mut argv = vec![
         "strace".to_owned(),
@@ -122,7 +128,15 @@ pub async fn files_before_first_poll(program: &Program, scratch: &Path) -> Resul
 
 /// The paths of the successful opens in an strace log, outside the loader's and the kernel's.
 pub fn opened_files(strace: &str) -> Vec<String> {
-    const OUTSIDE: &[&str] = &["/lib", "/usr/lib", "/lib64", "/etc/ld.so", "/proc/", "/sys/", "/dev/"];
+    const OUTSIDE: &[&str] = &[
+        "/lib",
+        "/usr/lib",
+        "/lib64",
+        "/etc/ld.so",
+        "/proc/",
+        "/sys/",
+        "/dev/",
+    ];
     let mut files: Vec<String> = strace
         .lines()
         .filter(|line| line.contains("open"))
@@ -143,7 +157,9 @@ pub fn opened_files(strace: &str) -> Vec<String> {
 /// One invocation: the answer the function posted and its peak RSS (`VmHWM`, KiB) once it has
 /// answered and polled again.
 pub async fn one_invocation(program: &Program, event: Value) -> Result<(String, u64), String> {
-    let mut api = RuntimeApi::start(Some(event)).await.map_err(|e| e.to_string())?;
+    let mut api = RuntimeApi::start(Some(event))
+        .await
+        .map_err(|e| e.to_string())?;
     let child = program
         .command(&program.argv, &api.address)
         .spawn()
@@ -198,7 +214,10 @@ mod tests {
 12 openat(AT_FDCWD, "/etc/ssl/certs/ca-certificates.crt", O_RDONLY|O_CLOEXEC) = 4
 13 openat(AT_FDCWD, "/etc/pki/tls/cert.pem", O_RDONLY|O_CLOEXEC) = -1 ENOENT (No such file or directory)
 13 openat(AT_FDCWD, "/proc/self/cgroup", O_RDONLY|O_CLOEXEC) = 5"#;
-        assert_eq!(opened_files(log), vec!["/etc/ssl/certs/ca-certificates.crt".to_owned()]);
+        assert_eq!(
+            opened_files(log),
+            vec!["/etc/ssl/certs/ca-certificates.crt".to_owned()]
+        );
     }
 
     #[test]

@@ -100,7 +100,10 @@ impl Part {
             figure.label,
             figure.value.map_or("-".to_owned(), |v| format!("{v:.2}")),
             figure.unit,
-            figure.note.as_ref().map_or(String::new(), |n| format!(" ({n})"))
+            figure
+                .note
+                .as_ref()
+                .map_or(String::new(), |n| format!(" ({n})"))
         );
         self.figures.push(figure);
     }

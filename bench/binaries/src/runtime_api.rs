@@ -93,13 +93,19 @@ async fn next(State(shared): State<Shared>) -> Response {
         .unwrap_or_default();
     let mut headers = HeaderMap::new();
     let pairs = [
-        ("lambda-runtime-aws-request-id", "8476a536-e9f4-11e8-9739-2dfe598c3fcd".to_owned()),
+        (
+            "lambda-runtime-aws-request-id",
+            "8476a536-e9f4-11e8-9739-2dfe598c3fcd".to_owned(),
+        ),
         ("lambda-runtime-deadline-ms", deadline.to_string()),
         (
             "lambda-runtime-invoked-function-arn",
             "arn:aws:lambda:us-east-1:123456789012:function:bench".to_owned(),
         ),
-        ("lambda-runtime-trace-id", "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1".to_owned()),
+        (
+            "lambda-runtime-trace-id",
+            "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1".to_owned(),
+        ),
         ("content-type", "application/json".to_owned()),
     ];
     for (name, value) in pairs {
@@ -110,7 +116,11 @@ async fn next(State(shared): State<Shared>) -> Response {
     (headers, event.to_string()).into_response()
 }
 
-async fn response(State(shared): State<Shared>, Path(_id): Path<String>, body: Bytes) -> StatusCode {
+async fn response(
+    State(shared): State<Shared>,
+    Path(_id): Path<String>,
+    body: Bytes,
+) -> StatusCode {
     let _ = shared
         .seen
         .send(Seen::Response(String::from_utf8_lossy(&body).into_owned()));

@@ -452,12 +452,18 @@ mod tests {
     #[test]
     fn log_filters_read_levels_and_targets_and_fall_back_to_info() {
         use tracing_subscriber::filter::LevelFilter;
-        assert_eq!(log_filter("debug").default_level(), Some(LevelFilter::DEBUG));
+        assert_eq!(
+            log_filter("debug").default_level(),
+            Some(LevelFilter::DEBUG)
+        );
         let targeted = log_filter("ftgo_aws=trace,warn");
         assert!(targeted.would_enable("ftgo_aws::projector", &Level::TRACE));
         assert!(!targeted.would_enable("aws_smithy_runtime", &Level::INFO));
         assert!(targeted.would_enable("aws_smithy_runtime", &Level::WARN));
-        assert_eq!(log_filter("error").default_level(), Some(LevelFilter::ERROR));
+        assert_eq!(
+            log_filter("error").default_level(),
+            Some(LevelFilter::ERROR)
+        );
         let unreadable = log_filter("[span{field=1}]=debug");
         assert_eq!(unreadable.default_level(), Some(LevelFilter::INFO));
         assert!(!unreadable.would_enable("ftgo_aws", &Level::DEBUG));

@@ -72,6 +72,10 @@ impl HttpClient for LazyTls {
 
 /// The SDK's default HTTPS client (rustls with aws-lc, proxy settings from the environment), its
 /// TLS roots loaded on the first connection.
+///
+/// Built as `aws-smithy-runtime` builds its default (`default_https_client`), through
+/// `Builder::build_with_connector_fn`, which that crate uses and marks `doc(hidden)`; the public
+/// `build_https` would turn the environment's proxy settings off.
 pub fn https_client() -> SharedHttpClient {
     let eager = Builder::new().build_with_connector_fn(|settings, components| {
         let mut connector =
@@ -84,4 +88,40 @@ pub fn https_client() -> SharedHttpClient {
         connector.build()
     });
     SharedHttpClient::new(LazyTls::new(eager))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A client that counts the connectors it makes.
+    fn counting(built: Arc<AtomicUsize>) -> SharedHttpClient {
+        Builder::new().build_with_connector_fn(move |_, _| {
+            built.fetch_add(1, Ordering::SeqCst);
+            ConnectorBuilder::default().build_http()
+        })
+    }
+
+    #[test]
+    fn making_a_service_client_builds_no_connector_through_the_lazy_client() {
+        let components = RuntimeComponentsBuilder::new("test");
+        let bag = ConfigBag::base();
+        let built = Arc::new(AtomicUsize::new(0));
+        let eager = counting(built.clone());
+        eager
+            .validate_base_client_config(&components, &bag)
+            .unwrap();
+        assert_eq!(
+            built.load(Ordering::SeqCst),
+            1,
+            "the SDK's client builds one"
+        );
+
+        let built = Arc::new(AtomicUsize::new(0));
+        let lazy = LazyTls::new(counting(built.clone()));
+        lazy.validate_base_client_config(&components, &bag).unwrap();
+        assert_eq!(built.load(Ordering::SeqCst), 0, "the lazy client waits");
+    }
 }
