@@ -140,7 +140,12 @@ async fn main() -> Result<(), Failure> {
 
     // moto behind the SDK: the functions' environment as template.yaml sets it.
     let moto = Emulator::start_moto().await?;
-    let release = target.join("release");
+    // `--binaries <dir>` measures binaries elsewhere (e.g. `target/debug` for a smoke run).
+    let release = args
+        .iter()
+        .position(|a| a == "--binaries")
+        .and_then(|i| args.get(i + 1))
+        .map_or_else(|| target.join("release"), PathBuf::from);
     let program = |name: &str| Program {
         name: name.to_owned(),
         argv: vec![release.join(name).display().to_string()],
