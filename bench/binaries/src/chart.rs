@@ -32,7 +32,7 @@ pub fn cold_starts(rows: &[(String, f64)], limit: f64) -> String {
     }
     let x = left + limit * scale;
     svg.push_str(&format!(
-        r#"<line x1="{x:.1}" y1="{}" x2="{x:.1}" y2="{}" stroke="#333" stroke-dasharray="4 3"/>
+        r#"<line x1="{x:.1}" y1="{}" x2="{x:.1}" y2="{}" stroke="black" stroke-dasharray="4 3"/>
 </svg>
 "#,
         top - 4.0,
