@@ -185,7 +185,7 @@ pub async fn one_invocation(program: &Program, event: Value) -> Result<(String, 
             .find_map(|line| line.strip_prefix("VmHWM:"))
             .and_then(|value| value.split_whitespace().next()?.parse::<u64>().ok())
             .ok_or("no VmHWM in /proc/<pid>/status")?;
-        Ok((answer, peak))
+        Ok::<(String, u64), String>((answer, peak))
     }
     .await;
     end(child).await;
