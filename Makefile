@@ -66,8 +66,10 @@ test: .venv node_modules
 # Only the Lambda packages (functions/*), not the CLI (cli/) or the local stack (infra/).
 FUNCTIONS := $(notdir $(wildcard functions/*))
 
+# One package per build: cargo unifies features across the packages of one build, and each
+# function enables only the AWS clients it calls (README, "Lean binaries").
 build: .venv
-	$(TOOLS_PATH) cargo lambda build --release --arm64 $(addprefix -p ,$(FUNCTIONS))
+	for function in $(FUNCTIONS); do $(TOOLS_PATH) cargo lambda build --release --arm64 -p $$function; done
 
 lint: .venv
 	cargo fmt --all -- --check

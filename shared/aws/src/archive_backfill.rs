@@ -24,36 +24,6 @@ use crate::on_failure::OnFailureRecord;
 use crate::store::archive::{Archive, DateRange};
 use crate::verify::backfill_objects;
 
-/// What the archive needs of an on-failure record: the days its batch spans.
-impl OnFailureRecord {
-    /// The days (UTC) whose events the skipped batch can hold: from the day before its first
-    /// record arrived (an event occurs before it reaches the stream, possibly before midnight)
-    /// to the day its last record arrived.
-    pub fn covering_range(&self) -> DateRange {
-        let first = self
-            .batch
-            .approximate_arrival_of_first_record
-            .to_offset(time::UtcOffset::UTC)
-            .date();
-        let last = self
-            .batch
-            .approximate_arrival_of_last_record
-            .to_offset(time::UtcOffset::UTC)
-            .date();
-        DateRange {
-            from: Some(first.previous_day().unwrap_or(first)),
-            to: Some(last),
-        }
-    }
-
-    /// Whether a check of `range` covered every day of this batch ([`Self::covering_range`]).
-    pub fn covered_by(&self, range: &DateRange) -> bool {
-        let covering = self.covering_range();
-        let inside = |day: Option<time::Date>| day.is_some_and(|d| range.contains_date(d));
-        inside(covering.from) && inside(covering.to)
-    }
-}
-
 /// What the archive misses in a range of days.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ArchiveCheck {

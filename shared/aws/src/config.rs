@@ -10,6 +10,8 @@ use thiserror::Error;
 
 use crate::faults;
 
+pub mod lazy_tls;
+
 /// Attribute names of the event table (`ftgo-events`).
 pub mod events_table {
     /// Partition key: `<AggregateType>#<aggregateId>`.
@@ -163,31 +165,41 @@ impl Config {
 /// ([`faults::FAULTS_ENV`], a local-stack and test knob; [`Config::from_env`] refuses a bad
 /// spec at cold start), every client built from it goes through a [`faults::FaultLayer`];
 /// otherwise the SDK's own HTTP client is used untouched.
+///
+/// The HTTPS client is the SDK's own, its TLS roots read on the first connection rather than at
+/// cold start ([`lazy_tls`]): nothing is read from disk before the runtime's first poll.
 pub async fn load_sdk_config() -> aws_config::SdkConfig {
     let loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(4));
     match faults::FaultLayer::from_env() {
-        Ok(None) => loader.load().await,
+        Ok(None) => loader.http_client(lazy_tls::https_client()).load().await,
         Ok(Some(layer)) => {
             tracing::warn!(spec = ?env::var(faults::FAULTS_ENV).ok(), "AWS faults injected");
             loader.http_client(layer.http_client()).load().await
         }
         Err(error) => {
             tracing::error!(%error, "faults not injected");
-            loader.load().await
+            loader.http_client(lazy_tls::https_client()).load().await
         }
     }
 }
 
 /// Initialises JSON `tracing` logs (level from `RUST_LOG`, default `info`), once per process.
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    use tracing_subscriber::prelude::*;
+    let directive = env::var("RUST_LOG").unwrap_or_default();
+    let filter = crate::telemetry::log_filter(if directive.is_empty() {
+        "info"
+    } else {
+        &directive
+    });
+    let json = tracing_subscriber::fmt::layer()
         .json()
-        .with_env_filter(filter)
         .with_current_span(false)
-        .with_target(false)
+        .with_target(false);
+    let _ = tracing_subscriber::registry()
+        .with(json)
+        .with(filter)
         .try_init();
 }
 

@@ -23,11 +23,13 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "s3")]
 pub mod archive_backfill;
 pub mod auth;
 pub mod commands;
 pub mod conditional;
 pub mod config;
+#[cfg(all(feature = "sqs", feature = "streams"))]
 pub mod dlq;
 pub mod error;
 pub mod faults;
@@ -35,13 +37,17 @@ pub mod http;
 pub mod lambda;
 pub mod on_failure;
 pub mod projection_lag;
+#[cfg(feature = "sqs")]
 pub mod projector;
+#[cfg(all(feature = "s3", feature = "sqs"))]
 pub mod replay;
+#[cfg(feature = "s3")]
 pub mod replay_checkpoints;
 pub mod routes;
 pub mod store;
 pub mod telemetry;
 pub mod verify;
+#[cfg(feature = "s3")]
 pub mod view_snapshot;
 
 pub use error::Error;

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::error::Error;
+use crate::store::archive::DateRange;
 
 /// Lambda's on-failure record for a DynamoDB stream event source, as it lands on the
 /// `DestinationConfig.OnFailure` queue (the message body). `aws_lambda_events` has no type for
@@ -120,6 +121,36 @@ impl OnFailureRecord {
             "shard {} sequence {}..{}",
             self.batch.shard_id, self.batch.start_sequence_number, self.batch.end_sequence_number
         )
+    }
+}
+
+/// What the archive needs of an on-failure record: the days its batch spans.
+impl OnFailureRecord {
+    /// The days (UTC) whose events the skipped batch can hold: from the day before its first
+    /// record arrived (an event occurs before it reaches the stream, possibly before midnight)
+    /// to the day its last record arrived.
+    pub fn covering_range(&self) -> DateRange {
+        let first = self
+            .batch
+            .approximate_arrival_of_first_record
+            .to_offset(time::UtcOffset::UTC)
+            .date();
+        let last = self
+            .batch
+            .approximate_arrival_of_last_record
+            .to_offset(time::UtcOffset::UTC)
+            .date();
+        DateRange {
+            from: Some(first.previous_day().unwrap_or(first)),
+            to: Some(last),
+        }
+    }
+
+    /// Whether a check of `range` covered every day of this batch ([`Self::covering_range`]).
+    pub fn covered_by(&self, range: &DateRange) -> bool {
+        let covering = self.covering_range();
+        let inside = |day: Option<time::Date>| day.is_some_and(|d| range.contains_date(d));
+        inside(covering.from) && inside(covering.to)
     }
 }
 

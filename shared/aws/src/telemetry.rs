@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Subscriber};
+use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::{Context, Layer};
@@ -157,7 +157,10 @@ pub fn record_lags(lags: &[u64]) {
 /// Log level and format, from Lambda's advanced logging controls and `RUST_LOG`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogSettings {
-    /// An `EnvFilter` directive.
+    /// A filter directive: a level (`info`), or `target=level` pairs and a default level,
+    /// comma-separated (`ftgo_aws=debug,warn`): [`tracing_subscriber::filter::Targets`] syntax,
+    /// which `RUST_LOG`'s common forms share (span and field filters are not supported: such a
+    /// directive falls back to `info`).
     pub filter: String,
     /// One JSON object a line (`AWS_LAMBDA_LOG_FORMAT=JSON`, the default) or plain text.
     pub json: bool,
@@ -212,8 +215,7 @@ pub fn install(
 /// Installs the global `tracing` subscriber (see the module docs for the line format).
 pub fn init_logs(function: &'static str, settings: &LogSettings) {
     use tracing_subscriber::prelude::*;
-    let filter = tracing_subscriber::EnvFilter::try_new(&settings.filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = log_filter(&settings.filter);
     let fmt = tracing_subscriber::fmt::layer().with_target(false);
     let fmt = if settings.json {
         fmt.event_format(LambdaJson { function }).boxed()
@@ -225,6 +227,15 @@ pub fn init_logs(function: &'static str, settings: &LogSettings) {
         .with(fmt)
         .with(filter)
         .try_init();
+}
+
+/// The filter of `directive` ([`LogSettings::filter`]), `info` when it does not parse. A
+/// `Targets` filter, not `EnvFilter`: no regex engine is linked, and nothing is compiled at
+/// cold start.
+pub fn log_filter(directive: &str) -> tracing_subscriber::filter::Targets {
+    directive
+        .parse()
+        .unwrap_or_else(|_| tracing_subscriber::filter::Targets::new().with_default(Level::INFO))
 }
 
 /// The EMF builder every function uses: namespace [`NAMESPACE`], dimension `function`.
@@ -436,6 +447,26 @@ mod tests {
             !again.contains("ProjectionLagMs"),
             "values are flushed once: {again}"
         );
+    }
+
+    #[test]
+    fn log_filters_read_levels_and_targets_and_fall_back_to_info() {
+        use tracing_subscriber::filter::LevelFilter;
+        assert_eq!(
+            log_filter("debug").default_level(),
+            Some(LevelFilter::DEBUG)
+        );
+        let targeted = log_filter("ftgo_aws=trace,warn");
+        assert!(targeted.would_enable("ftgo_aws::projector", &Level::TRACE));
+        assert!(!targeted.would_enable("aws_smithy_runtime", &Level::INFO));
+        assert!(targeted.would_enable("aws_smithy_runtime", &Level::WARN));
+        assert_eq!(
+            log_filter("error").default_level(),
+            Some(LevelFilter::ERROR)
+        );
+        let unreadable = log_filter("[span{field=1}]=debug");
+        assert_eq!(unreadable.default_level(), Some(LevelFilter::INFO));
+        assert!(!unreadable.would_enable("ftgo_aws", &Level::DEBUG));
     }
 
     #[test]

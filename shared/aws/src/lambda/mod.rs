@@ -4,13 +4,18 @@
 //! [`idempotent`] is the HTTP side of `Idempotency-Key`, which both command handlers share; the
 //! key itself is bound to the command's write ([`crate::commands::key_binding`]).
 
+#[cfg(all(feature = "s3", feature = "sqs"))]
 pub mod archive_backfiller;
+#[cfg(all(feature = "s3", feature = "sqs"))]
 pub mod archive_replayer;
 pub mod delivery_commands;
+#[cfg(feature = "s3")]
 pub mod event_archiver;
 pub mod idempotent;
 pub mod order_commands;
+#[cfg(feature = "sqs")]
 pub mod order_history_projector;
+#[cfg(feature = "secrets")]
 pub mod order_history_query;
 
 use std::future::Future;

@@ -34,17 +34,20 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 
-use aws_sdk_s3::Client;
-use aws_sdk_s3::primitives::ByteStream;
 use flate2::Compression;
 use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use ftgo_domain::event::StoredEvent;
-use futures::StreamExt;
 use time::UtcOffset;
 use time::macros::format_description;
 
 use crate::error::Error;
+#[cfg(feature = "s3")]
+use aws_sdk_s3::Client;
+#[cfg(feature = "s3")]
+use aws_sdk_s3::primitives::ByteStream;
+#[cfg(feature = "s3")]
+use futures::StreamExt;
 
 /// The prefix of every object of this archive format version.
 pub const FORMAT_PREFIX: &str = "events/v1/";
@@ -337,6 +340,7 @@ pub fn sort_and_dedup(events: &mut Vec<StoredEvent>) {
 
 /// An S3 client for `sdk`: path-style addressing when a custom endpoint is set (an emulator,
 /// `AWS_ENDPOINT_URL`), virtual-hosted style on AWS.
+#[cfg(feature = "s3")]
 pub fn s3_client(sdk: &aws_config::SdkConfig) -> Client {
     let config = aws_sdk_s3::config::Builder::from(sdk)
         .force_path_style(sdk.endpoint_url().is_some())
@@ -344,13 +348,15 @@ pub fn s3_client(sdk: &aws_config::SdkConfig) -> Client {
     Client::from_conf(config)
 }
 
-/// The archive bucket on S3.
+/// The archive bucket on S3 (cargo feature `s3`).
+#[cfg(feature = "s3")]
 #[derive(Debug, Clone)]
 pub struct Archive {
     client: Client,
     bucket: String,
 }
 
+#[cfg(feature = "s3")]
 impl Archive {
     /// The archive in bucket `bucket`.
     pub fn new(client: Client, bucket: impl Into<String>) -> Self {

@@ -4,5 +4,6 @@
 pub mod archive;
 pub mod event_store;
 pub mod order_history;
+#[cfg(feature = "secrets")]
 pub mod page_token_key;
 pub mod stream_image;

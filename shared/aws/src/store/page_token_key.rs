@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use tokio::sync::Mutex;
 
@@ -62,7 +62,7 @@ impl PageTokenKey {
     /// HMAC-SHA256 over the key id and `payload` (`None` only if HMAC refused the key, which
     /// it does not: it takes keys of any length).
     fn mac(&self, payload: &[u8]) -> Option<HmacSha256> {
-        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.secret).ok()?;
+        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(&self.secret).ok()?;
         mac.update(self.id.as_bytes());
         mac.update(&[0x1f]);
         mac.update(payload);

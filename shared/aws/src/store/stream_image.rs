@@ -32,7 +32,8 @@ pub fn check_version(record: &EventRecord) -> Result<(), String> {
 }
 
 /// A record read from the DynamoDB Streams API (`GetRecords`) of `stream_arn`, as Lambda
-/// delivers it to a `DynamoDB` event source (what the projector reads).
+/// delivers it to a `DynamoDB` event source (what the projector reads). Cargo feature `streams`.
+#[cfg(feature = "streams")]
 pub fn event_record(
     record: &aws_sdk_dynamodbstreams::types::Record,
     stream_arn: &str,
