@@ -59,7 +59,7 @@ pub const EXPECTED: &[Expected] = &[
     Expected {
         part: "local_lag",
         title: "Local lag: command answer → view",
-        producer: "`cargo run --release -p ftgo-bench --bin bench-local-lag`",
+        producer: "`make bench-part-local_lag` (`bench-local-lag` of ftgo-bench)",
         targets: &["p99 ≤ 0.5 s over ≥ 1,000 commands on the local stack"],
     },
     Expected {
