@@ -109,6 +109,8 @@ pub fn histogram(
             .configure_mesh()
             .x_desc(&axes.x)
             .y_desc(&axes.y)
+            .x_label_formatter(&|v| crate::report::markdown::number(*v))
+            .y_label_formatter(&|v| format!("{v:.0}"))
             .label_style((FONT, 13))
             .draw()
             .map_err(|e| e.to_string())?;

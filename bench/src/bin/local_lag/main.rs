@@ -79,7 +79,7 @@ fn part(args: &Args, outcome: &load::Outcome, dir: &std::path::Path) -> Part {
     lags.extend(std::iter::repeat_n(settle_ms, outcome.unseen));
     let answered = lags.len();
     let how = format!(
-        "{answered} answered commands (creates and approves, {} clients), ftgo run --concurrency {}, \
+        "{answered} answered commands (creates and approves, {} clients, after a warm-up), ftgo run --concurrency {}, \
          moto, functions in debug via cargo lambda watch; the view polled with consistent \
          BatchGetItem, {:.1} ms a sweep (lag overstated by up to one sweep)",
         args.clients, args.concurrency, outcome.sweep_ms
@@ -196,11 +196,23 @@ async fn main() -> ExitCode {
         clients: args.clients,
         settle: args.settle,
     };
+    let db = aws_sdk_dynamodb::Client::from_conf(config);
+    // Warm-up, not measured: the first invocation of each function builds and starts it.
+    let warm_up = load::Load {
+        commands: 2 * args.clients,
+        ..load.clone()
+    };
+    let warmed = load::run(warm_up, db.clone()).await;
+    eprintln!(
+        "bench-local-lag: warm-up: {} commands shown in the view, {} not",
+        warmed.lags_ms.len(),
+        warmed.unseen + warmed.failed
+    );
     eprintln!(
         "bench-local-lag: {} commands from {} clients on {}",
         args.commands, args.clients, running.api
     );
-    let outcome = load::run(load, aws_sdk_dynamodb::Client::from_conf(config)).await;
+    let outcome = load::run(load, db).await;
     running.stop();
     let part = part(&args, &outcome, &dir);
     for f in &part.figures {
