@@ -195,7 +195,7 @@ fn numbers_read_as_people_write_them() {
     assert_eq!(number(1_234_567.0), "1,234,567");
     assert_eq!(number(412.4), "412");
     assert_eq!(number(12.34), "12.3");
-    assert_eq!(number(3.14159), "3.14");
+    assert_eq!(number(4.567), "4.57");
     assert_eq!(number(0.0123), "0.012");
     assert_eq!(number(-1500.0), "-1,500");
     assert_eq!(number(0.0), "0");

@@ -24,6 +24,9 @@ pub struct Outcome {
     pub lags_ms: Vec<f64>,
     /// Answered commands never seen within the settle time.
     pub unseen: usize,
+    /// How long each unseen command had waited when the watch stopped, in ms (a lower bound of
+    /// its lag).
+    pub unseen_waited_ms: Vec<f64>,
     /// Commands that were not answered 2xx.
     pub failed: usize,
     /// Seconds from the first command to the last answer.
@@ -47,6 +50,9 @@ pub struct Load {
     pub commands: usize,
     /// Concurrent clients.
     pub clients: usize,
+    /// Commands per second, over all clients (paced by their start times); 0: as fast as the
+    /// answers come.
+    pub rate: f64,
     /// How long after the last answer an unseen command may still show.
     pub settle: Duration,
 }
@@ -86,18 +92,26 @@ async fn command(
     ))
 }
 
-/// One client: create an order, approve it, again, until the commands are used up.
+/// One client: create an order, approve it, again, until the commands are used up; the k-th
+/// command of the run starts no earlier than `k / rate` seconds after `started`.
 async fn client(
     load: Arc<Load>,
     http: reqwest::Client,
-    budget: Arc<AtomicUsize>,
+    issued: Arc<AtomicUsize>,
+    started: Instant,
     pending: Arc<Mutex<Vec<Pending>>>,
     failed: Arc<AtomicUsize>,
 ) {
-    let take = || {
-        budget
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
+    let take = || async {
+        let k = issued.fetch_add(1, Ordering::SeqCst);
+        if k >= load.commands {
+            return false;
+        }
+        if load.rate > 0.0 {
+            let at = started + Duration::from_secs_f64(k as f64 / load.rate);
+            tokio::time::sleep_until(at.into()).await;
+        }
+        true
     };
     let note = |answer: Option<(String, u64)>| match answer {
         Some((order_id, version)) => {
@@ -113,12 +127,12 @@ async fn client(
             failed.fetch_add(1, Ordering::SeqCst);
         }
     };
-    while take() {
+    while take().await {
         let created = command(&http, &load, "/orders", Some(create_body())).await;
         let id = created.as_ref().map(|(id, _)| id.clone());
         note(created);
         let Some(id) = id else { continue };
-        if !take() {
+        if !take().await {
             break;
         }
         note(command(&http, &load, &format!("/orders/{id}/approve"), None).await);
@@ -176,7 +190,7 @@ pub async fn run(load: Load, db: aws_sdk_dynamodb::Client) -> Outcome {
     let load = Arc::new(load);
     let pending: Arc<Mutex<Vec<Pending>>> = Arc::default();
     let failed = Arc::new(AtomicUsize::new(0));
-    let budget = Arc::new(AtomicUsize::new(load.commands));
+    let issued = Arc::new(AtomicUsize::new(0));
     let http = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(60))
@@ -188,7 +202,8 @@ pub async fn run(load: Load, db: aws_sdk_dynamodb::Client) -> Outcome {
             tokio::spawn(client(
                 load.clone(),
                 http.clone(),
-                budget.clone(),
+                issued.clone(),
+                started,
                 pending.clone(),
                 failed.clone(),
             ))
@@ -230,11 +245,20 @@ pub async fn run(load: Load, db: aws_sdk_dynamodb::Client) -> Outcome {
             done_at = Some(Instant::now());
         }
         let left = pending.lock().map(|p| p.len()).unwrap_or(0);
-        if let Some(done) = done_at {
-            if left == 0 || done.elapsed() > load.settle {
-                outcome.unseen = left;
-                break;
-            }
+        if let Some(done) = done_at
+            && (left == 0 || done.elapsed() > load.settle)
+        {
+            outcome.unseen = left;
+            let now = Instant::now();
+            outcome.unseen_waited_ms = pending
+                .lock()
+                .map(|p| {
+                    p.iter()
+                        .map(|p| (now - p.answered).as_secs_f64() * 1000.0)
+                        .collect()
+                })
+                .unwrap_or_default();
+            break;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

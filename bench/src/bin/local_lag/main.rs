@@ -2,14 +2,15 @@
 //! event shows in the order-history view, on the local stack.
 //!
 //! Starts `ftgo run` on free loopback ports (`$FTGO_BIN`, default `target/debug/ftgo`), sends
-//! `--commands` (default 1,000) creates and approves from `--clients` (default 4) concurrent
-//! clients, and polls the view table (`ftgo-order-history`, a consistent `BatchGetItem` of every
+//! `--commands` (default 1,000) creates and approves from `--clients` (default 2) concurrent
+//! clients, paced at `--rate` commands/s in all (default 4; 0 sends as fast as answers come, which
+//! measures the backlog of a saturated projector rather than its lag), and polls the view table (`ftgo-order-history`, a consistent `BatchGetItem` of every
 //! order still waiting) until each answered version shows. Writes `parts/local_lag.json` and
 //! `charts/local_lag.svg` under the bench directory, then stops the stack.
 //!
 //! ```text
 //! cargo run -p ftgo-bench --bin bench-local-lag -- [--commands N] [--clients N]
-//!     [--concurrency N] [--settle-secs N]
+//!     [--rate R] [--concurrency N] [--settle-secs N]
 //! ```
 
 mod load;
@@ -35,6 +36,7 @@ const VIEW_TABLE: &str = "ftgo-order-history";
 struct Args {
     commands: usize,
     clients: usize,
+    rate: f64,
     concurrency: u32,
     settle: Duration,
 }
@@ -42,7 +44,8 @@ struct Args {
 fn args() -> Result<Args, String> {
     let mut parsed = Args {
         commands: 1000,
-        clients: 4,
+        clients: 2,
+        rate: 4.0,
         concurrency: 4,
         settle: Duration::from_secs(60),
     };
@@ -53,6 +56,12 @@ fn args() -> Result<Args, String> {
         match flag.as_str() {
             "--commands" => parsed.commands = number(&value)? as usize,
             "--clients" => parsed.clients = number(&value)?.max(1) as usize,
+            "--rate" => {
+                parsed.rate = value
+                    .parse::<f64>()
+                    .map_err(|e| format!("{flag} {value}: {e}"))?
+                    .max(0.0)
+            }
             "--concurrency" => parsed.concurrency = number(&value)?.max(1) as u32,
             "--settle-secs" => parsed.settle = Duration::from_secs(number(&value)?),
             _ => return Err(format!("unknown flag {flag}")),
@@ -73,16 +82,15 @@ fn not_measured(why: &str) -> Part {
 
 fn part(args: &Args, outcome: &load::Outcome, dir: &std::path::Path) -> Part {
     let mut part = Part::new("local_lag", "Local lag: command answer → view");
-    // An answered command that never showed counts at the settle time: a lower bound.
-    let settle_ms = args.settle.as_secs_f64() * 1000.0;
+    // An answered command that never showed counts with the time it waited: a lower bound.
     let mut lags = outcome.lags_ms.clone();
-    lags.extend(std::iter::repeat_n(settle_ms, outcome.unseen));
+    lags.extend(outcome.unseen_waited_ms.iter().copied());
     let answered = lags.len();
     let how = format!(
-        "{answered} answered commands (creates and approves, {} clients, after a warm-up), ftgo run --concurrency {}, \
+        "{answered} answered commands (creates and approves, {} clients, paced at {} commands/s, after a warm-up), ftgo run --concurrency {}, \
          moto, functions in debug via cargo lambda watch; the view polled with consistent \
          BatchGetItem, {:.1} ms a sweep (lag overstated by up to one sweep)",
-        args.clients, args.concurrency, outcome.sweep_ms
+        args.clients, args.rate, args.concurrency, outcome.sweep_ms
     );
     let p = |q: f64| percentile(&lags, q);
     let figure = |id: &str, label: &str, v: Option<f64>| match v {
@@ -194,6 +202,7 @@ async fn main() -> ExitCode {
         table: VIEW_TABLE.to_owned(),
         commands: args.commands,
         clients: args.clients,
+        rate: args.rate,
         settle: args.settle,
     };
     let db = aws_sdk_dynamodb::Client::from_conf(config);
