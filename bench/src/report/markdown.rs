@@ -76,12 +76,17 @@ pub fn header(report: &Report) -> String {
     } else {
         ""
     };
+    let load = run
+        .machine
+        .load_average
+        .as_ref()
+        .map_or(String::new(), |l| format!(", load average {l}"));
     let memory = run
         .machine
         .memory_gib
         .map_or(String::new(), |m| format!(", {m} GiB"));
     format!(
-        "Run {} on commit `{commit}`{dirty}; {} cores ({}{memory}), {}; {}.\n\n\
+        "Run {} on commit `{commit}`{dirty}; {} cores ({}{memory}{load}), {}; {}.\n\n\
          **{} met ✅, {} missed ❌, {} without target —, {} not measured ⚠️; {} part(s) missing.**\n",
         run.date,
         run.machine.cores,

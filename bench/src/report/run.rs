@@ -33,6 +33,9 @@ pub struct Machine {
     pub platform: String,
     /// Total memory in GiB (`/proc/meminfo`), if known.
     pub memory_gib: Option<f64>,
+    /// The 1-, 5- and 15-minute load averages when the report was assembled (`/proc/loadavg`):
+    /// on a shared machine, how busy it was while the parts were measured.
+    pub load_average: Option<String>,
 }
 
 fn output(program: &str, args: &[&str], dir: &Path) -> Option<String> {
@@ -67,6 +70,13 @@ fn memory_gib() -> Option<f64> {
     Some((kib / 1024.0 / 1024.0 * 10.0).round() / 10.0)
 }
 
+/// The 1-, 5- and 15-minute load averages (`/proc/loadavg`), if known.
+pub fn load_average() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let loads: Vec<&str> = text.split_whitespace().take(3).collect();
+    (loads.len() == 3).then(|| loads.join(" "))
+}
+
 /// Now, in RFC 3339 (UTC, whole seconds).
 pub fn now() -> String {
     let now = time::OffsetDateTime::now_utc();
@@ -97,6 +107,7 @@ impl Run {
                     .unwrap_or_else(unknown),
                 platform: format!("{} {}", std::env::consts::ARCH, std::env::consts::OS),
                 memory_gib: memory_gib(),
+                load_average: load_average(),
             },
             rustc: output("rustc", &["--version"], root).unwrap_or_else(unknown),
         }

@@ -89,8 +89,12 @@ fn part(args: &Args, outcome: &load::Outcome, dir: &std::path::Path) -> Part {
     let how = format!(
         "{answered} answered commands (creates and approves, {} clients, paced at {} commands/s, after a warm-up), ftgo run --concurrency {}, \
          moto, functions in debug via cargo lambda watch; the view polled with consistent \
-         BatchGetItem, {:.1} ms a sweep (lag overstated by up to one sweep)",
-        args.clients, args.rate, args.concurrency, outcome.sweep_ms
+         BatchGetItem, {:.1} ms a sweep (lag overstated by up to one sweep); load average {} at the end",
+        args.clients,
+        args.rate,
+        args.concurrency,
+        outcome.sweep_ms,
+        ftgo_bench::report::run::load_average().unwrap_or_else(|| "unknown".into())
     );
     let p = |q: f64| percentile(&lags, q);
     let figure = |id: &str, label: &str, v: Option<f64>| match v {
