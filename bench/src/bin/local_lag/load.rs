@@ -260,7 +260,8 @@ pub async fn run(load: Load, db: aws_sdk_dynamodb::Client) -> Outcome {
                 .unwrap_or_default();
             break;
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        // One read in flight at a time, and a pause: the watch shares moto with the projector.
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     outcome.send_seconds = sending
         .await
