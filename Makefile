@@ -83,7 +83,7 @@ lint: .venv
 # report.json and report.md, and says which expected part is missing. Parts of an earlier run are
 # deleted first (every figure is measured in this run), except loop.json (`make bench-loop`).
 # A producer that fails does not stop the others; `make bench` then fails after the report.
-BENCH_DIR ?= $(CURDIR)/target/bench
+BENCH_DIR ?= $(or $(FTGO_BENCH_DIR),$(CURDIR)/target/bench)
 BENCH_PARTS := local_lag
 # To wire (the merger): binaries (lean), command_costs (cmdfloor), projector (projector),
 # archive (archiver) — add the name to BENCH_PARTS and a `bench-part-<name>` target below.
