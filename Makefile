@@ -17,7 +17,10 @@
 #                repository's own (infra/tests/repository.rs: one licence everywhere, no path
 #                outside the repository) and the dependencies' licences and duplicates
 #                (cargo deny, deny.toml)
-#   make bench   benchmarks
+#   make bench   every measurement of issue 17, each writing target/bench/parts/<part>.json, then
+#                target/bench/report.json and report.md (bench/src/lib.rs; README "Performance and cost")
+#   make bench-loop   the test loop (.ci/run on a fresh clone, a warm make test): too long for
+#                make bench, so its part is kept and make bench shows it with its date and commit
 #   make deploy  sam build && sam deploy, no prompt: ENV=dev (default) or prod (samconfig.toml),
 #                STACK=<name> (default ftgo-<env>), PARAMS="Name=value ..." (added to the env's
 #                parameters), DRY_RUN=1 (creates the change set and stops: nothing is changed).
@@ -38,7 +41,7 @@ NODE_STAMP := node_modules/.install.stamp
 TOOLS_PATH := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 TEMPLATE := template.yaml
 
-.PHONY: run test build lint bench deploy generate .venv node_modules
+.PHONY: run test build lint bench bench-loop bench-readme deploy generate .venv node_modules
 
 # The virtual environment, (re)installed only when the pins change.
 .venv: $(VENV_STAMP)
@@ -83,8 +86,52 @@ lint: .venv
 generate:
 	cargo run -q -p ftgo-infra --example generate
 
-bench:
-	cargo bench --workspace
+# `make bench`: each part of BENCH_PARTS is made by its `bench-part-<part>` target, which writes
+# $(BENCH_DIR)/parts/<part>.json (format: bench/src/part.rs); then `bench-report` assembles
+# report.json and report.md, and says which expected part is missing. Parts of an earlier run are
+# deleted first (every figure is measured in this run), except loop.json (`make bench-loop`).
+# A producer that fails does not stop the others; `make bench` then fails after the report.
+BENCH_DIR ?= $(or $(FTGO_BENCH_DIR),$(CURDIR)/target/bench)
+BENCH_PARTS := binaries command_costs projector archive local_lag
+
+bench: .venv
+	@mkdir -p $(BENCH_DIR)/parts
+	@find $(BENCH_DIR)/parts -name '*.json' ! -name loop.json -delete
+	@failed=""; for part in $(BENCH_PARTS); do \
+	  started=$$(date +%s); echo "== bench part $$part"; \
+	  $(MAKE) --no-print-directory bench-part-$$part || failed="$$failed $$part"; \
+	  echo "== bench part $$part: $$(( $$(date +%s) - started )) s"; \
+	done; \
+	FTGO_BENCH_DIR=$(BENCH_DIR) cargo run -q -p ftgo-bench --bin bench-report; \
+	if [ -n "$$failed" ]; then echo "make bench: failed:$$failed (the report says what is missing)"; exit 1; fi
+
+# Cold start, stripped size (host and arm64) and peak RSS of each function (bench/binaries).
+bench-part-binaries: .venv
+	FTGO_BENCH_DIR=$(BENCH_DIR) $(TOOLS_PATH) cargo run -q -p ftgo-bench-binaries --bin bench-binaries
+
+# DynamoDB round trips and request units per command and query, on DynamoDB Local.
+bench-part-command_costs: .venv node_modules
+	FTGO_BENCH_DIR=$(BENCH_DIR) $(TOOLS_PATH) cargo bench -q -p ftgo-tests --bench command_costs
+
+# Projector events/s per shard, serial vs concurrent/coalesced, with latency per DynamoDB call.
+bench-part-projector: .venv node_modules
+	FTGO_BENCH_DIR=$(BENCH_DIR) $(TOOLS_PATH) cargo bench -q -p ftgo-tests --bench projector_throughput
+
+# Archive PUTs per event at low traffic, bytes per object, replay events/s.
+bench-part-archive: .venv
+	FTGO_BENCH_DIR=$(BENCH_DIR) $(TOOLS_PATH) cargo bench -q -p ftgo-aws --features full --bench archive
+
+# Local lag (command answer → view) over 1,000 commands on `ftgo run` (free ports).
+bench-part-local_lag: .venv node_modules
+	cargo build -q -p ftgo-cli -p ftgo-infra --bins
+	FTGO_BENCH_DIR=$(BENCH_DIR) $(TOOLS_PATH) cargo run -q -p ftgo-bench --bin bench-local-lag -- --commands 1000
+
+bench-loop: .venv node_modules
+	FTGO_BENCH_DIR=$(BENCH_DIR) $(TOOLS_PATH) cargo run -q -p ftgo-bench --bin bench-loop
+
+# The targets table of the latest report into README.md (between its bench-report markers).
+bench-readme:
+	FTGO_BENCH_DIR=$(BENCH_DIR) cargo run -q -p ftgo-bench --bin bench-report -- --readme README.md
 
 # One environment of samconfig.toml; PARAMS are appended to its parameter_overrides (sam's own
 # --parameter-overrides would replace them, not add to them).

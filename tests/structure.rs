@@ -27,10 +27,11 @@ const CRATE_SOURCES: [&str; 4] = [
     "shared/aws/src",
     "cli/src",
     "infra/src",
+    "bench/src",
 ];
 
 /// The folders holding Rust sources.
-const SOURCE_ROOTS: [&str; 5] = ["shared", "functions", "cli", "infra", "tests"];
+const SOURCE_ROOTS: [&str; 6] = ["shared", "functions", "cli", "infra", "tests", "bench"];
 
 type Module = Vec<String>;
 

@@ -1,0 +1,60 @@
+//! `bench-report`: the last step of `make bench`. Reads `$FTGO_BENCH_DIR/parts/*.json` (default
+//! `target/bench`), writes `report.json` and `report.md` beside them, and prints the targets.
+//!
+//! `--readme <README.md>` also writes the targets table between the README's bench-report
+//! markers (`make bench-readme`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use ftgo_bench::part::{bench_dir, workspace_root};
+use ftgo_bench::report::{self, Run, markdown};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let readme = match args.as_slice() {
+        [] => None,
+        [flag, path] if flag == "--readme" => Some(PathBuf::from(path)),
+        _ => {
+            eprintln!("usage: bench-report [--readme README.md]");
+            return ExitCode::from(2);
+        }
+    };
+    let dir = bench_dir();
+    let (parts, unreadable) = report::read_parts(&dir);
+    let report = report::assemble(Run::here(&workspace_root()), parts, unreadable);
+    match report::write(&dir, &report) {
+        Ok((json, md)) => println!("bench report: {} and {}", json.display(), md.display()),
+        Err(error) => {
+            eprintln!("bench-report: {error}");
+            return ExitCode::FAILURE;
+        }
+    }
+    println!(
+        "{}\n{}",
+        markdown::header(&report),
+        markdown::targets_table(&report)
+    );
+    if let Some(path) = readme {
+        let updated = std::fs::read_to_string(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| {
+                markdown::readme_with(&text, &report).ok_or_else(|| {
+                    format!(
+                        "no `{}` … `{}` markers",
+                        markdown::README_BEGIN,
+                        markdown::README_END
+                    )
+                })
+            })
+            .and_then(|text| std::fs::write(&path, text).map_err(|e| e.to_string()));
+        match updated {
+            Ok(()) => println!("targets table written into {}", path.display()),
+            Err(error) => {
+                eprintln!("bench-report: {}: {error}", path.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
