@@ -124,6 +124,7 @@ fn is_executable(path: &Path) -> bool {
 }
 
 #[cfg(all(test, unix))]
+#[allow(clippy::unwrap_used, reason = "a test's set-up stops the test loudly")]
 mod tests {
     use super::*;
 
