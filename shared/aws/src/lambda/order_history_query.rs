@@ -352,7 +352,13 @@ async fn find_order(
     }
     // An order the caller may not read answers exactly as one that does not exist.
     // Eventually consistent (half the read units) unless the token asks to see a write.
-    let view = readable(service.view.find(order_id, token.is_some()).await?, caller);
+    let view = readable(
+        service
+            .view
+            .read_for_answer(order_id, token.is_some())
+            .await?,
+        caller,
+    );
     if let Some(token) = &token {
         check_caught_up(view.as_ref(), token)?;
     }

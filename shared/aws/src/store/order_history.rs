@@ -234,7 +234,11 @@ impl OrderHistoryDao {
     /// What an answer about `order_id` uses of its view item (everything but the search
     /// keywords), read eventually consistent (half a read unit) unless `strong` asks for a
     /// strongly consistent read.
-    pub async fn find(&self, order_id: &str, strong: bool) -> Result<Option<OrderView>, Error> {
+    pub async fn read_for_answer(
+        &self,
+        order_id: &str,
+        strong: bool,
+    ) -> Result<Option<OrderView>, Error> {
         let names = [
             ORDER_ID,
             CONSUMER_ID,
@@ -248,16 +252,16 @@ impl OrderHistoryDao {
             ORDER_VERSION,
             DELIVERY_VERSION,
         ];
-        let projection: Vec<String> = (0..names.len()).map(|i| format!("#a{i}")).collect();
+        let placeholders: Vec<String> = (0..names.len()).map(|i| format!("#a{i}")).collect();
         let output = self
             .client
             .get_item()
             .table_name(&self.table)
             .key(ORDER_ID, AttributeValue::S(order_id.to_owned()))
             .consistent_read(strong)
-            .projection_expression(projection.join(", "))
+            .projection_expression(placeholders.join(", "))
             .set_expression_attribute_names(Some(
-                projection
+                placeholders
                     .into_iter()
                     .zip(names.iter().map(|name| (*name).to_owned()))
                     .collect(),
