@@ -7,7 +7,6 @@
     reason = "test code: an unwrap that fails stops the test loudly, which is what a test wants"
 )]
 
-
 use std::collections::BTreeMap;
 
 use crate::costs::{load_of, operations};

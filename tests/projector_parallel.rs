@@ -15,10 +15,12 @@
     reason = "test code: an unwrap that fails stops the test loudly, which is what a test wants"
 )]
 
-
 use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
+use crate::read_side::{
+    ReadSide, create_order, folded, record_of_item, sequence_number, to_millis,
+};
 use aws_lambda_events::dynamodb::EventRecord;
 use aws_sdk_dynamodb::types::AttributeValue;
 use ftgo_aws::commands::CommandContext;
@@ -29,7 +31,6 @@ use ftgo_domain::delivery::DeliveryCommand;
 use ftgo_domain::event::StoredEvent;
 use ftgo_domain::order::OrderCommand;
 use ftgo_tests::{emulators, unique_id};
-use crate::read_side::{ReadSide, create_order, folded, record_of_item, sequence_number, to_millis};
 
 /// Lambda's largest `ParallelizationFactor`.
 const LANES: usize = 10;
@@ -140,7 +141,7 @@ async fn consume(projector: &Projector, records: Vec<EventRecord>, dealing: Deal
             let take = pending.len().min(BATCH_SIZE);
             let batch: Vec<EventRecord> = pending[..take].to_vec();
             let response = projector
-                .process_batch(&read_side::batch(batch.clone()))
+                .process_batch(&crate::read_side::batch(batch.clone()))
                 .await;
             // Lambda checkpoints at the lowest sequence number reported and retries from it.
             let done = response

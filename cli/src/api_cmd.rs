@@ -19,7 +19,27 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-pub use crate::route_verbs::{Deliveries, Orders, RouteVerb};
+use crate::route_verbs::Noun;
+pub use crate::route_verbs::RouteVerb;
+
+/// `ftgo order …`: the routes on `/orders/{orderId}/<verb>`.
+#[derive(Debug)]
+pub struct Orders;
+
+impl Noun for Orders {
+    const NOUN: &'static str = "order";
+    type Args = CommandArgs;
+}
+
+/// `ftgo delivery …`: the routes on `/deliveries/{orderId}/<verb>`.
+#[derive(Debug)]
+pub struct Deliveries;
+
+impl Noun for Deliveries {
+    const NOUN: &'static str = "delivery";
+    type Args = CommandArgs;
+}
+
 use ftgo_domain::access::Action;
 
 /// The API commands of `ftgo`.

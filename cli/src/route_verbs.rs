@@ -10,37 +10,22 @@ use clap::{ArgMatches, Args, Command, FromArgMatches, Subcommand};
 use ftgo_domain::access::Action;
 use ftgo_domain::route::Route;
 
-use crate::api_cmd::CommandArgs;
-
-/// The noun a set of route subcommands hangs under (`order`, `delivery`).
+/// The noun a set of route subcommands hangs under (`order`, `delivery`), with the arguments
+/// each of its verbs takes.
 pub trait Noun: std::fmt::Debug {
     /// The noun as [`Route::cli_verb`] names it.
     const NOUN: &'static str;
-}
-
-/// `ftgo order …`: the routes on `/orders/{orderId}/<verb>`.
-#[derive(Debug)]
-pub struct Orders;
-
-impl Noun for Orders {
-    const NOUN: &'static str = "order";
-}
-
-/// `ftgo delivery …`: the routes on `/deliveries/{orderId}/<verb>`.
-#[derive(Debug)]
-pub struct Deliveries;
-
-impl Noun for Deliveries {
-    const NOUN: &'static str = "delivery";
+    /// The arguments of every verb of the noun (the order id, `If-Match`, where the API is).
+    type Args: Args + FromArgMatches + std::fmt::Debug;
 }
 
 /// One body-free command on one order or delivery: the route's action and the arguments.
 #[derive(Debug)]
-pub struct RouteVerb<N> {
+pub struct RouteVerb<N: Noun> {
     /// The declared route's action.
     pub action: Action,
     /// The order id, `If-Match`, `Idempotency-Key` and where the API is.
-    pub args: CommandArgs,
+    pub args: N::Args,
     noun: PhantomData<N>,
 }
 
@@ -73,7 +58,7 @@ impl<N: Noun> FromArgMatches for RouteVerb<N> {
         };
         Ok(Self {
             action,
-            args: CommandArgs::from_arg_matches_mut(&mut sub)?,
+            args: N::Args::from_arg_matches_mut(&mut sub)?,
             noun: PhantomData,
         })
     }
@@ -88,7 +73,7 @@ impl<N: Noun> Subcommand for RouteVerb<N> {
     fn augment_subcommands(command: Command) -> Command {
         verbs(N::NOUN).fold(command, |command, (_, verb, route)| {
             let about = format!("`{}`: {}", route.key, route.summary);
-            command.subcommand(CommandArgs::augment_args(Command::new(verb).about(about)))
+            command.subcommand(N::Args::augment_args(Command::new(verb).about(about)))
         })
     }
 
@@ -106,6 +91,22 @@ mod tests {
     use clap::Parser;
 
     use super::*;
+
+    /// The arguments of a verb, as the CLI's own (`api_cmd::CommandArgs`) start.
+    #[derive(Args, Debug)]
+    struct TestArgs {
+        order_id: String,
+        #[arg(long)]
+        if_match: Option<u64>,
+    }
+
+    #[derive(Debug)]
+    struct Orders;
+
+    impl Noun for Orders {
+        const NOUN: &'static str = "order";
+        type Args = TestArgs;
+    }
 
     #[derive(Parser, Debug)]
     struct Cli {

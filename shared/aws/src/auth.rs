@@ -25,7 +25,7 @@ pub const SUBJECT_CLAIM: &str = "sub";
 
 /// The message of every 404 an order route answers for an order the caller may not see; the
 /// same as for an order that does not exist, so that the two cannot be told apart.
-pub const ORDER_NOT_FOUND: &str = "order not found";
+pub use crate::http::ORDER_NOT_FOUND;
 
 /// 401 `UNAUTHENTICATED`.
 pub fn unauthenticated(message: impl Into<String>) -> ApiError {
@@ -104,15 +104,7 @@ pub fn caller(request: &Request, accepted: &RoleClaims) -> Result<Caller, ApiErr
 /// The verdict as an answer: 403 for [`Verdict::Forbidden`] (naming what was refused), the
 /// route's own 404 for [`Verdict::Hidden`].
 pub fn enforce(verdict: Verdict, action: Action, caller: &Caller) -> Result<(), ApiError> {
-    match verdict {
-        Verdict::Allowed => Ok(()),
-        Verdict::Forbidden => Err(forbidden(format!(
-            "{} may not {}",
-            caller.subject(),
-            action.refusal()
-        ))),
-        Verdict::Hidden => Err(ApiError::not_found(ORDER_NOT_FOUND)),
-    }
+    crate::http::refused(verdict, action, caller).map_or(Ok(()), Err)
 }
 
 /// `caller` may do `action` to what consumer `owner` owns (a new order's `consumerId`, a

@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use ftgo_domain::DomainError;
+use ftgo_domain::access::{Action, Caller, Verdict};
 
 use crate::conditional::Precondition;
 use crate::error::Error;
@@ -84,6 +85,24 @@ impl ApiError {
     }
 }
 
+/// The message of a 404 for an order the caller may not see (the same as for one that does not
+/// exist, so that a refusal reveals nothing).
+pub const ORDER_NOT_FOUND: &str = "order not found";
+
+/// The answer to a caller the access policy refuses: 403 `FORBIDDEN` naming what they may not
+/// do, or 404 when the order is hidden from them; `None` when the verdict allows.
+pub fn refused(verdict: Verdict, action: Action, caller: &Caller) -> Option<ApiError> {
+    match verdict {
+        Verdict::Allowed => None,
+        Verdict::Forbidden => Some(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            format!("{} may not {}", caller.subject(), action.refusal()),
+        )),
+        Verdict::Hidden => Some(ApiError::not_found(ORDER_NOT_FOUND)),
+    }
+}
+
 impl From<Error> for ApiError {
     fn from(error: Error) -> Self {
         match error {
@@ -96,11 +115,8 @@ impl From<Error> for ApiError {
             }
             Error::Domain(DomainError::NotFound(message)) => ApiError::not_found(message),
             Error::Conflict(message) => ApiError::new(StatusCode::CONFLICT, "CONFLICT", message),
-            Error::Refused(refusal) => {
-                crate::auth::enforce(refusal.verdict, refusal.action, &refusal.caller)
-                    .err()
-                    .unwrap_or_else(|| ApiError::not_found(crate::auth::ORDER_NOT_FOUND))
-            }
+            Error::Refused(refusal) => refused(refusal.verdict, refusal.action, &refusal.caller)
+                .unwrap_or_else(|| ApiError::not_found(ORDER_NOT_FOUND)),
             Error::IdempotencyKeyReused => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "IDEMPOTENCY_KEY_REUSED",

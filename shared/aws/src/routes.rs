@@ -16,7 +16,9 @@ use crate::http::{ApiError, path_id};
 
 /// Every route key the handlers serve, in [`Action`] order.
 pub fn keys() -> Vec<&'static str> {
-    ftgo_domain::route::all().map(|route| route.key).collect()
+    ftgo_domain::route::all()
+        .map(|declared| declared.key)
+        .collect()
 }
 
 /// The declared route API Gateway matched, with its action; `None` for a key no route

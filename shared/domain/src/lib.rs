@@ -9,6 +9,7 @@
 //! * [`money`] keeps amounts in integer cents.
 //! * [`access`] decides who may do what (callers, scopes, ownership).
 //! * [`route`] declares each HTTP route once: its key, command, rights and operation.
+//! * [`scope`] names the roles beyond a consumer's own (`ftgo/restaurant`, ...).
 //!
 //! Nothing here knows about DynamoDB, S3, SQS or Lambda: adapters live in `ftgo-aws`.
 #![forbid(unsafe_code)]
@@ -24,6 +25,7 @@ pub mod guard;
 pub mod money;
 pub mod order;
 pub mod route;
+pub mod scope;
 pub mod token;
 pub mod view;
 

@@ -10,9 +10,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::access::Scope;
 use crate::delivery::DeliveryCommand;
 use crate::order::OrderCommand;
+use crate::scope::Scope;
 
 /// What a request asks to do: one per route of DESIGN §3 (see [`Action::route`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, strum::VariantArray)]

@@ -28,13 +28,13 @@ use crate::http::{ApiError, if_match, request_id, respond};
 /// Serves one command request the way both command functions do: logged and counted. (An
 /// `Idempotency-Key` costs no call of its own: the command finds what the key wrote while it
 /// loads, and answers that.)
-async fn serve_command<Fut>(request: &Request, route: impl FnOnce() -> Fut) -> Response<Body>
+async fn serve_command<Fut>(request: &Request, dispatched: impl FnOnce() -> Fut) -> Response<Body>
 where
     Fut: Future<Output = Result<Response<Body>, ApiError>>,
 {
     let span = tracing::info_span!("command", correlationId = %request_id(request));
     let answer = async {
-        let response = respond(route().await);
+        let response = respond(dispatched().await);
         tracing::info!(status = response.status().as_u16(), "command answered");
         response
     };
