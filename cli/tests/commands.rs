@@ -45,11 +45,11 @@ fn subcommands(help: &str) -> Vec<String> {
 const DATA: &[&[&str]] = &[
     &["token"],
     &["order", "create"],
+    &["order", "revise"],
+    &["order", "get"],
     &["order", "approve"],
     &["order", "reject"],
     &["order", "cancel"],
-    &["order", "revise"],
-    &["order", "get"],
     &["delivery", "pickup"],
     &["delivery", "deliver"],
     &["history"],

@@ -105,12 +105,14 @@ impl World {
             max_backoff: Duration::from_millis(200),
             ..BridgeOptions::default()
         };
-        let bridge = Bridge::new(
-            &self.clean,
-            self.stack.template(),
-            Arc::new(invoker),
-            options,
-        );
+        // The archiver's window (300 s in the template, for fewer, larger objects) cut to what
+        // a test can wait for, as `ftgo run --max-batching-window` does for the e2e tests.
+        let template = self
+            .stack
+            .template()
+            .clone()
+            .with_batching_windows_capped(Duration::from_secs(2));
+        let bridge = Bridge::new(&self.clean, &template, Arc::new(invoker), options);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let running = tokio::spawn(bridge.run(
             async move {

@@ -331,7 +331,8 @@ fn stream_sources_carry_lambda_settings() {
         projector.policy,
         StreamPolicy {
             batch_size: 100,
-            batching_window: Duration::from_secs(1),
+            // No batching window: the projector is invoked as soon as records arrive (issue 17).
+            batching_window: Duration::ZERO,
             report_batch_item_failures: true,
             bisect_on_error: true,
             max_retry_attempts: None, // -1: retried until it passes (DESIGN §5)
