@@ -1,5 +1,6 @@
 //! The local stack's build of the functions (`cargo build --features local --bin <function>`, as
-//! `ftgo run` and the e2e tests build them) gives every third-party crate the features
+//! `ftgo run` and the e2e tests build them), and the e2e tests' build of `ftgo`
+//! (`cargo build -p ftgo-cli --features local`), give every third-party crate the features
 //! `cargo test --workspace` gives it, so it reuses what the test build compiled: `local` adds
 //! `shared/feature-set`, whose dependency table asks for the workspace's features. When a new
 //! dependency or feature anywhere in the workspace makes them differ, the function build would
@@ -93,12 +94,12 @@ fn workspace() -> &'static (Nodes, Nodes) {
     })
 }
 
-/// Each crate of the functions' build (`functions`, with `extra` flags) whose feature set the
-/// workspace's test build does not have, with the workspace's.
-fn differences(extra: &[&str]) -> Vec<String> {
-    let mut selection: Vec<String> = functions()
-        .into_iter()
-        .flat_map(|f| ["-p".to_owned(), f])
+/// Each crate of the build of `packages` (with `extra` flags) whose feature set the workspace's
+/// test build does not have, with the workspace's.
+fn differences(packages: &[String], extra: &[&str]) -> Vec<String> {
+    let mut selection: Vec<String> = packages
+        .iter()
+        .flat_map(|p| ["-p".to_owned(), p.clone()])
         .collect();
     selection.extend(extra.iter().map(|s| (*s).to_owned()));
     let (ours, our_target) = (
@@ -141,7 +142,7 @@ fn differences(extra: &[&str]) -> Vec<String> {
 
 #[test]
 fn the_local_build_of_the_functions_has_the_workspace_features_of_every_crate() {
-    let found = differences(&["--features", "local"]);
+    let found = differences(&functions(), &["--features", "local"]);
     assert!(
         found.is_empty(),
         "the functions built with `--features local` would compile these crates again (add them \
@@ -153,10 +154,23 @@ fn the_local_build_of_the_functions_has_the_workspace_features_of_every_crate() 
 
 #[test]
 fn without_local_the_functions_build_differs_so_the_feature_set_is_needed() {
-    let found = differences(&[]);
+    let found = differences(&functions(), &[]);
     assert!(
         !found.is_empty(),
         "the functions alone already build every crate as the workspace does: shared/feature-set \
          and the functions' `local` feature can go"
+    );
+}
+
+/// The e2e tests build `ftgo` alone (`cargo build -p ftgo-cli --features local`,
+/// infra/tests/local_stack): with `local` it reuses the test build's crates too.
+#[test]
+fn the_local_build_of_the_cli_has_the_workspace_features_of_every_crate() {
+    let found = differences(&["ftgo-cli".to_owned()], &["--features", "local"]);
+    assert!(
+        found.is_empty(),
+        "`cargo build -p ftgo-cli --features local` would compile these crates again (add them \
+         to shared/feature-set/Cargo.toml with the workspace's features):\n{}",
+        found.join("\n")
     );
 }

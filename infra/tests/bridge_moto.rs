@@ -5,16 +5,7 @@
 //! leaves stream iterators and both consumers reading, an invocation cut at the function's
 //! `Timeout` and retried (those in `bridge_moto_cancelled`). Resources come from small templates
 //! of the test's own, provisioned the way the local stack provisions `template.yaml`.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a test's set-up stops the test loudly"
-)]
-
-#[path = "common/required.rs"]
-mod required;
-
-mod bridge;
+use crate::bridge;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

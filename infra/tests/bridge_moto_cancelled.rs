@@ -2,16 +2,7 @@
 //! iterators keep reading (moto patched by `infra/moto-server`; a stale iterator on moto's own
 //! server is re-acquired by the bridge), new records reach both consumers, and a hung
 //! invocation is cut at the function's `Timeout` (from the template's `Globals`) and retried.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a test's set-up stops the test loudly"
-)]
-
-#[path = "common/required.rs"]
-mod required;
-
-mod bridge;
+use crate::bridge;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

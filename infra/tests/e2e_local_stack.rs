@@ -9,16 +9,9 @@
 //! Needs the repository's tools (`make .venv`: moto server, cargo-lambda); says SKIPPED without
 //! them, and fails in CI ([`required`]). The `ftgo order|delivery|history|seed` commands are driven against the same stack.
 //! Builds the function binaries on the way (the first run takes minutes).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a test's set-up stops the test loudly"
-)]
+use crate::required;
 
-#[path = "common/required.rs"]
-mod required;
-
-mod local_stack;
+use crate::local_stack;
 
 use std::time::{Duration, Instant};
 

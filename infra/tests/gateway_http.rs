@@ -1,12 +1,6 @@
 //! The local API gateway over real HTTP, in front of a tiny fake of the Lambda runtime's invoke
 //! API (what `cargo lambda watch` serves): routing, the v2 event the function receives, its
 //! answer turned back into HTTP, and the error answers (401, 404, 502, 413).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a test's set-up stops the test loudly"
-)]
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

@@ -4,12 +4,6 @@
 //!   (the workspace `Cargo.toml`, `package.json`, `openapi.yaml`'s `info.license`);
 //! * no committed text file points outside the repository (the parent directory's `shared/`,
 //!   the old place of the design contract): the contract is `docs/DESIGN.md`.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a test's set-up stops the test loudly"
-)]
-
 use std::path::{Path, PathBuf};
 
 const LICENSE_ID: &str = "Apache-2.0";

@@ -10,13 +10,7 @@
 //! schemathesis's report with a `curl` line to reproduce each finding.
 //!
 //! Not skipped without the tools: `make test` installs them first, and a missing tool fails.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a test's set-up stops the test loudly"
-)]
-
-mod local_stack;
+use crate::local_stack;
 
 use std::process::Command;
 use std::time::Duration;

@@ -19,16 +19,9 @@
 //! few hundred requests, at most 90 s to converge (`FTGO_SOAK_REQUESTS_PER_CLIENT=100` runs a
 //! longer one by hand). Needs the repository's tools (`make .venv`);
 //! says SKIPPED without them, and fails without them in CI.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a test's set-up stops the test loudly"
-)]
+use crate::required;
 
-#[path = "common/required.rs"]
-mod required;
-
-mod local_stack;
+use crate::local_stack;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -21,13 +21,6 @@
 //! * **HTTP APIs**: default route throttling and JSON access logs; no route on SAM's implicit
 //!   API (which would have neither).
 //! * **Secrets**: no `NoEcho` parameter with a `Default`, no literal `SecretString`.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a test's set-up stops the test loudly"
-)]
-
-#[path = "template_policy/conditions.rs"]
 mod conditions;
 
 use conditions::{condition_by_default, intrinsic, retained};

@@ -32,6 +32,9 @@ pub fn ftgo() -> Command {
                 "ftgo-cli",
                 "--bin",
                 "ftgo",
+                // The workspace's features (tests/feature_set.rs): nothing compiled again.
+                "--features",
+                "local",
                 "--message-format=json",
             ])
             .current_dir(root())

@@ -39,14 +39,34 @@ impl DeliveryStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryCommand {
     /// The courier picks the order up. `order_status` is what was read of the order (`None`:
-    /// no such order), set by [`crate::guard::CrossAggregate::complete`]; the append is
-    /// conditional on that reading.
+    /// no such order), set by [`DeliveryCommand::with_order_read`]; the append is conditional
+    /// on that reading.
     PickUp {
         /// The order's status as read.
         order_status: Option<OrderStatus>,
     },
     /// The courier hands the order over.
     Deliver,
+}
+
+impl DeliveryCommand {
+    /// Every delivery command reads the order before it decides (its head then guards the
+    /// append; [`crate::guard`]): an unknown order is 404, and a pickup needs it approved.
+    pub const fn reads(&self) -> Option<AggregateType> {
+        Some(AggregateType::Order)
+    }
+
+    /// The command completed with the order's status as read (`None`: no such order). The
+    /// field is set here, whatever the caller passed; a delivery for no order is refused.
+    pub fn with_order_read(self, order_status: Option<OrderStatus>) -> Result<Self, DomainError> {
+        match self {
+            DeliveryCommand::PickUp { .. } => Ok(DeliveryCommand::PickUp { order_status }),
+            DeliveryCommand::Deliver if order_status.is_none() => {
+                Err(DomainError::NotFound("order not found".into()))
+            }
+            DeliveryCommand::Deliver => Ok(DeliveryCommand::Deliver),
+        }
+    }
 }
 
 /// Events of a delivery.

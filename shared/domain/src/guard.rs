@@ -4,8 +4,11 @@
 //! An order and its delivery are two aggregates with two streams. A cancel must not land once
 //! the delivery is picked up, and a pickup only once the order is approved: so a cancel reads
 //! the delivery, a pickup (and a delivery) reads the order, and the caller's append is
-//! conditional on that other stream still ending where it was read. This module is the one
-//! place that says so; the application service only performs the read and the guarded append.
+//! conditional on that other stream still ending where it was read. Which stream a command reads,
+//! and what the reading sets in it, is decided beside the command (`OrderCommand::reads`,
+//! `DeliveryCommand::reads`, so that a new command is decided where it is declared); this module
+//! joins both aggregates under one trait, and the application service only performs the read
+//! and the guarded append.
 
 use crate::aggregate::{Aggregate, AggregateType};
 use crate::delivery::{Delivery, DeliveryCommand, DeliveryStatus};
@@ -39,46 +42,27 @@ pub trait CrossAggregate: Aggregate {
 
 impl CrossAggregate for Order {
     fn depends_on(command: &OrderCommand) -> Option<AggregateType> {
-        match command {
-            OrderCommand::Cancel { .. } => Some(AggregateType::Delivery),
-            OrderCommand::Create(_)
-            | OrderCommand::Approve
-            | OrderCommand::Reject
-            | OrderCommand::Revise { .. } => None,
-        }
+        command.reads()
     }
 
     fn complete(
         command: OrderCommand,
         reading: Option<&Reading>,
     ) -> Result<OrderCommand, DomainError> {
-        Ok(match command {
-            OrderCommand::Cancel { .. } => OrderCommand::Cancel {
-                delivery_picked_up: reading.is_some_and(|r| r.delivery_status.is_some()),
-            },
-            other => other,
-        })
+        Ok(command.with_delivery_read(reading.is_some_and(|r| r.delivery_status.is_some())))
     }
 }
 
 impl CrossAggregate for Delivery {
-    fn depends_on(_command: &DeliveryCommand) -> Option<AggregateType> {
-        // Both read the order: an unknown order is 404, and a pickup needs it approved.
-        Some(AggregateType::Order)
+    fn depends_on(command: &DeliveryCommand) -> Option<AggregateType> {
+        command.reads()
     }
 
     fn complete(
         command: DeliveryCommand,
         reading: Option<&Reading>,
     ) -> Result<DeliveryCommand, DomainError> {
-        let order_status = reading.and_then(|r| r.order_status);
-        match command {
-            DeliveryCommand::PickUp { .. } => Ok(DeliveryCommand::PickUp { order_status }),
-            DeliveryCommand::Deliver if order_status.is_none() => {
-                Err(DomainError::NotFound("order not found".into()))
-            }
-            DeliveryCommand::Deliver => Ok(DeliveryCommand::Deliver),
-        }
+        command.with_order_read(reading.and_then(|r| r.order_status))
     }
 }
 

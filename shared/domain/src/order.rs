@@ -117,8 +117,8 @@ pub enum OrderCommand {
     /// The restaurant refuses it.
     Reject,
     /// The consumer cancels it. `delivery_picked_up` is what was read of the order's delivery,
-    /// set by [`crate::guard::CrossAggregate::complete`]; the append is conditional on that
-    /// reading still being current.
+    /// set by [`OrderCommand::with_delivery_read`]; the append is conditional on that reading
+    /// still being current.
     Cancel {
         /// Whether the order's delivery has been picked up.
         delivery_picked_up: bool,
@@ -128,6 +128,32 @@ pub enum OrderCommand {
         /// New quantity per menu item id.
         line_item_quantities: BTreeMap<String, u32>,
     },
+}
+
+impl OrderCommand {
+    /// The other aggregate of the order whose stream this command reads before it decides
+    /// (its head then guards the append; [`crate::guard`]): a cancel reads the delivery, as it
+    /// must be refused once the order is picked up. A new command decides it here.
+    pub const fn reads(&self) -> Option<AggregateType> {
+        match self {
+            OrderCommand::Cancel { .. } => Some(AggregateType::Delivery),
+            OrderCommand::Create(_)
+            | OrderCommand::Approve
+            | OrderCommand::Reject
+            | OrderCommand::Revise { .. } => None,
+        }
+    }
+
+    /// The command completed with what was read of the delivery (`picked_up`: its stream has
+    /// events). The field is set here, whatever the caller passed.
+    pub fn with_delivery_read(self, picked_up: bool) -> Self {
+        match self {
+            OrderCommand::Cancel { .. } => OrderCommand::Cancel {
+                delivery_picked_up: picked_up,
+            },
+            other => other,
+        }
+    }
 }
 
 /// Payload of [`OrderEvent::OrderCreated`].
