@@ -470,8 +470,7 @@ async fn throttled_view_updates_and_dead_letters_are_retried_until_they_pass_nev
     for letter in &letters {
         assert_eq!(letter["reason"], "UNDECODABLE", "{letters:?}");
         assert_eq!(
-            letter["record"]["dynamodb"]["NewImage"]["eventType"]["S"],
-            "OrderTeleported",
+            letter["record"]["dynamodb"]["NewImage"]["eventType"]["S"], "OrderTeleported",
             "only the poison record: {letters:?}"
         );
         assert_eq!(letter["record"], letters[0]["record"], "one record");
