@@ -162,15 +162,17 @@ fn without_local_the_functions_build_differs_so_the_feature_set_is_needed() {
     );
 }
 
-/// The e2e tests build `ftgo` alone (`cargo build -p ftgo-cli --features local`,
-/// infra/tests/local_stack): with `local` it reuses the test build's crates too.
+/// The e2e tests build `ftgo` and `ftgo-local` alone (tests/fixtures/local_stack.rs): with
+/// their `local` features they reuse the test build's crates too.
 #[test]
-fn the_local_build_of_the_cli_has_the_workspace_features_of_every_crate() {
-    let found = differences(&["ftgo-cli".to_owned()], &["--features", "local"]);
+fn the_local_build_of_the_command_lines_has_the_workspace_features_of_every_crate() {
+    let packages = ["ftgo-cli".to_owned(), "ftgo-infra".to_owned()];
+    let found = differences(&packages, &["--features", ftgo_tests::LOCAL_FEATURES]);
     assert!(
         found.is_empty(),
-        "`cargo build -p ftgo-cli --features local` would compile these crates again (add them \
-         to shared/feature-set/Cargo.toml with the workspace's features):\n{}",
+        "`cargo build -p ftgo-cli -p ftgo-infra --features {}` would compile these crates again \
+         (add them to shared/feature-set/Cargo.toml with the workspace's features):\n{}",
+        ftgo_tests::LOCAL_FEATURES,
         found.join("\n")
     );
 }

@@ -1,11 +1,12 @@
-//! The local stack's tests against emulators, in one test binary (one link, and the tests run
-//! side by side: each starts its own moto, or its own `ftgo run`, on free ports):
+//! The local stack's parts against emulators, in one test binary (one link, the tests side by
+//! side, each on its own moto or fake function on free ports):
 //!
 //! * `bridge_moto`, `bridge_moto_cancelled`: the event-source bridge on moto server;
-//! * `gateway_http`: the local API gateway in front of a fake function;
-//! * `e2e_local_stack`, `e2e_archive_backfill`, `soak_local_stack`, `schemathesis`: `ftgo run`
-//!   end to end (they need `make .venv`'s tools, and say SKIPPED without them unless
-//!   `FTGO_REQUIRE_LOCAL_STACK` is set, as in CI).
+//! * `gateway_http`: the local API gateway in front of a fake function.
+//!
+//! `ftgo run` end to end (`e2e_local_stack`, `e2e_archive_backfill`, `soak_local_stack`,
+//! `schemathesis`) is tested in `tests/` (the `emulated` binary), beside the other suites: one
+//! test binary for every long test, so that they run concurrently.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -13,14 +14,9 @@
 )]
 
 mod bridge;
-mod local_stack;
 #[path = "common/required.rs"]
 mod required;
 
 mod bridge_moto;
 mod bridge_moto_cancelled;
-mod e2e_archive_backfill;
-mod e2e_local_stack;
 mod gateway_http;
-mod schemathesis;
-mod soak_local_stack;

@@ -64,6 +64,11 @@ use crate::process::ServerProcess;
 pub use ftgo_infra;
 pub use queues::queue_depth;
 
+/// The features of the e2e tests' build of `ftgo` and `ftgo-local` (`cargo build -p ftgo-cli -p
+/// ftgo-infra --features …`): the workspace's features of every third-party crate, so that
+/// build reuses what `cargo test --workspace` compiled (held by the `feature_set` check).
+pub const LOCAL_FEATURES: &str = "ftgo-cli/local,ftgo-infra/local";
+
 /// Set to `1` to make a missing Java or DynamoDB Local a test failure instead of a skip; `CI`
 /// set (as in `.ci/run`) does the same, so CI never goes green by skipping.
 pub const REQUIRE_DYNAMODB_LOCAL_ENV: &str = "FTGO_REQUIRE_DYNAMODB_LOCAL";
