@@ -83,13 +83,9 @@ FUNCTIONS := $(notdir $(wildcard functions/*))
 build: .venv
 	for function in $(FUNCTIONS); do $(TOOLS_PATH) cargo lambda build --release --arm64 -p $$function; done
 
-# clippy checks into a target directory of its own, so that it never waits for (or holds up) the
-# build of `make test` when both run at once (.ci/run).
-CLIPPY_TARGET_DIR ?= target/clippy
-
 lint: .venv
 	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets --target-dir $(CLIPPY_TARGET_DIR) -- -D warnings
+	cargo clippy --workspace --all-targets -- -D warnings
 	$(VENV)/bin/sam validate --lint --template $(TEMPLATE)
 	cargo test --workspace --test offline
 	$(TOOLS_PATH) cargo deny --locked check licenses bans

@@ -22,7 +22,6 @@
 mod chart;
 mod events;
 mod measure;
-mod part;
 mod runtime_api;
 
 use std::collections::BTreeMap;
@@ -33,7 +32,7 @@ use std::time::Instant;
 use ftgo_tests::Emulator;
 
 use crate::measure::Program;
-use crate::part::{Figure, Part};
+use ftgo_bench::part::{Chart, Figure, Part};
 
 /// The bare runtime's package and binary.
 const BARE: &str = "bare-lambda";
@@ -88,7 +87,7 @@ async fn main() -> Result<(), Failure> {
         }
     }
     let host_figure = if build {
-        Figure::measured(
+        Figure::new(
             "binaries.build.host",
             "release build, host x86_64 (functions + bare)",
             host_build,
@@ -96,14 +95,14 @@ async fn main() -> Result<(), Failure> {
         )
         .note("wall time in this run, one `cargo build --release -p` per package")
     } else {
-        Figure::missing(
+        not_measured(
             "binaries.build.host",
             "release build, host x86_64",
             "s",
             "not built in this run (--no-build)",
         )
     };
-    part.push(host_figure);
+    push(&mut part, host_figure);
     let mut arm64_build = None;
     if arm64 && build {
         let mut total = 0.0;
@@ -123,27 +122,32 @@ async fn main() -> Result<(), Failure> {
         }
         arm64_build = Some(failed.map_or(Ok(total), Err));
     }
-    part.push(match &arm64_build {
-        Some(Ok(seconds)) => Figure::measured(
-            "binaries.build.arm64",
-            "release build, arm64 (cargo lambda, 7 functions)",
-            *seconds,
-            "s",
-        )
-        .note("wall time in this run, one `cargo lambda build --release --arm64 -p` per function"),
-        Some(Err(error)) => Figure::missing(
-            "binaries.build.arm64",
-            "release build, arm64 (cargo lambda)",
-            "s",
-            &format!("build failed: {error}"),
-        ),
-        None => Figure::missing(
-            "binaries.build.arm64",
-            "release build, arm64 (cargo lambda)",
-            "s",
-            "not built in this run (--no-arm64 or --no-build)",
-        ),
-    });
+    push(
+        &mut part,
+        match &arm64_build {
+            Some(Ok(seconds)) => Figure::new(
+                "binaries.build.arm64",
+                "release build, arm64 (cargo lambda, 7 functions)",
+                *seconds,
+                "s",
+            )
+            .note(
+                "wall time in this run, one `cargo lambda build --release --arm64 -p` per function",
+            ),
+            Some(Err(error)) => not_measured(
+                "binaries.build.arm64",
+                "release build, arm64 (cargo lambda)",
+                "s",
+                &format!("build failed: {error}"),
+            ),
+            None => not_measured(
+                "binaries.build.arm64",
+                "release build, arm64 (cargo lambda)",
+                "s",
+                "not built in this run (--no-arm64 or --no-build)",
+            ),
+        },
+    );
 
     // moto behind the SDK: the functions' environment as template.yaml sets it.
     let moto = Emulator::start_moto().await?;
@@ -167,8 +171,9 @@ async fn main() -> Result<(), Failure> {
     // Cold starts, the peers first.
     let bare_times = measure::cold_starts(&bare, starts).await?;
     let bare_p50 = measure::percentile(&bare_times, 50.0);
-    part.push(
-        Figure::measured(
+    push(
+        &mut part,
+        Figure::new(
             "binaries.cold_start.bare",
             "bare lambda_runtime p50",
             bare_p50,
@@ -181,8 +186,9 @@ async fn main() -> Result<(), Failure> {
         Some(python) => match measure::cold_starts(python, starts).await {
             Ok(times) => {
                 let p50 = measure::percentile(&times, 50.0);
-                part.push(
-                    Figure::measured(
+                push(
+                    &mut part,
+                    Figure::new(
                         "binaries.cold_start.python",
                         "Python 3.11 + boto3 p50",
                         p50,
@@ -196,22 +202,28 @@ async fn main() -> Result<(), Failure> {
                 Some(p50)
             }
             Err(error) => {
-                part.push(Figure::missing(
-                    "binaries.cold_start.python",
-                    "Python 3.11 + boto3 p50",
-                    "ms",
-                    &error,
-                ));
+                push(
+                    &mut part,
+                    not_measured(
+                        "binaries.cold_start.python",
+                        "Python 3.11 + boto3 p50",
+                        "ms",
+                        &error,
+                    ),
+                );
                 None
             }
         },
         None => {
-            part.push(Figure::missing(
-                "binaries.cold_start.python",
-                "Python 3.11 + boto3 p50",
-                "ms",
-                "no .venv/bin/python with boto3 (make .venv)",
-            ));
+            push(
+                &mut part,
+                not_measured(
+                    "binaries.cold_start.python",
+                    "Python 3.11 + boto3 p50",
+                    "ms",
+                    "no .venv/bin/python with boto3 (make .venv)",
+                ),
+            );
             None
         }
     };
@@ -227,10 +239,11 @@ async fn main() -> Result<(), Failure> {
             ),
             _ => format!("bare lambda_runtime {bare_p50:.1} ms; Python + boto3 not measured"),
         };
-        part.push(
-            Figure::measured(
-                &format!("binaries.cold_start.{function}"),
-                &format!("{function} cold start p50"),
+        push(
+            &mut part,
+            Figure::new(
+                format!("binaries.cold_start.{function}"),
+                format!("{function} cold start p50"),
                 p50,
                 "ms",
             )
@@ -239,7 +252,7 @@ async fn main() -> Result<(), Failure> {
                     "≤ {:.1} ms (2 × bare) and ≥ 60 × faster than Python + boto3",
                     2.0 * bare_p50
                 ),
-                p50 <= 2.0 * bare_p50 && faster.is_some_and(|f| f >= 60.0),
+                |p50| p50 <= 2.0 * bare_p50 && faster.is_some_and(|f| f >= 60.0),
             )
             .peer(&peer)
             .note(&format!("{}; release x86_64", spread(&times))),
@@ -250,7 +263,8 @@ async fn main() -> Result<(), Failure> {
     for function in &functions {
         let id = format!("binaries.init_reads.{function}");
         let label = format!("{function} files opened before the first poll");
-        part.push(
+        push(
+            &mut part,
             match measure::files_before_first_poll(&program(function), &scratch).await {
                 Ok(files) => {
                     let shown: Vec<&str> = files.iter().take(3).map(String::as_str).collect();
@@ -260,11 +274,11 @@ async fn main() -> Result<(), Failure> {
                     } else {
                         format!("e.g. {}", shown.join(", "))
                     };
-                    Figure::measured(&id, &label, files.len() as f64, "files")
-                        .target("0 (no disk read before the first poll)", files.is_empty())
+                    Figure::new(&id, &label, files.len() as f64, "files")
+                        .target("0 (no disk read before the first poll)", |n| n == 0.0)
                         .note(&note)
                 }
-                Err(error) => Figure::missing(&id, &label, "files", &format!("strace: {error}")),
+                Err(error) => not_measured(&id, &label, "files", &format!("strace: {error}")),
             },
         );
     }
@@ -273,43 +287,49 @@ async fn main() -> Result<(), Failure> {
     let bare_size = size(&release.join(BARE));
     for function in &functions {
         let host = size(&release.join(function));
-        part.push(match host {
-            Some(bytes) => Figure::measured(
-                &format!("binaries.size.host.{function}"),
-                &format!("{function} stripped, x86_64"),
-                bytes / MIB,
-                "MiB",
-            )
-            .peer(&bare_size.map_or("bare not built".to_owned(), |bare| {
-                format!("bare lambda_runtime {:.2} MiB", bare / MIB)
-            })),
-            None => Figure::missing(
-                &format!("binaries.size.host.{function}"),
-                &format!("{function} stripped, x86_64"),
-                "MiB",
-                "not built",
-            ),
-        });
+        push(
+            &mut part,
+            match host {
+                Some(bytes) => Figure::new(
+                    format!("binaries.size.host.{function}"),
+                    format!("{function} stripped, x86_64"),
+                    bytes / MIB,
+                    "MiB",
+                )
+                .peer(&bare_size.map_or("bare not built".to_owned(), |bare| {
+                    format!("bare lambda_runtime {:.2} MiB", bare / MIB)
+                })),
+                None => not_measured(
+                    &format!("binaries.size.host.{function}"),
+                    &format!("{function} stripped, x86_64"),
+                    "MiB",
+                    "not built",
+                ),
+            },
+        );
         let id = format!("binaries.size.arm64.{function}");
         let label = format!("{function} bootstrap, arm64");
         let bootstrap = target.join("lambda").join(function).join("bootstrap");
-        part.push(match (&arm64_build, size(&bootstrap)) {
-            (Some(Ok(_)), Some(bytes)) => Figure::measured(&id, &label, bytes / MIB, "MiB")
-                .target("≤ 8 MiB", bytes <= ARM64_TARGET_BYTES)
-                .note("cargo lambda build --release --arm64, stripped"),
-            (Some(Err(error)), _) => {
-                Figure::missing(&id, &label, "MiB", &format!("arm64 build failed: {error}"))
-            }
-            (None, _) => Figure::missing(
-                &id,
-                &label,
-                "MiB",
-                "not built in this run (--no-arm64 or --no-build)",
-            ),
-            (Some(Ok(_)), None) => {
-                Figure::missing(&id, &label, "MiB", "no bootstrap after the build")
-            }
-        });
+        push(
+            &mut part,
+            match (&arm64_build, size(&bootstrap)) {
+                (Some(Ok(_)), Some(bytes)) => Figure::new(&id, &label, bytes / MIB, "MiB")
+                    .target("≤ 8 MiB", |mib| mib * MIB <= ARM64_TARGET_BYTES)
+                    .note("cargo lambda build --release --arm64, stripped"),
+                (Some(Err(error)), _) => {
+                    not_measured(&id, &label, "MiB", &format!("arm64 build failed: {error}"))
+                }
+                (None, _) => not_measured(
+                    &id,
+                    &label,
+                    "MiB",
+                    "not built in this run (--no-arm64 or --no-build)",
+                ),
+                (Some(Ok(_)), None) => {
+                    not_measured(&id, &label, "MiB", "no bootstrap after the build")
+                }
+            },
+        );
     }
 
     // Peak RSS over one invocation.
@@ -330,13 +350,14 @@ async fn main() -> Result<(), Failure> {
     for (function, what, event, success) in invocations {
         let id = format!("binaries.rss.{function}");
         let label = format!("{function} peak RSS, {what}");
-        part.push(
+        push(
+            &mut part,
             match measure::one_invocation(&program(function), event).await {
                 Ok((answer, kib)) if answer.replace(' ', "").contains(success) => {
-                    Figure::measured(&id, &label, kib as f64 / 1024.0, "MiB")
+                    Figure::new(&id, &label, kib as f64 / 1024.0, "MiB")
                         .note("VmHWM after the answer, moto server behind the SDK")
                 }
-                Ok((answer, _)) => Figure::missing(
+                Ok((answer, _)) => not_measured(
                     &id,
                     &label,
                     "MiB",
@@ -345,19 +366,18 @@ async fn main() -> Result<(), Failure> {
                         answer.chars().take(200).collect::<String>()
                     ),
                 ),
-                Err(error) => Figure::missing(&id, &label, "MiB", &error),
+                Err(error) => not_measured(&id, &label, "MiB", &error),
             },
         );
     }
 
     let chart = out.join("charts/binaries.svg");
     std::fs::write(&chart, chart::cold_starts(&chart_rows, 2.0 * bare_p50))?;
-    part.chart(
-        "charts/binaries.svg",
-        "Cold start p50, exec → first Runtime API poll (ms)",
-    );
-    let path = out.join("parts/binaries.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&part.to_json())?)?;
+    part.charts.push(Chart {
+        file: "charts/binaries.svg".to_owned(),
+        title: "Cold start p50, exec → first Runtime API poll (ms)".to_owned(),
+    });
+    let path = part.write(&out)?;
     eprintln!("binaries: wrote {}", path.display());
     Ok(())
 }
@@ -429,4 +449,27 @@ fn spread(times: &[f64]) -> String {
         measure::percentile(times, 0.0),
         measure::percentile(times, 90.0)
     )
+}
+
+/// A figure that could not be measured in `unit`, and why.
+fn not_measured(id: &str, label: &str, unit: &str, why: &str) -> Figure {
+    Figure {
+        unit: unit.to_owned(),
+        ..Figure::not_measured(id, label, why)
+    }
+}
+
+/// Adds `figure` to `part`, and says it on the terminal as it is measured.
+fn push(part: &mut Part, figure: Figure) {
+    eprintln!(
+        "binaries: {} = {} {}{}",
+        figure.label,
+        figure.value.map_or("-".to_owned(), |v| format!("{v:.2}")),
+        figure.unit,
+        figure
+            .note
+            .as_ref()
+            .map_or(String::new(), |n| format!(" ({n})"))
+    );
+    part.figures.push(figure);
 }
