@@ -19,6 +19,7 @@ pub mod api_description;
 pub mod bridge;
 pub mod gateway;
 pub mod invoke;
+pub mod ports;
 pub mod provision;
 pub mod stack;
 

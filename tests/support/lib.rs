@@ -46,7 +46,7 @@ mod queues;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Write as _;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -711,7 +711,7 @@ fn dynamodb_local_dir() -> Result<PathBuf, HarnessError> {
 }
 
 fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    ftgo_infra::ports::free_port()
 }
 
 fn log_path(kind: EmulatorKind, port: u16) -> PathBuf {

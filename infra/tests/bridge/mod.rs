@@ -77,10 +77,7 @@ pub fn plain_moto() -> Option<Moto> {
 
 fn start_moto(server: &std::path::Path) -> Option<Moto> {
     // Present but failing to start is a failure everywhere, never a skip.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port for moto server");
+    let port = ftgo_infra::ports::free_port().expect("a free port for moto server");
     let child = Command::new(server)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdin(Stdio::null())
