@@ -27,6 +27,7 @@ pub mod deployed;
 pub mod error;
 pub mod handover;
 pub mod local;
+pub mod logs;
 pub mod ops;
 pub mod replay_cmd;
 pub mod route_verbs;

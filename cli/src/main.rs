@@ -133,16 +133,7 @@ fn main() -> ExitCode {
 }
 
 async fn async_main(cli: Cli) -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_new(format!(
-        "{},aws_config=warn,aws_smithy_runtime=warn,hyper=warn",
-        cli.log
-    ))
-    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+    ftgo_cli::logs::init(&cli.log);
     let result = match cli.command {
         // Exit codes of their own.
         Command::Api(command) => return api_cmd::run(command).await,

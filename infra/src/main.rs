@@ -175,16 +175,7 @@ fn main() -> ExitCode {
 
 async fn async_main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(format!(
-        "{},aws_config=warn,aws_smithy_runtime=warn,hyper=warn",
-        cli.log
-    ))
-    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+    ftgo_cli::logs::init(&cli.log);
     match dispatch(cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
