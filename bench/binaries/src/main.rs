@@ -319,6 +319,12 @@ async fn main() -> Result<(), Failure> {
                 (Some(Err(error)), _) => {
                     not_measured(&id, &label, "MiB", &format!("arm64 build failed: {error}"))
                 }
+                // `--no-build`: the bootstrap `cargo lambda build` left in target/, said so.
+                (None, Some(bytes)) if !build && arm64 => {
+                    Figure::new(&id, &label, bytes / MIB, "MiB")
+                        .target("≤ 8 MiB", |mib| mib * MIB <= ARM64_TARGET_BYTES)
+                        .note("cargo lambda build --release --arm64, stripped; built before this run (--no-build)")
+                }
                 (None, _) => not_measured(
                     &id,
                     &label,
@@ -425,6 +431,12 @@ fn python(root: &Path, env: &BTreeMap<String, String>) -> Option<Program> {
     let script = "import os, urllib.request, boto3\n\
                   client = boto3.client('dynamodb')\n\
                   urllib.request.urlopen('http://%s/2018-06-01/runtime/invocation/next' % os.environ['AWS_LAMBDA_RUNTIME_API'])\n";
+    // Lambda sets both AWS_REGION and AWS_DEFAULT_REGION in every runtime (its reserved
+    // variables); boto3 reads only the second.
+    let mut env = env.clone();
+    if let Some(region) = env.get("AWS_REGION").cloned() {
+        env.entry("AWS_DEFAULT_REGION".to_owned()).or_insert(region);
+    }
     ok.then(|| Program {
         name: "python-boto3".to_owned(),
         argv: vec![
@@ -432,7 +444,7 @@ fn python(root: &Path, env: &BTreeMap<String, String>) -> Option<Program> {
             "-c".to_owned(),
             script.to_owned(),
         ],
-        env: env.clone(),
+        env,
     })
 }
 
