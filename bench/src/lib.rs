@@ -15,3 +15,4 @@ pub mod chart;
 pub mod part;
 pub mod report;
 pub mod stats;
+pub mod timing;

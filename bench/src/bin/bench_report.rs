@@ -1,26 +1,48 @@
 //! `bench-report`: the last step of `make bench`. Reads `$FTGO_BENCH_DIR/parts/*.json` (default
 //! `target/bench`), writes `report.json` and `report.md` beside them, and prints the targets.
 //!
-//! `--readme <README.md>` also writes the targets table between the README's bench-report
-//! markers (`make bench-readme`).
+//! `--timings <file>` first makes the `make_bench` part from the Makefile's timings of the run
+//! ([`ftgo_bench::timing`]); `--readme <README.md>` also writes the targets table between the
+//! README's bench-report markers (`make bench-readme`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use ftgo_bench::part::{bench_dir, workspace_root};
 use ftgo_bench::report::{self, Run, markdown};
+use ftgo_bench::timing::Timings;
+
+const USAGE: &str = "usage: bench-report [--timings <file>] [--readme README.md]";
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let readme = match args.as_slice() {
-        [] => None,
-        [flag, path] if flag == "--readme" => Some(PathBuf::from(path)),
-        _ => {
-            eprintln!("usage: bench-report [--readme README.md]");
+    let mut args = std::env::args().skip(1);
+    let (mut readme, mut timings) = (None, None);
+    while let Some(flag) = args.next() {
+        let slot = match flag.as_str() {
+            "--readme" => &mut readme,
+            "--timings" => &mut timings,
+            _ => {
+                eprintln!("{USAGE}");
+                return ExitCode::from(2);
+            }
+        };
+        let Some(path) = args.next() else {
+            eprintln!("{USAGE}");
             return ExitCode::from(2);
-        }
-    };
+        };
+        *slot = Some(PathBuf::from(path));
+    }
     let dir = bench_dir();
+    if let Some(path) = timings {
+        let written = std::fs::read_to_string(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| Timings::parse(&text).map_err(|e| e.to_string()))
+            .and_then(|timings| timings.part().write(&dir).map_err(|e| e.to_string()));
+        if let Err(error) = written {
+            eprintln!("bench-report: {}: {error}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
     let (parts, unreadable) = report::read_parts(&dir);
     let report = report::assemble(Run::here(&workspace_root()), parts, unreadable);
     match report::write(&dir, &report) {

@@ -71,4 +71,10 @@ pub const EXPECTED: &[Expected] = &[
             "warm `make test` after a one-line domain change ≤ 3 min (issue 18)",
         ],
     },
+    Expected {
+        part: "make_bench",
+        title: "`make bench` itself: wall time, whole and per part",
+        producer: "`make bench`'s own timings of its parts (`bench-report --timings`)",
+        targets: &["`make bench` on a fresh clone ≤ 15 min (issue 17)"],
+    },
 ];
