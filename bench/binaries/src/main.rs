@@ -9,7 +9,8 @@
 //!   libraries and `/proc`, `/sys`, `/dev` left out): none is the target;
 //! * stripped size, host (x86_64, `cargo build --release -p <fn>`, one package at a time so
 //!   that each links only the adapter features it enables) and arm64 (`cargo lambda build
-//!   --release --arm64`, what `make build` and SAM deploy; `--no-arm64` skips it);
+//!   --release --arm64`, what `make build` and SAM deploy, built side by side with the host
+//!   build in `target/arm64`: [`build`]; `--no-arm64` skips it);
 //! * peak RSS (`VmHWM`) over one invocation, with moto server behind the SDK: a create on
 //!   `order-commands`, a 100-record stream batch on `order-history-projector`;
 //! * how long those builds took.
@@ -19,6 +20,7 @@
 //! [--no-build] [--only fn1,fn2]` (`--no-build` measures the binaries `target/` holds; `--only`
 //! narrows the functions).
 
+mod build;
 mod chart;
 mod events;
 mod measure;
@@ -27,7 +29,6 @@ mod runtime_api;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Instant;
 
 use ftgo_tests::Emulator;
 
@@ -79,13 +80,24 @@ async fn main() -> Result<(), Failure> {
         "Lean binaries: cold start, init reads, size, peak RSS",
     );
 
-    // Builds, one package at a time (features are unified across the packages of one build).
-    let mut host_build = 0.0;
-    for package in functions.iter().map(String::as_str).chain([BARE]) {
-        if build {
-            host_build += run(&root, "cargo", &["build", "--release", "-p", package])?;
-        }
-    }
+    // Builds: host and arm64 side by side, one package at a time in each (build.rs).
+    let (host_build, arm64_build) = if build {
+        build::release_builds(&build::Plan {
+            root: &root,
+            target: &target,
+            functions: &functions,
+            host_extras: &[BARE],
+            arm64,
+        })
+    } else {
+        (Ok(0.0), None)
+    };
+    let host_build = host_build?;
+    let side_by_side = if arm64 {
+        ", side by side with the arm64 build"
+    } else {
+        ""
+    };
     let host_figure = if build {
         Figure::new(
             "binaries.build.host",
@@ -93,7 +105,9 @@ async fn main() -> Result<(), Failure> {
             host_build,
             "s",
         )
-        .note("wall time in this run, one `cargo build --release -p` per package")
+        .note(&format!(
+            "wall time in this run, one `cargo build --release -p` per package{side_by_side}"
+        ))
     } else {
         not_measured(
             "binaries.build.host",
@@ -103,25 +117,6 @@ async fn main() -> Result<(), Failure> {
         )
     };
     push(&mut part, host_figure);
-    let mut arm64_build = None;
-    if arm64 && build {
-        let mut total = 0.0;
-        let mut failed = None;
-        for package in &functions {
-            match run(
-                &root,
-                "cargo",
-                &["lambda", "build", "--release", "--arm64", "-p", package],
-            ) {
-                Ok(seconds) => total += seconds,
-                Err(error) => {
-                    failed = Some(error.to_string());
-                    break;
-                }
-            }
-        }
-        arm64_build = Some(failed.map_or(Ok(total), Err));
-    }
     push(
         &mut part,
         match &arm64_build {
@@ -132,7 +127,7 @@ async fn main() -> Result<(), Failure> {
                 "s",
             )
             .note(
-                "wall time in this run, one `cargo lambda build --release --arm64 -p` per function",
+                "wall time in this run, one `cargo lambda build --release --arm64 -p` per function, in target/arm64, side by side with the host build",
             ),
             Some(Err(error)) => not_measured(
                 "binaries.build.arm64",
@@ -309,7 +304,10 @@ async fn main() -> Result<(), Failure> {
         );
         let id = format!("binaries.size.arm64.{function}");
         let label = format!("{function} bootstrap, arm64");
-        let bootstrap = target.join("lambda").join(function).join("bootstrap");
+        // The bench's own arm64 build, else (`--no-build`) the one `make build` left.
+        let bootstrap = Some(build::bootstrap(&target, function))
+            .filter(|path| path.is_file())
+            .unwrap_or_else(|| target.join("lambda").join(function).join("bootstrap"));
         push(
             &mut part,
             match (&arm64_build, size(&bootstrap)) {
@@ -397,26 +395,6 @@ fn functions(root: &Path) -> std::io::Result<Vec<String>> {
         .collect();
     names.sort();
     Ok(names)
-}
-
-/// Runs `program args` in `root` (the virtual environment's tools first on `PATH`) and returns
-/// its wall time in seconds.
-fn run(root: &Path, program: &str, args: &[&str]) -> Result<f64, Failure> {
-    let path = std::env::var("PATH").unwrap_or_default();
-    let started = Instant::now();
-    let status = Command::new(program)
-        .args(args)
-        .current_dir(root)
-        .env(
-            "PATH",
-            format!("{}:{path}", root.join(".venv/bin").display()),
-        )
-        .stdout(Stdio::null())
-        .status()?;
-    if !status.success() {
-        return Err(format!("{program} {} failed: {status}", args.join(" ")).into());
-    }
-    Ok(started.elapsed().as_secs_f64())
 }
 
 /// Python 3.11 with boto3, from the repository's virtual environment, when it is there.
