@@ -6,7 +6,7 @@
 #                tests/schemathesis.rs, the whole local stack: schemathesis fuzzes the API
 #                against openapi.yaml with a valid token)
 #   make build   release arm64 Lambda binaries (cargo-lambda)
-#   make lint    rustfmt, clippy (warnings denied, every target, in the build `make test` reuses), sam validate --lint, the template's hardening
+#   make lint    rustfmt, clippy (warnings denied), sam validate --lint, the template's hardening
 #                policy (infra/tests/template_policy.rs: IAM without wildcards, encrypted and
 #                protected data, TLS-only bucket, throttled and logged API; offline), the template
 #                as SAM's translator deploys it (tests/deployed_template.rs: each role allows the
@@ -70,18 +70,10 @@ $(NODE_STAMP): package.json package-lock.json
 # 181 s to 142 s; 6 and 8 were slower again.
 TEST_THREADS ?= 4
 
-# `make lint` and `make test` share one build: clippy compiles the workspace's own crates, as
-# `cargo clippy` runs it (clippy-driver as RUSTC_WORKSPACE_WRAPPER, warnings denied through
-# CLIPPY_ARGS), but into the tests' build. Clippy lints while the tests compile, and the
-# dependencies compile once, not a second time for clippy's check-only build: about 2 minutes
-# of a fresh `.ci/run` on 2 cores. The e2e tests' own cargo builds inherit it, so they reuse the
-# same build too. (A plain `cargo test` works as well; it compiles the workspace's crates again.)
-CLIPPY_BUILD := RUSTC_WORKSPACE_WRAPPER=clippy-driver CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
-
 test: .venv node_modules
 	@command -v java >/dev/null 2>&1 || \
 	  echo "NOTE: java not found: DynamoDB Local tests will be skipped (moto still runs)."
-	$(CLIPPY_BUILD) RUST_TEST_THREADS=$(TEST_THREADS) $(TOOLS_PATH) cargo test --workspace
+	RUST_TEST_THREADS=$(TEST_THREADS) $(TOOLS_PATH) cargo test --workspace
 
 # Only the Lambda packages (functions/*), not the CLI (cli/) or the local stack (infra/).
 FUNCTIONS := $(notdir $(wildcard functions/*))
@@ -93,9 +85,9 @@ build: .venv
 
 lint: .venv
 	cargo fmt --all -- --check
-	$(CLIPPY_BUILD) cargo test --workspace --all-targets --no-run
+	cargo clippy --workspace --all-targets -- -D warnings
 	$(VENV)/bin/sam validate --lint --template $(TEMPLATE)
-	$(CLIPPY_BUILD) cargo test --workspace --test offline
+	cargo test --workspace --test offline
 	$(TOOLS_PATH) cargo deny --locked check licenses bans
 
 # openapi.yaml and docs/ROUTES.md from the route declarations (shared/domain/src/route.rs);
