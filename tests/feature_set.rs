@@ -5,6 +5,9 @@
 //! `shared/feature-set`, whose dependency table asks for the workspace's features. When a new
 //! dependency or feature anywhere in the workspace makes them differ, the function build would
 //! compile the AWS SDK a second time; this names each crate and the table line to paste.
+//! The workspace's own crates are held the same way (`ftgo-aws` has no `default` feature, and
+//! the tests' build turns `local` on for `ftgo-cli` and `ftgo-infra`), so inside the e2e tests
+//! only the functions' `main.rs` compile.
 //!
 //! Both sides come from `cargo tree` (a node per crate and feature set, host and target apart):
 //! a crate built for the target must have a feature set the workspace builds for the target; a
@@ -42,7 +45,8 @@ fn functions() -> Vec<String> {
     names
 }
 
-/// `cargo tree`'s nodes for `selection` over `edges`, third-party crates only.
+/// `cargo tree`'s nodes for `selection` over `edges`: third-party crates, and the workspace's
+/// own (named with their path, `name vX (/path)`), whose features must agree as well.
 fn tree(selection: &[String], edges: &str) -> Nodes {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = Command::new(cargo)
@@ -66,10 +70,6 @@ fn tree(selection: &[String], edges: &str) -> Nodes {
         else {
             continue;
         };
-        // Workspace members are named with their path: `name vX (/path)`.
-        if package.contains(" (/") {
-            continue;
-        }
         let package = package.trim_end_matches(" (proc-macro)").to_owned();
         let mut features: Vec<String> = features
             .split(',')
@@ -95,8 +95,9 @@ fn workspace() -> &'static (Nodes, Nodes) {
 }
 
 /// Each crate of the build of `packages` (with `extra` flags) whose feature set the workspace's
-/// test build does not have, with the workspace's.
-fn differences(packages: &[String], extra: &[&str]) -> Vec<String> {
+/// test build does not have, with the workspace's; the crates of `own` are left out (they are
+/// what the build is for: binaries the test build does not make).
+fn differences(packages: &[String], extra: &[&str], own: &[String]) -> Vec<String> {
     let mut selection: Vec<String> = packages
         .iter()
         .flat_map(|p| ["-p".to_owned(), p.clone()])
@@ -109,7 +110,8 @@ fn differences(packages: &[String], extra: &[&str]) -> Vec<String> {
     let (theirs, their_target) = workspace();
     let none = BTreeSet::new();
     let mut found = Vec::new();
-    for (package, sets) in &ours {
+    let is_own = |package: &str| own.iter().any(|o| package.starts_with(&format!("{o} v")));
+    for (package, sets) in ours.iter().filter(|(package, _)| !is_own(package)) {
         for features in sets {
             let target = our_target
                 .get(package)
@@ -142,19 +144,20 @@ fn differences(packages: &[String], extra: &[&str]) -> Vec<String> {
 
 #[test]
 fn the_local_build_of_the_functions_has_the_workspace_features_of_every_crate() {
-    let found = differences(&functions(), &["--features", "local"]);
+    let found = differences(&functions(), &["--features", "local"], &functions());
     assert!(
         found.is_empty(),
-        "the functions built with `--features local` would compile these crates again (add them \
-         to shared/feature-set/Cargo.toml with the workspace's features: `[dependencies]`, or \
-         `[build-dependencies]` for build time):\n{}",
+        "the functions built with `--features local` would compile these crates again (a \
+         third-party crate: add it to shared/feature-set/Cargo.toml with the workspace's \
+         features, `[dependencies]`, or `[build-dependencies]` for build time; one of ours: \
+         give it the same features in both builds):\n{}",
         found.join("\n")
     );
 }
 
 #[test]
 fn without_local_the_functions_build_differs_so_the_feature_set_is_needed() {
-    let found = differences(&functions(), &[]);
+    let found = differences(&functions(), &[], &functions());
     assert!(
         !found.is_empty(),
         "the functions alone already build every crate as the workspace does: shared/feature-set \
@@ -167,11 +170,13 @@ fn without_local_the_functions_build_differs_so_the_feature_set_is_needed() {
 #[test]
 fn the_local_build_of_the_command_lines_has_the_workspace_features_of_every_crate() {
     let packages = ["ftgo-cli".to_owned(), "ftgo-infra".to_owned()];
-    let found = differences(&packages, &["--features", ftgo_tests::LOCAL_FEATURES]);
+    let found = differences(&packages, &["--features", ftgo_tests::LOCAL_FEATURES], &[]);
     assert!(
         found.is_empty(),
         "`cargo build -p ftgo-cli -p ftgo-infra --features {}` would compile these crates again \
-         (add them to shared/feature-set/Cargo.toml with the workspace's features):\n{}",
+         (a third-party crate: add it to shared/feature-set/Cargo.toml with the workspace's \
+         features; one of ours: give it the same features in both builds, as tests/Cargo.toml \
+         turns `local` on for ftgo-cli and ftgo-infra):\n{}",
         ftgo_tests::LOCAL_FEATURES,
         found.join("\n")
     );
