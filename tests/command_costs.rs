@@ -27,6 +27,8 @@ async fn every_operation_makes_its_floor_of_round_trips_and_no_more() {
             ("cancel", calls(&[("Query", 2), ("TransactWriteItems", 1)])),
             ("keyed", calls(&[("Query", 1), ("PutItem", 1)])),
             ("keyed_retry", calls(&[("Query", 1)])),
+            ("pickup", calls(&[("Query", 2), ("TransactWriteItems", 1)])),
+            ("deliver", calls(&[("Query", 2), ("TransactWriteItems", 1)])),
             ("get_order", calls(&[("GetItem", 1)])),
             ("get_order_consistent", calls(&[("GetItem", 1)])),
         ];

@@ -29,6 +29,7 @@ pub mod handover;
 pub mod local;
 pub mod logs;
 pub mod ops;
+pub mod ports;
 pub mod replay_cmd;
 pub mod route_verbs;
 pub mod status;

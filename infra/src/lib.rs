@@ -19,7 +19,9 @@ pub mod api_description;
 pub mod bridge;
 pub mod gateway;
 pub mod invoke;
-pub mod ports;
+/// Free TCP ports for the servers the local stack and the tests start (the CLI's own tests use
+/// the same registry, so it lives in `ftgo-cli`).
+pub use ftgo_cli::ports;
 pub mod provision;
 pub mod stack;
 

@@ -9,8 +9,7 @@
 //!   libraries and `/proc`, `/sys`, `/dev` left out): none is the target;
 //! * stripped size, host (x86_64, `cargo build --release -p <fn>`, one package at a time so
 //!   that each links only the adapter features it enables) and arm64 (`cargo lambda build
-//!   --release --arm64`, what `make build` and SAM deploy, built side by side with the host
-//!   build in `target/arm64`: [`build`]; `--no-arm64` skips it);
+//!   --release --arm64`, what `make build` and SAM deploy: [`build`]; `--no-arm64` skips it);
 //! * peak RSS (`VmHWM`) over one invocation, with moto server behind the SDK: a create on
 //!   `order-commands`, a 100-record stream batch on `order-history-projector`;
 //! * how long those builds took.
@@ -80,11 +79,10 @@ async fn main() -> Result<(), Failure> {
         "Lean binaries: cold start, init reads, size, peak RSS",
     );
 
-    // Builds: host and arm64 side by side, one package at a time in each (build.rs).
+    // Builds: host, then arm64, one package at a time (build.rs).
     let (host_build, arm64_build) = if build {
         build::release_builds(&build::Plan {
             root: &root,
-            target: &target,
             functions: &functions,
             host_extras: &[BARE],
             arm64,
@@ -93,11 +91,6 @@ async fn main() -> Result<(), Failure> {
         (Ok(0.0), None)
     };
     let host_build = host_build?;
-    let side_by_side = if arm64 {
-        ", side by side with the arm64 build"
-    } else {
-        ""
-    };
     let host_figure = if build {
         Figure::new(
             "binaries.build.host",
@@ -105,9 +98,7 @@ async fn main() -> Result<(), Failure> {
             host_build,
             "s",
         )
-        .note(&format!(
-            "wall time in this run, one `cargo build --release -p` per package{side_by_side}"
-        ))
+        .note("wall time in this run, one `cargo build --release -p` per package")
     } else {
         not_measured(
             "binaries.build.host",
@@ -127,7 +118,7 @@ async fn main() -> Result<(), Failure> {
                 "s",
             )
             .note(
-                "wall time in this run, one `cargo lambda build --release --arm64 -p` per function, in target/arm64, side by side with the host build",
+                "wall time in this run, one `cargo lambda build --release --arm64 -p` per function, after the host build",
             ),
             Some(Err(error)) => not_measured(
                 "binaries.build.arm64",
@@ -304,10 +295,7 @@ async fn main() -> Result<(), Failure> {
         );
         let id = format!("binaries.size.arm64.{function}");
         let label = format!("{function} bootstrap, arm64");
-        // The bench's own arm64 build, else (`--no-build`) the one `make build` left.
-        let bootstrap = Some(build::bootstrap(&target, function))
-            .filter(|path| path.is_file())
-            .unwrap_or_else(|| target.join("lambda").join(function).join("bootstrap"));
+        let bootstrap = build::bootstrap(&target, function);
         push(
             &mut part,
             match (&arm64_build, size(&bootstrap)) {

@@ -28,10 +28,9 @@ pub fn moto() -> Option<Moto> {
         return None;
     }
     let server = root.join("infra/moto-server");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port for moto server");
+    // Never a port given to another test of this binary (ftgo_cli::ports): two tests asking
+    // at once could be handed the same one, and one would talk to the other's server.
+    let port = ftgo_cli::ports::free_port().expect("a free port for moto server");
     let child = Command::new(&server)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdin(Stdio::null())
