@@ -114,8 +114,8 @@ bench: .venv
 	@failed=""; for part in $(BENCH_PARTS); do \
 	  started=$$(date +%s); echo "== bench part $$part"; status=ok; \
 	  $(MAKE) --no-print-directory bench-part-$$part || { failed="$$failed $$part"; status=failed; }; \
-	  echo "== bench part $$part: $$(( $$(date +%s) - started )) s"; \
-	  echo "part $$part $$(( $$(date +%s) - started )) $$status" >> $(BENCH_DIR)/timings.txt; \
+	  elapsed=$$(( $$(date +%s) - started )); echo "== bench part $$part: $$elapsed s"; \
+	  echo "part $$part $$elapsed $$status" >> $(BENCH_DIR)/timings.txt; \
 	done; \
 	FTGO_BENCH_DIR=$(BENCH_DIR) cargo run -q -p ftgo-bench --bin bench-report -- --timings $(BENCH_DIR)/timings.txt; \
 	if [ -n "$$failed" ]; then echo "make bench: failed:$$failed (the report says what is missing)"; exit 1; fi

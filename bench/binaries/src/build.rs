@@ -66,16 +66,14 @@ fn one_by_one<'a>(packages: impl Iterator<Item = &'a str>, build: impl Fn(&str) 
 pub fn run(root: &Path, program: &str, args: &[&str]) -> Built {
     let path = std::env::var("PATH").unwrap_or_default();
     let started = Instant::now();
-    let mut command = Command::new(program);
-    command
+    let status = Command::new(program)
         .args(args)
         .current_dir(root)
         .env(
             "PATH",
             format!("{}:{path}", root.join(".venv/bin").display()),
         )
-        .stdout(Stdio::null());
-    let status = command
+        .stdout(Stdio::null())
         .status()
         .map_err(|e| format!("cannot run {program}: {e}"))?;
     if !status.success() {
