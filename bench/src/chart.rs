@@ -5,6 +5,8 @@
 
 use std::path::Path;
 
+use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::part::Chart;
@@ -68,6 +70,41 @@ fn prepare(dir: &Path, name: &str) -> Result<(String, std::path::PathBuf), Chart
     Ok((file, path))
 }
 
+/// The chart area every chart draws in: `title` above, room for the axes' labels, `x` by `y`.
+fn frame<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    title: &str,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+) -> Result<Plot<'a, 'b>, String> {
+    ChartBuilder::on(root)
+        .caption(title, (FONT, 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(56)
+        .build_cartesian_2d(x, y)
+        .map_err(|e| e.to_string())
+}
+
+/// A chart of [`frame`].
+type Plot<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A legend's sample of a line drawn in `color`.
+fn legend_line(color: RGBAColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+    move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2))
+}
+
+/// Draws the legend of the series labelled on `chart`.
+fn draw_legend<'a, 'b: 'a>(chart: &mut Plot<'a, 'b>) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font((FONT, 13))
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
 /// Draws a histogram of `samples` in `bins` equal bins, with vertical `markers`, to
 /// `charts/<name>.svg` under `dir`.
 pub fn histogram(
@@ -98,13 +135,7 @@ pub fn histogram(
     let root = SVGBackend::new(&path, SIZE).into_drawing_area();
     let draw = || -> Result<(), String> {
         root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(&axes.title, (FONT, 20))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(56)
-            .build_cartesian_2d(0.0..top, 0.0..highest)
-            .map_err(|e| e.to_string())?;
+        let mut chart = frame(&root, &axes.title, 0.0..top, 0.0..highest)?;
         chart
             .configure_mesh()
             .x_desc(&axes.x)
@@ -132,18 +163,10 @@ pub fn histogram(
                 ))
                 .map_err(|e| e.to_string())?
                 .label(&marker.label)
-                .legend(move |(x, y)| {
-                    PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2))
-                });
+                .legend(legend_line(color));
         }
         if !markers.is_empty() {
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .label_font((FONT, 13))
-                .draw()
-                .map_err(|e| e.to_string())?;
+            draw_legend(&mut chart)?;
         }
         root.present().map_err(|e| e.to_string())
     };
@@ -188,13 +211,7 @@ pub fn lines(
     let root = SVGBackend::new(&path, SIZE).into_drawing_area();
     let draw = || -> Result<(), String> {
         root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(&axes.title, (FONT, 20))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(56)
-            .build_cartesian_2d(x0..x1, 0.0..y1)
-            .map_err(|e| e.to_string())?;
+        let mut chart = frame(&root, &axes.title, x0..x1, 0.0..y1)?;
         let x_label = |v: &f64| {
             let x = if log_x { 10_f64.powf(*v) } else { *v };
             crate::report::markdown::number(x)
@@ -214,20 +231,12 @@ pub fn lines(
                 .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
                 .map_err(|e| e.to_string())?
                 .label(&line.name)
-                .legend(move |(x, y)| {
-                    PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2))
-                });
+                .legend(legend_line(color));
             chart
                 .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))
                 .map_err(|e| e.to_string())?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font((FONT, 13))
-            .draw()
-            .map_err(|e| e.to_string())?;
+        draw_legend(&mut chart)?;
         root.present().map_err(|e| e.to_string())
     };
     draw().map_err(failed(&file))?;

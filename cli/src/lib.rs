@@ -20,6 +20,7 @@
 //! - [`replay_cmd`]: `ftgo replay`, `verify-view`, `archive verify|backfill`, `snapshot-view`.
 //! - [`handover`]: `ftgo run|provision|gateway|bridge|lambda-config`, run by `ftgo-local`.
 //! - [`completions`]: `ftgo completions <shell>`.
+//! - [`runtime`]: the async runtime both command lines run a command on, and its exit code.
 
 pub mod api_cmd;
 pub mod completions;
@@ -32,6 +33,7 @@ pub mod ops;
 pub mod ports;
 pub mod replay_cmd;
 pub mod route_verbs;
+pub mod runtime;
 pub mod status;
 pub mod tables;
 pub mod target;

@@ -22,10 +22,9 @@
 
 use std::ffi::OsString;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
-use ftgo_cli::{api_cmd, completions, handover, ops, replay_cmd, token};
+use ftgo_cli::{api_cmd, completions, handover, ops, replay_cmd, runtime, token};
 
 /// The FTGO command line: the HTTP API's commands, operations on a stack (local or in AWS), and
 /// the local stack (`ftgo run`, through `ftgo-local`).
@@ -117,19 +116,7 @@ fn main() -> ExitCode {
         completions::write(args.shell, &mut Cli::command(), &mut std::io::stdout());
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("ftgo: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let code = runtime.block_on(async_main(cli));
-    runtime.shutdown_timeout(Duration::from_millis(500));
-    code
+    runtime::block_on("ftgo", async_main(cli))
 }
 
 async fn async_main(cli: Cli) -> ExitCode {
@@ -151,11 +138,5 @@ async fn async_main(cli: Cli) -> ExitCode {
         | Command::Bridge(_)
         | Command::LambdaConfig(_) => Err("handled before the runtime starts".to_owned()),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("ftgo: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    runtime::exit_code("ftgo", result)
 }

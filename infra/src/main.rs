@@ -157,32 +157,11 @@ struct GatewayArgs {
 }
 
 fn main() -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("ftgo-local: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let code = runtime.block_on(async_main());
-    // A blocking read of standard input (`--exit-on-stdin-close`) must not keep us alive.
-    runtime.shutdown_timeout(Duration::from_millis(500));
-    code
-}
-
-async fn async_main() -> ExitCode {
-    let cli = Cli::parse();
-    ftgo_cli::logs::init(&cli.log);
-    match dispatch(cli.command).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("ftgo-local: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    ftgo_cli::runtime::block_on("ftgo-local", async {
+        let cli = Cli::parse();
+        ftgo_cli::logs::init(&cli.log);
+        ftgo_cli::runtime::exit_code("ftgo-local", dispatch(cli.command).await)
+    })
 }
 
 async fn dispatch(command: Command) -> Result<(), String> {

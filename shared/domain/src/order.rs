@@ -412,6 +412,27 @@ pub(crate) mod fixtures {
         }
     }
 
+    /// `event` as stored: version `version` of stream `o-1`, at a fixed time.
+    pub fn stored<E: crate::event::DomainEvent>(
+        kind: crate::AggregateType,
+        version: u64,
+        event: &E,
+    ) -> crate::event::StoredEvent {
+        let stamp = crate::event::EventStamp {
+            event_id: format!("e-{version}"),
+            occurred_at: time::macros::datetime!(2024-05-06 07:08:09 UTC),
+        };
+        crate::event::StoredEvent::record(
+            kind,
+            "o-1",
+            version,
+            event,
+            stamp,
+            crate::event::Metadata::default(),
+        )
+        .unwrap()
+    }
+
     pub fn created() -> OrderEvent {
         let Ok(mut events) = Order::default().handle(OrderCommand::Create(create_order())) else {
             panic!("fixture order is valid")

@@ -398,20 +398,7 @@ pub fn fold(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{EventStamp, Metadata};
-    use crate::order::fixtures::created;
-
-    fn stored<E: crate::event::DomainEvent>(
-        kind: AggregateType,
-        version: u64,
-        event: &E,
-    ) -> StoredEvent {
-        let stamp = EventStamp {
-            event_id: format!("e-{version}"),
-            occurred_at: time::macros::datetime!(2024-05-06 07:08:09 UTC),
-        };
-        StoredEvent::record(kind, "o-1", version, event, stamp, Metadata::default()).unwrap()
-    }
+    use crate::order::fixtures::{created, stored};
 
     #[test]
     fn keywords_are_lower_cased_unicode_words() {

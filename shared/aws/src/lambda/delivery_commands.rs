@@ -7,10 +7,10 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
-use super::{command_context, replayed};
+use super::{command_answer, owner_context};
 use crate::auth::caller;
-use crate::commands::{CommandContext, CommandService, Outcome, OwnerCheck};
-use crate::http::{ApiError, json_response, no_route, with_etag};
+use crate::commands::{CommandService, Outcome};
+use crate::http::{ApiError, no_route};
 use crate::routes::path_parameter;
 
 /// The answer of every delivery command.
@@ -64,20 +64,13 @@ async fn route(service: &CommandService, request: &Request) -> Result<Response<B
         )) => (access, command),
         _ => return Err(no_route(request)),
     };
-    let context = CommandContext {
-        owner: Some(OwnerCheck {
-            caller,
-            action: access,
-        }),
-        ..command_context(request)?
-    };
+    let context = owner_context(request, caller, access)?;
     let order_id = path_parameter(request, "orderId")?;
     let outcome = service.delivery_action(order_id, command, &context).await?;
-    Ok(replayed(
-        with_etag(
-            json_response(StatusCode::OK, &DeliveryCommandAnswer::from(&outcome)),
-            outcome.version,
-        ),
+    Ok(command_answer(
+        StatusCode::OK,
+        &DeliveryCommandAnswer::from(&outcome),
+        outcome.version,
         outcome.replayed,
     ))
 }

@@ -22,8 +22,12 @@ use std::future::Future;
 
 use lambda_http::{Body, Request, Response};
 
-use crate::commands::CommandContext;
-use crate::http::{ApiError, if_match, request_id, respond};
+use ftgo_domain::access::{Action, Caller};
+use http::StatusCode;
+use serde::Serialize;
+
+use crate::commands::{CommandContext, OwnerCheck};
+use crate::http::{ApiError, if_match, json_response, request_id, respond, with_etag};
 
 /// Serves one command request the way both command functions do: logged and counted. (An
 /// `Idempotency-Key` costs no call of its own: the command finds what the key wrote while it
@@ -54,9 +58,28 @@ fn command_context(request: &Request) -> Result<CommandContext, ApiError> {
     })
 }
 
-/// `response`, marked as the repeat of an earlier call's answer when `replayed` (the
-/// [`idempotent::REPLAYED_HEADER`]).
-fn replayed(mut response: Response<Body>, replayed: bool) -> Response<Body> {
+/// The context of a command on an existing aggregate: [`command_context`], with the owner check
+/// of `action` for `caller` (the service makes it against the aggregate it loads anyway).
+fn owner_context(
+    request: &Request,
+    caller: Caller,
+    action: Action,
+) -> Result<CommandContext, ApiError> {
+    Ok(CommandContext {
+        owner: Some(OwnerCheck { caller, action }),
+        ..command_context(request)?
+    })
+}
+
+/// A command's answer: `body` with `status`, the stream's `version` as its `ETag`, marked as the
+/// repeat of an earlier call's answer when `replayed` (the [`idempotent::REPLAYED_HEADER`]).
+fn command_answer(
+    status: StatusCode,
+    body: &impl Serialize,
+    version: u64,
+    replayed: bool,
+) -> Response<Body> {
+    let mut response = with_etag(json_response(status, body), version);
     if replayed {
         response.headers_mut().insert(
             http::HeaderName::from_static(idempotent::REPLAYED_HEADER),

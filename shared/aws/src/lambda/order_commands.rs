@@ -11,10 +11,10 @@ use http::{StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
-use super::{command_context, replayed};
+use super::{command_answer, owner_context};
 use crate::auth::{authorize, caller};
-use crate::commands::{CommandContext, CommandService, Outcome, OwnerCheck};
-use crate::http::{ApiError, json_body, json_response, no_route, with_etag};
+use crate::commands::{CommandContext, CommandService, Outcome};
+use crate::http::{ApiError, json_body, no_route};
 use crate::routes::path_parameter;
 
 /// Body of `POST /orders`.
@@ -195,20 +195,13 @@ async fn route(service: &CommandService, request: &Request) -> Result<Response<B
             return Err(no_route(request));
         }
     };
-    let context = CommandContext {
-        owner: Some(OwnerCheck {
-            caller,
-            action: access,
-        }),
-        ..command_context(request)?
-    };
+    let context = owner_context(request, caller, access)?;
     let order_id = path_parameter(request, "orderId")?;
     let outcome = service.order_action(order_id, command, &context).await?;
-    Ok(replayed(
-        with_etag(
-            json_response(StatusCode::OK, &OrderCommandAnswer::from(&outcome)),
-            outcome.version,
-        ),
+    Ok(command_answer(
+        StatusCode::OK,
+        &OrderCommandAnswer::from(&outcome),
+        outcome.version,
         outcome.replayed,
     ))
 }
@@ -226,11 +219,10 @@ async fn create(
         ..super::command_context(request)?
     };
     let outcome = service.create_order(command, &context).await?;
-    let mut response = replayed(
-        with_etag(
-            json_response(StatusCode::CREATED, &OrderCommandAnswer::from(&outcome)),
-            outcome.version,
-        ),
+    let mut response = command_answer(
+        StatusCode::CREATED,
+        &OrderCommandAnswer::from(&outcome),
+        outcome.version,
         outcome.replayed,
     );
     let location = format!("/orders/{}", outcome.aggregate_id);

@@ -169,22 +169,9 @@ mod tests {
     use super::*;
     use crate::AggregateType;
     use crate::delivery::DeliveryEvent;
-    use crate::event::{EventStamp, Metadata, StoredEvent};
     use crate::order::OrderEvent;
-    use crate::order::fixtures::created;
+    use crate::order::fixtures::{created, stored};
     use crate::view::{Applicability, OrderView, plan};
-
-    fn stored<E: crate::event::DomainEvent>(
-        kind: AggregateType,
-        version: u64,
-        event: &E,
-    ) -> StoredEvent {
-        let stamp = EventStamp {
-            event_id: format!("e-{version}"),
-            occurred_at: time::macros::datetime!(2024-05-06 07:08:09 UTC),
-        };
-        StoredEvent::record(kind, "o-1", version, event, stamp, Metadata::default()).unwrap()
-    }
 
     fn order_event(code: u8) -> OrderEvent {
         let line = |quantity| LineItem {
