@@ -9,6 +9,11 @@
 //! the 1,250 / 1,021 s ratio of the `opt-level = 3` builds). That run's machine was slower
 //! than usual (Python's cold start 770 ms against 302), so the comparison is rough, but it
 //! showed no gain, and the simpler build was kept.
+//!
+//! One `cargo lambda build` of all seven would link two functions at a time (the arm64 build of
+//! commit `5d2f721`, alone on an idle machine: 784 s one by one, of which about 200 s are the
+//! dependencies; the seven links in one build took 304 s), but the seven's features are then
+//! unified, and five bootstraps came out up to 57 KB larger than the ones SAM builds and ships.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
