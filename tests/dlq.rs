@@ -1,4 +1,4 @@
-//! `ftgo dlq list|redrive` against moto: a poison record is dead-lettered by the projector,
+//! `ftgo dlq list|redrive|discard` against moto: a poison record is dead-lettered by the projector,
 //! listed with its reason, kept while its cause stands, applied once the cause is fixed (and
 //! then gone from the queue); a Lambda on-failure message (shard and sequence range only) is
 //! turned into a re-read of its events from the stream and the event table.
@@ -26,6 +26,69 @@ fn projector_dlq(stack: &TestStack) -> DeadLetterQueue {
             ..q
         })
         .expect("the projector's DLQ is a dead-letter queue of the template")
+}
+
+#[tokio::test]
+async fn discard_deletes_only_the_named_dead_letter_and_answers_it_whole() {
+    let moto = Emulator::moto().await;
+    let (side, stack) = ReadSide::fresh(moto).await;
+    let sqs = moto.sqs().await;
+    let queue = projector_dlq(&stack);
+
+    // Two poison records of two orders: two dead letters.
+    let mut poisons = Vec::new();
+    for _ in 0..2 {
+        let order_id = unique_id("order");
+        let mut broken = order_history(
+            &order_id,
+            &order_created("c", "Ajanta", &[("Naan", 1, 300)]),
+            at(0),
+            &[],
+        )
+        .remove(0);
+        broken.event_type = "OrderTeleported".into();
+        side.append(std::slice::from_ref(&broken)).await;
+        let response = side.deliver(vec![record_of(&broken)]).await;
+        assert!(response.batch_item_failures.is_empty());
+        poisons.push(broken);
+    }
+    let listed = dlq::list(&sqs, &queue).await.expect("list");
+    assert_eq!(listed.len(), 2, "{listed:?}");
+
+    // An id the queue does not hold: nothing deleted, nothing left in flight.
+    let none = dlq::discard(&sqs, &queue, "no-such-message")
+        .await
+        .expect("discard");
+    assert!(none.is_none());
+    assert_eq!(
+        queue_depth(&sqs, &queue.url).await,
+        (2, 0),
+        "(visible, in flight)"
+    );
+
+    // The named one: answered whole (to keep), deleted; the other stays visible.
+    let target = &listed[1];
+    let discarded = dlq::discard(&sqs, &queue, &target.message_id)
+        .await
+        .expect("discard")
+        .expect("the listed message is there");
+    assert_eq!(discarded.message_id, target.message_id);
+    assert_eq!(discarded.body, target.body);
+    let left = dlq::list(&sqs, &queue).await.expect("list");
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0].message_id, listed[0].message_id);
+    assert_eq!(
+        queue_depth(&sqs, &queue.url).await,
+        (1, 0),
+        "(visible, in flight)"
+    );
+    assert!(
+        poisons
+            .iter()
+            .any(|p| discarded.subject == format!("Order#{} v1", p.aggregate_id)),
+        "{}",
+        discarded.subject
+    );
 }
 
 #[tokio::test]

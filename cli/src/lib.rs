@@ -15,7 +15,7 @@
 //! - [`tables`]: creating one of the template's tables (`ftgo replay --create-table`).
 //! - [`token`]: local JWTs (HS256): what `ftgo token` prints and the local gateway verifies.
 //! - [`api_cmd`]: `ftgo order`, `delivery`, `history` and `seed`, over the HTTP API.
-//! - [`ops`] and [`status`]: `ftgo status` and `ftgo dlq list|redrive`, over the services of
+//! - [`ops`] and [`status`]: `ftgo status` and `ftgo dlq list|redrive|discard`, over the services of
 //!   `ftgo-aws` (`ftgo_aws::dlq`, `ftgo_aws::projection_lag`).
 //! - [`replay_cmd`]: `ftgo replay`, `verify-view`, `archive verify|backfill`, `snapshot-view`.
 //! - [`handover`]: `ftgo run|provision|gateway|bridge|lambda-config`, run by `ftgo-local`.

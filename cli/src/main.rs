@@ -8,7 +8,7 @@
 //! ftgo history    a consumer's order history, as a table (`--all` follows every page)
 //! ftgo seed       demo orders over the HTTP API (`--orders N`)
 //! ftgo status     tables, queue and DLQ depths, stream consumers' progress, projection lag
-//! ftgo dlq        list|redrive the dead-letter queues
+//! ftgo dlq        list|redrive|discard the dead-letter queues
 //! ftgo replay     rebuild a view table from the event archive (in process, or over the replay queue)
 //! ftgo verify-view  compare a view table with the fold of the events
 //! ftgo archive    verify the archive against the event table, backfill what it misses
@@ -47,7 +47,8 @@ enum Command {
     Api(api_cmd::ApiCommand),
     /// Tables, queue and DLQ depths, stream consumers' progress and projection lag.
     Status(ops::StatusArgs),
-    /// Look at (`list`) and re-drive (`redrive`) the dead-letter queues.
+    /// Look at (`list`), re-drive (`redrive`) and drop one of (`discard`) the dead-letter
+    /// queues.
     Dlq(ops::DlqArgs),
     /// Rebuild a view table from the event archive: in this process, or (`--queue`) one
     /// message per archive partition on the replay queue, applied by `archive-replayer`.

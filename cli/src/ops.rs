@@ -1,4 +1,4 @@
-//! The operations subcommands of `ftgo`: `status` and `dlq list|redrive` (reading and
+//! The operations subcommands of `ftgo`: `status` and `dlq list|redrive|discard` (reading and
 //! re-driving is [`ftgo_aws::dlq`]'s; here the template's queues and the printing).
 //!
 //! Resource names come from the template for the stack (`--stack`, default `ftgo`), replaced by
@@ -88,6 +88,18 @@ enum DlqCommand {
     /// Re-apply dead letters through the projector's idempotent path; a message leaves its
     /// queue only once applied.
     Redrive(DlqTarget),
+    /// Delete one dead letter, named by its message id, without applying it (an event beyond
+    /// repair); the message is printed whole, to keep.
+    Discard(DiscardArgs),
+}
+
+#[derive(Args, Debug)]
+struct DiscardArgs {
+    #[command(flatten)]
+    target: DlqTarget,
+    /// The SQS message id, as `ftgo dlq list` shows it.
+    #[arg(long)]
+    message_id: String,
 }
 
 #[derive(Args, Debug)]
@@ -134,9 +146,11 @@ pub async fn status(args: StatusArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs `ftgo dlq list|redrive`.
+/// Runs `ftgo dlq list|redrive|discard`.
 pub async fn dlq(args: DlqArgs) -> Result<(), String> {
-    let (DlqCommand::List(target) | DlqCommand::Redrive(target)) = &args.command;
+    let (DlqCommand::List(target)
+    | DlqCommand::Redrive(target)
+    | DlqCommand::Discard(DiscardArgs { target, .. })) = &args.command;
     let (template, sdk) = target.target.connect().await?;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let mut queues: Vec<DeadLetterQueue> = template
@@ -167,15 +181,37 @@ pub async fn dlq(args: DlqArgs) -> Result<(), String> {
                         );
                         println!("    reason: {}", letter.reason);
                     }
-                    report.push(serde_json::json!({
-                        "queue": letter.queue, "messageId": letter.message_id,
-                        "kind": letter.kind(), "subject": letter.subject,
-                        "reason": letter.reason,
-                        "body": serde_json::from_str::<serde_json::Value>(&letter.body)
-                            .unwrap_or(serde_json::Value::String(letter.body.clone())),
-                    }));
+                    report.push(letter_json(&letter));
                 }
             }
+        }
+        DlqCommand::Discard(discard) => {
+            let mut found = None;
+            for queue in &queues {
+                if let Some(letter) = dlq::discard(&sqs, queue, &discard.message_id).await? {
+                    found = Some(letter);
+                    break;
+                }
+            }
+            let letter = found.ok_or_else(|| {
+                format!(
+                    "no dead letter {} in {}: nothing discarded",
+                    discard.message_id,
+                    queues
+                        .iter()
+                        .map(|q| q.logical_id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })?;
+            if !json {
+                println!(
+                    "{:<14} {}  {}  discarded; the message was:",
+                    letter.queue, letter.message_id, letter.subject
+                );
+                println!("{}", letter.body);
+            }
+            report.push(letter_json(&letter));
         }
         DlqCommand::Redrive(_) => {
             let function = template
@@ -227,4 +263,16 @@ pub async fn dlq(args: DlqArgs) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// A dead letter as `--json` prints it: queue, message id, kind, subject, reason and the body
+/// (parsed when it is JSON).
+fn letter_json(letter: &dlq::DeadLetter) -> serde_json::Value {
+    serde_json::json!({
+        "queue": letter.queue, "messageId": letter.message_id,
+        "kind": letter.kind(), "subject": letter.subject,
+        "reason": letter.reason,
+        "body": serde_json::from_str::<serde_json::Value>(&letter.body)
+            .unwrap_or(serde_json::Value::String(letter.body.clone())),
+    })
 }

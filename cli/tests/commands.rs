@@ -53,6 +53,7 @@ const DATA: &[&[&str]] = &[
     &["status"],
     &["dlq", "list"],
     &["dlq", "redrive"],
+    &["dlq", "discard"],
     &["replay"],
     &["verify-view"],
     &["archive", "verify"],

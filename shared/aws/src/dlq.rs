@@ -1,5 +1,5 @@
-//! The stream consumers' dead letters: reading them and re-driving what they name (`ftgo dlq
-//! list|redrive`, or any operator tool).
+//! The stream consumers' dead letters: reading them, re-driving what they name, and discarding
+//! one an operator has given up on (`ftgo dlq list|redrive|discard`, or any operator tool).
 //!
 //! A message of a dead-letter queue is one of:
 //! * a **projector dead letter**, the JSON the projector writes ([`crate::projector::DeadLetter`]:
@@ -16,6 +16,10 @@
 //! longer holds it, the days its arrival window covers are re-projected from the event table
 //! instead ([`Projector::repair`]). A message leaves the queue only once every event it names is
 //! applied; one that still fails stays, with the reason.
+//!
+//! Discarding ([`discard`]) is the one way a message leaves without being applied: an operator's
+//! decision about one message, named by its id, for an event that is beyond repair (a stray
+//! item written by hand and deleted since). The caller gets the message back to keep.
 
 use aws_lambda_events::dynamodb::EventRecord;
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
@@ -215,6 +219,34 @@ async fn release(sqs: &aws_sdk_sqs::Client, queue: &DeadLetterQueue, letter: &De
         .visibility_timeout(0)
         .send()
         .await;
+}
+
+/// Deletes the message `message_id` of `queue` and answers it, or `None` when the queue holds no
+/// such message (then nothing is deleted). Every other message read on the way is made visible
+/// again at once.
+pub async fn discard(
+    sqs: &aws_sdk_sqs::Client,
+    queue: &DeadLetterQueue,
+    message_id: &str,
+) -> Result<Option<DeadLetter>, String> {
+    let letters = receive_all(sqs, queue, 30).await?;
+    let mut found = None;
+    for letter in letters {
+        if letter.message_id == message_id {
+            found = Some(letter);
+        } else {
+            release(sqs, queue, &letter).await;
+        }
+    }
+    if let Some(letter) = &found {
+        sqs.delete_message()
+            .queue_url(&queue.url)
+            .receipt_handle(&letter.receipt_handle)
+            .send()
+            .await
+            .map_err(|e| format!("DeleteMessage {}: {e:?}", queue.logical_id))?;
+    }
+    Ok(found)
 }
 
 /// How re-driving one message went.
