@@ -144,7 +144,8 @@ bench-part-local_lag: .venv node_modules
 bench-loop: .venv node_modules
 	FTGO_BENCH_DIR=$(BENCH_DIR) $(TOOLS_PATH) cargo run -q -p ftgo-bench --bin bench-loop
 
-# The targets table of the latest report into README.md (between its bench-report markers).
+# The targets table of the latest report into README.md (between its bench-report markers). The
+# report keeps the date, commit and machine of the run its parts come from (bench_report.rs).
 bench-readme:
 	FTGO_BENCH_DIR=$(BENCH_DIR) cargo run -q -p ftgo-bench --bin bench-report -- --readme README.md
 

@@ -4,6 +4,10 @@
 //! `--timings <file>` first makes the `make_bench` part from the Makefile's timings of the run
 //! ([`ftgo_bench::timing`]); `--readme <README.md>` also writes the targets table between the
 //! README's bench-report markers (`make bench-readme`).
+//!
+//! Without `--timings` the parts are those of an earlier run: the report keeps that run's date,
+//! commit and machine (from the `report.json` already there) and says when it was assembled
+//! again, so that adding the `loop` part later does not date the run anew.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,6 +37,7 @@ fn main() -> ExitCode {
         *slot = Some(PathBuf::from(path));
     }
     let dir = bench_dir();
+    let timings_given = timings.is_some();
     if let Some(path) = timings {
         let written = std::fs::read_to_string(&path)
             .map_err(|e| e.to_string())
@@ -44,7 +49,15 @@ fn main() -> ExitCode {
         }
     }
     let (parts, unreadable) = report::read_parts(&dir);
-    let report = report::assemble(Run::here(&workspace_root()), parts, unreadable);
+    // The end of `make bench` (`--timings`) is the run; any later assembly of the same parts
+    // keeps that run's date, commit and machine, and says when it was assembled again.
+    let here = Run::here(&workspace_root());
+    let run = if timings_given {
+        here
+    } else {
+        Run::of_report(&dir, &here).unwrap_or(here)
+    };
+    let report = report::assemble(run, parts, unreadable);
     match report::write(&dir, &report) {
         Ok((json, md)) => println!("bench report: {} and {}", json.display(), md.display()),
         Err(error) => {

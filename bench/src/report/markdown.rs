@@ -85,8 +85,12 @@ pub fn header(report: &Report) -> String {
         .machine
         .memory_gib
         .map_or(String::new(), |m| format!(", {m} GiB"));
+    let reassembled = run.reassembled.as_ref().map_or(String::new(), |again| {
+        let commit: String = again.commit.chars().take(10).collect();
+        format!(" Assembled again at {} on commit `{commit}`.", again.date)
+    });
     format!(
-        "Run {} on commit `{commit}`{dirty}; {} cores ({}{memory}{load}), {}; {}.\n\n\
+        "Run {} on commit `{commit}`{dirty}; {} cores ({}{memory}{load}), {}; {}.{reassembled}\n\n\
          **{} met ✅, {} missed ❌, {} without target —, {} not measured ⚠️; {} part(s) missing.**\n",
         run.date,
         run.machine.cores,

@@ -3,10 +3,10 @@
 use std::path::Path;
 use std::process::Command;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The run's metadata.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Run {
     /// When the report was assembled (RFC 3339, UTC).
@@ -19,10 +19,24 @@ pub struct Run {
     pub machine: Machine,
     /// `rustc --version`, or `unknown`.
     pub rustc: String,
+    /// When the report was assembled again from the run's parts (`make bench-readme`, a part
+    /// of `make bench-loop` added), and on which commit; the rest is the run's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reassembled: Option<Reassembled>,
+}
+
+/// A later assembly of a run's parts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reassembled {
+    /// When (RFC 3339, UTC).
+    pub date: String,
+    /// `git rev-parse HEAD` then.
+    pub commit: String,
 }
 
 /// The machine a report was measured on.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Machine {
     /// Cores available to this process.
@@ -87,6 +101,22 @@ pub fn now() -> String {
 }
 
 impl Run {
+    /// The run a report in `dir` was assembled for (its `report.json`), marked as assembled
+    /// again now (`here` says when and on which commit); `None` without a readable report.
+    pub fn of_report(dir: &Path, here: &Run) -> Option<Self> {
+        #[derive(Deserialize)]
+        struct Stored {
+            run: Run,
+        }
+        let text = std::fs::read_to_string(dir.join("report.json")).ok()?;
+        let Stored { mut run } = serde_json::from_str(&text).ok()?;
+        run.reassembled = Some(Reassembled {
+            date: here.date.clone(),
+            commit: here.commit.clone(),
+        });
+        Some(run)
+    }
+
     /// The metadata of a run in the workspace at `root`, now.
     pub fn here(root: &Path) -> Self {
         let unknown = || "unknown".to_owned();
@@ -110,6 +140,7 @@ impl Run {
                 load_average: load_average(),
             },
             rustc: output("rustc", &["--version"], root).unwrap_or_else(unknown),
+            reassembled: None,
         }
     }
 }

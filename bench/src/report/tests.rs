@@ -213,3 +213,42 @@ fn the_cpu_model_comes_from_cpuinfo() {
     let text = "processor\t: 0\nmodel name\t: AMD EPYC 7B13\nflags\t: x\n";
     assert_eq!(run::cpu_model(text).as_deref(), Some("AMD EPYC 7B13"));
 }
+
+#[test]
+fn a_report_assembled_again_keeps_its_run_and_says_when_it_was_assembled_again() {
+    let dir = std::env::temp_dir().join(format!("ftgo-bench-reassembled-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let first = Run {
+        date: "2026-12-07T19:23:02Z".into(),
+        commit: "73428ff86e0000".into(),
+        ..Run::default()
+    };
+    let report = assemble(first, Vec::new(), Vec::new());
+    write(&dir, &report).unwrap();
+
+    let now = Run {
+        date: "2026-12-07T21:00:00Z".into(),
+        commit: "5db4f642850000".into(),
+        ..Run::default()
+    };
+    let again = Run::of_report(&dir, &now).expect("the run of report.json");
+    assert_eq!(
+        (again.date.as_str(), again.commit.as_str()),
+        ("2026-12-07T19:23:02Z", "73428ff86e0000")
+    );
+    let text = markdown::header(&assemble(again, Vec::new(), Vec::new()));
+    assert!(
+        text.starts_with("Run 2026-12-07T19:23:02Z on commit `73428ff86e`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Assembled again at 2026-12-07T21:00:00Z on commit `5db4f64285`."),
+        "{text}"
+    );
+
+    assert!(
+        Run::of_report(&dir.join("none"), &now).is_none(),
+        "no report.json: no run"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
