@@ -211,6 +211,22 @@ async fn receive_all(
     }
 }
 
+/// Deletes `letter` from `queue` (it was received, so its receipt handle is current).
+async fn delete(
+    sqs: &aws_sdk_sqs::Client,
+    queue: &DeadLetterQueue,
+    letter: &DeadLetter,
+) -> Result<(), String> {
+    sqs.delete_message()
+        .queue_url(&queue.url)
+        .receipt_handle(&letter.receipt_handle)
+        .send()
+        .await
+        .map_err(|e| format!("DeleteMessage {}: {e:?}", queue.logical_id))?;
+    Ok(())
+}
+
+/// Makes `letter` visible in `queue` again at once.
 async fn release(sqs: &aws_sdk_sqs::Client, queue: &DeadLetterQueue, letter: &DeadLetter) {
     let _ = sqs
         .change_message_visibility()
@@ -239,12 +255,7 @@ pub async fn discard(
         }
     }
     if let Some(letter) = &found {
-        sqs.delete_message()
-            .queue_url(&queue.url)
-            .receipt_handle(&letter.receipt_handle)
-            .send()
-            .await
-            .map_err(|e| format!("DeleteMessage {}: {e:?}", queue.logical_id))?;
+        delete(sqs, queue, letter).await?;
     }
     Ok(found)
 }
@@ -291,12 +302,7 @@ pub async fn redrive(
         };
         let outcome = match result {
             Ok(events) => {
-                sqs.delete_message()
-                    .queue_url(&queue.url)
-                    .receipt_handle(&letter.receipt_handle)
-                    .send()
-                    .await
-                    .map_err(|e| format!("DeleteMessage {}: {e:?}", queue.logical_id))?;
+                delete(sqs, queue, &letter).await?;
                 Redriven::Applied { events }
             }
             Err(reason) => {
